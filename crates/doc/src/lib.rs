@@ -1,0 +1,22 @@
+//! jingtu-doc: one survey record as one Automerge document.
+//!
+//! Layout (DESIGN.md section 2): `meta` (id, kind, template version, org unit, village,
+//! planned point, author, device, created time), `data` (the template's fields; checklist items
+//! as maps keyed by item id), `photos`, `custody`, `review` (maps keyed by stable ids) and
+//! `events` (an append-only list of status events from which the status is derived).
+//!
+//! Edits carry who made them and when in the change message, so history and conflicts can
+//! name the device, the person and the time. This crate knows templates (to pre-create the
+//! containers a record needs, so that two devices never create the same map concurrently)
+//! but nothing of storage or network.
+
+mod error;
+mod record;
+mod value;
+
+pub use automerge::{ActorId, ChangeHash};
+pub use error::DocError;
+pub use record::{
+    Conflict, ConflictValue, Editor, EventKind, HistoryEntry, MAX_DOC_BYTES, RecordDoc, RecordMeta,
+    Status, StatusEvent,
+};

@@ -1,0 +1,903 @@
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, Value as AmValue,
+};
+use jingtu_model::{FieldDef, FieldKind, FieldPath, PathSeg, Template};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::DocError;
+use crate::value::{from_scalar, to_scalar};
+
+/// The largest document accepted from outside (import, sync).
+pub const MAX_DOC_BYTES: usize = 32 * 1024 * 1024;
+
+/// Who makes an edit, and when (milliseconds since the Unix epoch, device clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Editor {
+    pub author: String,
+    pub time_ms: i64,
+}
+
+/// The identity of a record, written once at creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordMeta {
+    pub id: String,
+    pub kind: String,
+    pub template_version: u32,
+    pub org_unit: Option<String>,
+    pub village: Option<String>,
+    pub planned_point: Option<String>,
+    pub assignment: Option<String>,
+    pub author: String,
+    pub device: String,
+    pub created_at_ms: i64,
+}
+
+/// A status event; the status is derived from the list of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Submitted,
+    Returned,
+    Approved,
+    Reopened,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Submitted => "submitted",
+            EventKind::Returned => "returned",
+            EventKind::Approved => "approved",
+            EventKind::Reopened => "reopened",
+        }
+    }
+
+    fn parse(s: &str) -> Option<EventKind> {
+        Some(match s {
+            "submitted" => EventKind::Submitted,
+            "returned" => EventKind::Returned,
+            "approved" => EventKind::Approved,
+            "reopened" => EventKind::Reopened,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a record stands: draft → submitted → returned | approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Submitted,
+    Returned,
+    Approved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Submitted => "submitted",
+            Status::Returned => "returned",
+            Status::Approved => "approved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "draft" => Status::Draft,
+            "submitted" => Status::Submitted,
+            "returned" => Status::Returned,
+            "approved" => Status::Approved,
+            _ => return None,
+        })
+    }
+
+    /// The status after `event`; events that do not apply leave it unchanged, so every
+    /// device that holds the same list of events derives the same status.
+    pub fn after(self, event: EventKind) -> Status {
+        match (self, event) {
+            (Status::Draft | Status::Returned, EventKind::Submitted) => Status::Submitted,
+            (Status::Submitted, EventKind::Returned) => Status::Returned,
+            (Status::Submitted, EventKind::Approved) => Status::Approved,
+            (Status::Approved, EventKind::Reopened) => Status::Returned,
+            (s, _) => s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub kind: EventKind,
+    pub author: String,
+    pub device: String,
+    pub at_ms: i64,
+    pub note: Option<String>,
+}
+
+/// One of the values a field holds after concurrent writes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConflictValue {
+    pub value: Value,
+    /// The actor id (hex) of the device that wrote it.
+    pub device: String,
+    pub author: Option<String>,
+    pub time_ms: i64,
+    /// The value shown until someone resolves the conflict.
+    pub shown: bool,
+}
+
+/// A field holding concurrent values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conflict {
+    pub path: String,
+    pub values: Vec<ConflictValue>,
+}
+
+/// One change of a record: who, when, what.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    pub hash: String,
+    pub device: String,
+    pub seq: u64,
+    pub author: Option<String>,
+    pub time_ms: i64,
+    pub action: String,
+    pub paths: Vec<String>,
+}
+
+/// What a change message holds: short keys, since every change carries one.
+#[derive(Debug, Serialize, Deserialize)]
+struct ChangeNote {
+    by: String,
+    #[serde(rename = "do")]
+    action: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    at: Vec<String>,
+}
+
+/// One record as an Automerge document.
+pub struct RecordDoc {
+    doc: AutoCommit,
+}
+
+impl std::fmt::Debug for RecordDoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordDoc").finish_non_exhaustive()
+    }
+}
+
+impl RecordDoc {
+    /// A new record from `template`, its containers created up front.
+    pub fn create(
+        actor: ActorId,
+        template: &Template,
+        meta: &RecordMeta,
+        by: &Editor,
+    ) -> Result<RecordDoc, DocError> {
+        let mut doc = AutoCommit::new().with_actor(actor);
+        let m = doc.put_object(ROOT, "meta", ObjType::Map)?;
+        doc.put(&m, "id", meta.id.as_str())?;
+        doc.put(&m, "kind", meta.kind.as_str())?;
+        doc.put(&m, "template_version", i64::from(meta.template_version))?;
+        for (key, value) in [
+            ("org_unit", &meta.org_unit),
+            ("village", &meta.village),
+            ("planned_point", &meta.planned_point),
+            ("assignment", &meta.assignment),
+        ] {
+            if let Some(v) = value {
+                doc.put(&m, key, v.as_str())?;
+            }
+        }
+        doc.put(&m, "author", meta.author.as_str())?;
+        doc.put(&m, "device", meta.device.as_str())?;
+        doc.put(&m, "created_at", meta.created_at_ms)?;
+        let data = doc.put_object(ROOT, "data", ObjType::Map)?;
+        ensure_containers(&mut doc, &template.root, &data)?;
+        for key in ["photos", "custody", "review"] {
+            doc.put_object(ROOT, key, ObjType::Map)?;
+        }
+        doc.put_object(ROOT, "events", ObjType::List)?;
+        let mut rd = RecordDoc { doc };
+        rd.commit(by, "create", &[]);
+        Ok(rd)
+    }
+
+    /// Loads a document from bytes that may come from anywhere: size-capped, panics caught,
+    /// layout checked.
+    pub fn load(bytes: &[u8], actor: ActorId) -> Result<RecordDoc, DocError> {
+        if bytes.len() > MAX_DOC_BYTES {
+            return Err(DocError::TooLarge {
+                size: bytes.len(),
+                limit: MAX_DOC_BYTES,
+            });
+        }
+        if bytes.is_empty() {
+            return Err(DocError::Corrupt("no bytes".into()));
+        }
+        let loaded = catch_unwind(AssertUnwindSafe(|| AutoCommit::load(bytes)))
+            .map_err(|_| DocError::Corrupt("the decoder failed".into()))?
+            .map_err(|e| DocError::Corrupt(e.to_string()))?;
+        let rd = RecordDoc {
+            doc: loaded.with_actor(actor),
+        };
+        rd.meta()?;
+        match rd.doc.get(ROOT, "data") {
+            Ok(Some((AmValue::Object(ObjType::Map), _))) => {}
+            _ => return Err(DocError::NotARecord("no data map".into())),
+        }
+        match rd.doc.get(ROOT, "events") {
+            Ok(Some((AmValue::Object(ObjType::List), _))) => {}
+            _ => return Err(DocError::NotARecord("no events list".into())),
+        }
+        Ok(rd)
+    }
+
+    /// Merges another copy of the same record (bytes from another device).
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<usize, DocError> {
+        let mut other = RecordDoc::load(bytes, ActorId::random())?;
+        let (mine, theirs) = (self.meta()?, other.meta()?);
+        if mine.id != theirs.id {
+            return Err(DocError::DifferentRecord {
+                existing: mine.id,
+                incoming: theirs.id,
+            });
+        }
+        let before = self.heads();
+        let doc = &mut self.doc;
+        let merged = catch_unwind(AssertUnwindSafe(|| doc.merge(&mut other.doc)))
+            .map_err(|_| DocError::Corrupt("the merge failed".into()))??;
+        let _ = before;
+        Ok(merged.len())
+    }
+
+    pub fn actor(&self) -> String {
+        self.doc.get_actor().to_hex_string()
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Every change, as one compact document.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made after `heads` (empty when there are none).
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    pub fn meta(&self) -> Result<RecordMeta, DocError> {
+        let m = match self.doc.get(ROOT, "meta") {
+            Ok(Some((AmValue::Object(ObjType::Map), id))) => id,
+            _ => return Err(DocError::NotARecord("no meta map".into())),
+        };
+        let s = |k: &str| -> Option<String> {
+            match self.doc.get(&m, k) {
+                Ok(Some((AmValue::Scalar(v), _))) => v.to_str().map(str::to_string),
+                _ => None,
+            }
+        };
+        let i = |k: &str| -> Option<i64> {
+            match self.doc.get(&m, k) {
+                Ok(Some((AmValue::Scalar(v), _))) => v.to_i64(),
+                _ => None,
+            }
+        };
+        let id = s("id").ok_or_else(|| DocError::NotARecord("meta.id missing".into()))?;
+        if uuid::Uuid::parse_str(&id).is_err() {
+            return Err(DocError::NotARecord(format!(
+                "meta.id '{id}' is not a UUID"
+            )));
+        }
+        let kind = s("kind").ok_or_else(|| DocError::NotARecord("meta.kind missing".into()))?;
+        let template_version = i("template_version")
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| DocError::NotARecord("meta.template_version missing".into()))?;
+        Ok(RecordMeta {
+            id,
+            kind,
+            template_version,
+            org_unit: s("org_unit"),
+            village: s("village"),
+            planned_point: s("planned_point"),
+            assignment: s("assignment"),
+            author: s("author").unwrap_or_default(),
+            device: s("device").unwrap_or_default(),
+            created_at_ms: i("created_at").unwrap_or_default(),
+        })
+    }
+
+    fn data_obj(&self) -> Result<ObjId, DocError> {
+        match self.doc.get(ROOT, "data")? {
+            Some((AmValue::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(DocError::NotARecord("no data map".into())),
+        }
+    }
+
+    /// The record's data as JSON; empty maps and lists are left out, so a container created
+    /// up front reads as absent until something is written in it.
+    pub fn data(&self) -> Value {
+        match self.data_obj() {
+            Ok(obj) => self.read_obj(&obj, ObjType::Map).unwrap_or(Value::Null),
+            Err(_) => Value::Object(Map::new()),
+        }
+    }
+
+    /// The whole document as JSON (meta, data, photos, custody, review, events).
+    pub fn to_json(&self) -> Value {
+        self.read_obj(&ROOT, ObjType::Map)
+            .unwrap_or_else(|| Value::Object(Map::new()))
+    }
+
+    fn read_obj(&self, obj: &ObjId, ty: ObjType) -> Option<Value> {
+        match ty {
+            ObjType::Map | ObjType::Table => {
+                let mut out = Map::new();
+                for key in self.doc.keys(obj) {
+                    if let Ok(Some((v, id))) = self.doc.get(obj, key.as_str())
+                        && let Some(v) = self.read_value(v, &id)
+                    {
+                        out.insert(key, v);
+                    }
+                }
+                (!out.is_empty()).then_some(Value::Object(out))
+            }
+            ObjType::List => {
+                let len = self.doc.length(obj);
+                let mut out = Vec::with_capacity(len);
+                for i in 0..len {
+                    if let Ok(Some((v, id))) = self.doc.get(obj, i) {
+                        out.push(
+                            self.read_value(v, &id)
+                                .unwrap_or_else(|| Value::Object(Map::new())),
+                        );
+                    }
+                }
+                (!out.is_empty()).then_some(Value::Array(out))
+            }
+            ObjType::Text => self.doc.text(obj).ok().map(Value::String),
+        }
+    }
+
+    fn read_value(&self, v: AmValue<'_>, id: &ObjId) -> Option<Value> {
+        match v {
+            AmValue::Object(ty) => self.read_obj(id, ty),
+            AmValue::Scalar(s) => Some(from_scalar(&s)),
+        }
+    }
+
+    /// Finds (and, for `create`, makes) the object that holds the last segment of `path`.
+    fn parent_of(
+        &mut self,
+        template: &Template,
+        path: &FieldPath,
+        create: bool,
+    ) -> Result<(ObjId, Prop), DocError> {
+        let segs = path.segs();
+        let Some((last, parents)) = segs.split_last() else {
+            return Err(path_err(path, "empty path"));
+        };
+        let mut obj = self.data_obj()?;
+        let mut def: &FieldDef = &template.root;
+        for seg in parents {
+            let child_def = child_def(def, seg).ok_or_else(|| path_err(path, "no such field"))?;
+            let prop = prop_of(seg);
+            let existing = match &prop {
+                Prop::Seq(i) if *i >= self.doc.length(&obj) => {
+                    return Err(path_err(path, &format!("list has no item {i}")));
+                }
+                p => self.doc.get(&obj, p.clone())?,
+            };
+            obj = match existing {
+                Some((AmValue::Object(_), id)) => id,
+                _ if !create => return Err(path_err(path, "nothing there")),
+                _ => {
+                    let ty = container_type(child_def)
+                        .ok_or_else(|| path_err(path, "not a container"))?;
+                    let id = self.doc.put_object(&obj, prop, ty)?;
+                    ensure_containers(&mut self.doc, child_def, &id)?;
+                    id
+                }
+            };
+            def = child_def;
+        }
+        Ok((obj, prop_of(last)))
+    }
+
+    /// Writes `value` at `path` (a checked value: see `Template::check_value`). Objects are
+    /// written key by key into the existing map; lists are replaced; long text is updated in
+    /// place so that concurrent typing merges.
+    pub fn set(
+        &mut self,
+        template: &Template,
+        path: &FieldPath,
+        value: &Value,
+        by: &Editor,
+    ) -> Result<(), DocError> {
+        if value.is_null() {
+            return self.clear(template, path, by);
+        }
+        let def = template
+            .field(path)
+            .map_err(|e| path_err(path, &e.to_string()))?;
+        let (obj, prop) = self.parent_of(template, path, true)?;
+        if let Prop::Seq(i) = prop
+            && i >= self.doc.length(&obj)
+        {
+            return Err(path_err(path, &format!("list has no item {i}")));
+        }
+        let result = self.write(def, &obj, prop, value, false);
+        if let Err(e) = result {
+            self.doc.rollback();
+            return Err(e);
+        }
+        self.commit(by, "set", &[path.to_string()]);
+        Ok(())
+    }
+
+    /// Writes `value` at `path` as a fresh value that supersedes every concurrent one.
+    pub fn resolve(
+        &mut self,
+        template: &Template,
+        path: &FieldPath,
+        value: &Value,
+        by: &Editor,
+    ) -> Result<(), DocError> {
+        let def = template
+            .field(path)
+            .map_err(|e| path_err(path, &e.to_string()))?;
+        let (obj, prop) = self.parent_of(template, path, true)?;
+        let result = if value.is_null() {
+            self.doc.delete(&obj, prop).map_err(DocError::from)
+        } else {
+            self.write(def, &obj, prop, value, true)
+        };
+        if let Err(e) = result {
+            self.doc.rollback();
+            return Err(e);
+        }
+        self.commit(by, "resolve", &[path.to_string()]);
+        Ok(())
+    }
+
+    /// Removes the value at `path` (a field, or an item of a list).
+    pub fn clear(
+        &mut self,
+        template: &Template,
+        path: &FieldPath,
+        by: &Editor,
+    ) -> Result<(), DocError> {
+        template
+            .field(path)
+            .map_err(|e| path_err(path, &e.to_string()))?;
+        let (obj, prop) = match self.parent_of(template, path, false) {
+            Ok(found) => found,
+            Err(DocError::Path { .. }) => return Ok(()), // nothing there to clear
+            Err(e) => return Err(e),
+        };
+        let present = match &prop {
+            Prop::Seq(i) => *i < self.doc.length(&obj),
+            p => self.doc.get(&obj, p.clone())?.is_some(),
+        };
+        if !present {
+            return Ok(());
+        }
+        self.doc.delete(&obj, prop)?;
+        self.commit(by, "clear", &[path.to_string()]);
+        Ok(())
+    }
+
+    /// Appends an item to the list at `path`; returns its index.
+    pub fn append(
+        &mut self,
+        template: &Template,
+        path: &FieldPath,
+        value: &Value,
+        by: &Editor,
+    ) -> Result<usize, DocError> {
+        let def = template
+            .field(path)
+            .map_err(|e| path_err(path, &e.to_string()))?;
+        let item_def = match (def.kind, def.items.as_deref()) {
+            (FieldKind::Array, Some(d)) => d,
+            _ => return Err(path_err(path, "not a list")),
+        };
+        let (obj, prop) = self.parent_of(template, path, true)?;
+        let list = match self.doc.get(&obj, prop.clone())? {
+            Some((AmValue::Object(ObjType::List), id)) => id,
+            Some(_) => return Err(path_err(path, "not a list in this document")),
+            None => self.doc.put_object(&obj, prop, ObjType::List)?,
+        };
+        let index = self.doc.length(&list);
+        if let Err(e) = self.insert_item(item_def, &list, index, value) {
+            self.doc.rollback();
+            return Err(e);
+        }
+        self.commit(by, "append", &[path.child_index(index).to_string()]);
+        Ok(index)
+    }
+
+    fn insert_item(
+        &mut self,
+        def: &FieldDef,
+        list: &ObjId,
+        index: usize,
+        value: &Value,
+    ) -> Result<(), DocError> {
+        match value {
+            Value::Object(o) => {
+                let id = self.doc.insert_object(list, index, ObjType::Map)?;
+                ensure_containers(&mut self.doc, def, &id)?;
+                for (k, v) in o {
+                    if let Some(d) = def.child(k) {
+                        self.write(d, &id, Prop::Map(k.clone()), v, false)?;
+                    }
+                }
+            }
+            Value::Array(items) => {
+                let id = self.doc.insert_object(list, index, ObjType::List)?;
+                let item_def = def.items.as_deref().unwrap_or(def);
+                for (i, v) in items.iter().enumerate() {
+                    self.insert_item(item_def, &id, i, v)?;
+                }
+            }
+            scalar => {
+                if def.is_text()
+                    && let Value::String(s) = scalar
+                {
+                    let id = self.doc.insert_object(list, index, ObjType::Text)?;
+                    self.doc.update_text(&id, s)?;
+                } else if let Some(s) = to_scalar(scalar) {
+                    self.doc.insert(list, index, s)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write(
+        &mut self,
+        def: &FieldDef,
+        obj: &ObjId,
+        prop: Prop,
+        value: &Value,
+        fresh: bool,
+    ) -> Result<(), DocError> {
+        let existing = match self.doc.get(obj, prop.clone())? {
+            Some((AmValue::Object(ty), id)) if !fresh => Some((ty, id)),
+            _ => None,
+        };
+        match value {
+            Value::Object(o) => {
+                let map = match existing {
+                    Some((ObjType::Map, id)) => id,
+                    _ => {
+                        let id = self.doc.put_object(obj, prop, ObjType::Map)?;
+                        ensure_containers(&mut self.doc, def, &id)?;
+                        id
+                    }
+                };
+                let old_keys: Vec<String> = self.doc.keys(&map).collect();
+                for k in old_keys {
+                    if !o.contains_key(&k) && def.child(&k).is_some() {
+                        self.doc.delete(&map, k.as_str())?;
+                    }
+                }
+                for (k, v) in o {
+                    let d = def.child(k).ok_or_else(|| DocError::Value {
+                        path: k.clone(),
+                        reason: "no such field".into(),
+                    })?;
+                    if v.is_null() {
+                        self.doc.delete(&map, k.as_str())?;
+                    } else {
+                        self.write(d, &map, Prop::Map(k.clone()), v, fresh)?;
+                    }
+                }
+            }
+            Value::Array(items) => {
+                let list = match existing {
+                    Some((ObjType::List, id)) => {
+                        let len = self.doc.length(&id);
+                        for i in (0..len).rev() {
+                            self.doc.delete(&id, i)?;
+                        }
+                        id
+                    }
+                    _ => self.doc.put_object(obj, prop, ObjType::List)?,
+                };
+                let item_def = def.items.as_deref().unwrap_or(def);
+                for (i, v) in items.iter().enumerate() {
+                    self.insert_item(item_def, &list, i, v)?;
+                }
+            }
+            Value::String(s) if def.is_text() => {
+                let text = match existing {
+                    Some((ObjType::Text, id)) => id,
+                    _ => self.doc.put_object(obj, prop, ObjType::Text)?,
+                };
+                self.doc.update_text(&text, s)?;
+            }
+            scalar => {
+                let s = to_scalar(scalar).unwrap_or(automerge::ScalarValue::Null);
+                self.doc.put(obj, prop, s)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a status event, if it changes the status; returns the new status.
+    pub fn add_event(
+        &mut self,
+        kind: EventKind,
+        note: Option<&str>,
+        by: &Editor,
+    ) -> Result<Status, DocError> {
+        let current = self.status();
+        let next = current.after(kind);
+        if next == current {
+            return Err(DocError::Status(format!(
+                "a {} record cannot be {}",
+                current.as_str(),
+                kind.as_str()
+            )));
+        }
+        let events = match self.doc.get(ROOT, "events")? {
+            Some((AmValue::Object(ObjType::List), id)) => id,
+            _ => return Err(DocError::NotARecord("no events list".into())),
+        };
+        let index = self.doc.length(&events);
+        let e = self.doc.insert_object(&events, index, ObjType::Map)?;
+        self.doc.put(&e, "type", kind.as_str())?;
+        self.doc.put(&e, "by", by.author.as_str())?;
+        self.doc.put(&e, "device", self.actor().as_str())?;
+        self.doc.put(&e, "at", by.time_ms)?;
+        if let Some(n) = note {
+            self.doc.put(&e, "note", n)?;
+        }
+        self.commit(by, kind.as_str(), &[]);
+        Ok(next)
+    }
+
+    pub fn events(&self) -> Vec<StatusEvent> {
+        let Ok(Some((AmValue::Object(ObjType::List), list))) = self.doc.get(ROOT, "events") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for i in 0..self.doc.length(&list) {
+            let Ok(Some((AmValue::Object(ObjType::Map), e))) = self.doc.get(&list, i) else {
+                continue;
+            };
+            let s = |k: &str| match self.doc.get(&e, k) {
+                Ok(Some((AmValue::Scalar(v), _))) => v.to_str().map(str::to_string),
+                _ => None,
+            };
+            let Some(kind) = s("type").as_deref().and_then(EventKind::parse) else {
+                continue;
+            };
+            let at_ms = match self.doc.get(&e, "at") {
+                Ok(Some((AmValue::Scalar(v), _))) => v.to_i64().unwrap_or_default(),
+                _ => 0,
+            };
+            out.push(StatusEvent {
+                kind,
+                author: s("by").unwrap_or_default(),
+                device: s("device").unwrap_or_default(),
+                at_ms,
+                note: s("note"),
+            });
+        }
+        out
+    }
+
+    /// The status derived from the events, in list order (the same on every device).
+    pub fn status(&self) -> Status {
+        self.events()
+            .iter()
+            .fold(Status::Draft, |s, e| s.after(e.kind))
+    }
+
+    /// Every field of `data` holding concurrent values.
+    pub fn conflicts(&mut self) -> Vec<Conflict> {
+        let mut out = Vec::new();
+        if let Ok(data) = self.data_obj() {
+            self.collect_conflicts(&data, ObjType::Map, &FieldPath::default(), &mut out);
+        }
+        out
+    }
+
+    fn collect_conflicts(
+        &mut self,
+        obj: &ObjId,
+        ty: ObjType,
+        path: &FieldPath,
+        out: &mut Vec<Conflict>,
+    ) {
+        let props: Vec<(Prop, FieldPath)> = match ty {
+            ObjType::Map | ObjType::Table => self
+                .doc
+                .keys(obj)
+                .map(|k| (Prop::Map(k.clone()), path.child_key(&k)))
+                .collect(),
+            ObjType::List => (0..self.doc.length(obj))
+                .map(|i| (Prop::Seq(i), path.child_index(i)))
+                .collect(),
+            ObjType::Text => return,
+        };
+        for (prop, child_path) in props {
+            let Ok(all) = self.doc.get_all(obj, prop.clone()) else {
+                continue;
+            };
+            let all: Vec<(Option<ObjType>, Option<Value>, ObjId)> = all
+                .into_iter()
+                .map(|(v, id)| match v {
+                    AmValue::Object(ty) => (Some(ty), None, id),
+                    AmValue::Scalar(s) => (None, Some(from_scalar(&s)), id),
+                })
+                .collect();
+            if all.len() > 1 {
+                let shown = self
+                    .doc
+                    .get(obj, prop.clone())
+                    .ok()
+                    .flatten()
+                    .map(|(_, id)| id);
+                let mut values = Vec::new();
+                for (ty, scalar, id) in &all {
+                    let value = match (ty, scalar) {
+                        (Some(ty), _) => self.read_obj(id, *ty).unwrap_or(Value::Null),
+                        (None, Some(v)) => v.clone(),
+                        (None, None) => Value::Null,
+                    };
+                    let (device, author, time_ms) = self.origin(id);
+                    values.push(ConflictValue {
+                        value,
+                        device,
+                        author,
+                        time_ms,
+                        shown: shown.as_ref() == Some(id),
+                    });
+                }
+                out.push(Conflict {
+                    path: child_path.to_string(),
+                    values,
+                });
+            } else if let Some((Some(ty), _, id)) = all.first() {
+                let (ty, id) = (*ty, id.clone());
+                self.collect_conflicts(&id, ty, &child_path, out);
+            }
+        }
+    }
+
+    /// The device, author and time of the change that made an operation.
+    fn origin(&mut self, op: &ObjId) -> (String, Option<String>, i64) {
+        let Some(hash) = self.doc.hash_for_opid(op) else {
+            return (String::new(), None, 0);
+        };
+        match self.doc.get_change_meta_by_hash(&hash) {
+            Some(m) => {
+                let note = m
+                    .message
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str::<ChangeNote>(s).ok());
+                (m.actor.to_hex_string(), note.map(|n| n.by), m.timestamp)
+            }
+            None => (String::new(), None, 0),
+        }
+    }
+
+    /// Every change, oldest first as the document orders them.
+    pub fn history(&mut self) -> Vec<HistoryEntry> {
+        self.doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|m| {
+                let note = m
+                    .message
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str::<ChangeNote>(s).ok());
+                HistoryEntry {
+                    hash: m.hash.to_string(),
+                    device: m.actor.to_hex_string(),
+                    seq: m.seq,
+                    author: note.as_ref().map(|n| n.by.clone()),
+                    time_ms: m.timestamp,
+                    action: note
+                        .as_ref()
+                        .map(|n| n.action.clone())
+                        .unwrap_or_else(|| "change".into()),
+                    paths: note.map(|n| n.at).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    fn commit(&mut self, by: &Editor, action: &str, paths: &[String]) {
+        let note = ChangeNote {
+            by: by.author.clone(),
+            action: action.to_string(),
+            at: paths.to_vec(),
+        };
+        let message = serde_json::to_string(&note).unwrap_or_default();
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_message(message)
+                .with_time(by.time_ms),
+        );
+    }
+}
+
+fn path_err(path: &FieldPath, reason: &str) -> DocError {
+    DocError::Path {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn prop_of(seg: &PathSeg) -> Prop {
+    match seg {
+        PathSeg::Key(k) => Prop::Map(k.clone()),
+        PathSeg::Index(i) => Prop::Seq(*i),
+    }
+}
+
+fn child_def<'a>(def: &'a FieldDef, seg: &PathSeg) -> Option<&'a FieldDef> {
+    match (seg, def.kind) {
+        (PathSeg::Key(k), FieldKind::Object) => def.child(k),
+        (PathSeg::Index(i), FieldKind::Object) => def.child(&i.to_string()),
+        (PathSeg::Index(_), FieldKind::Array) => def.items.as_deref(),
+        _ => None,
+    }
+}
+
+fn container_type(def: &FieldDef) -> Option<ObjType> {
+    match def.kind {
+        FieldKind::Object => Some(ObjType::Map),
+        FieldKind::Array => Some(ObjType::List),
+        _ => None,
+    }
+}
+
+/// Creates the maps and lists a record needs under `obj` (named object and list fields, and
+/// one map per item of a checklist), so no two devices ever create the same container
+/// concurrently, which would hide one device's writes behind the other's map.
+fn ensure_containers(doc: &mut AutoCommit, def: &FieldDef, obj: &ObjId) -> Result<(), DocError> {
+    if def.kind != FieldKind::Object {
+        return Ok(());
+    }
+    for (key, child) in &def.properties {
+        make_container(doc, child, obj, key)?;
+    }
+    if let (Some(add), Some(names)) = (def.additional.as_deref(), &def.property_names) {
+        for name in names {
+            if def.property(name).is_none() {
+                make_container(doc, add, obj, name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn make_container(
+    doc: &mut AutoCommit,
+    def: &FieldDef,
+    obj: &ObjId,
+    key: &str,
+) -> Result<(), DocError> {
+    if doc.get(obj, key)?.is_some() {
+        return Ok(());
+    }
+    if let Some(ty) = container_type(def) {
+        let id = doc.put_object(obj, key, ty)?;
+        ensure_containers(doc, def, &id)?;
+    }
+    Ok(())
+}

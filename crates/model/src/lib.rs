@@ -1,0 +1,27 @@
+//! jingtu-model: what a survey record is, independent of storage and network.
+//!
+//! Record kinds and their templates (JSON Schema 2020-12 plus form annotations, loaded from
+//! `schemas/`), the code tables, validation (JSON Schema through the `jsonschema` crate,
+//! conditions in CEL through the `cel` crate), computed fields, completion, and the domain
+//! rules of the national guidelines (`rules`).
+//!
+//! This crate is pure: no I/O, no clock, no randomness. It must never depend on automerge,
+//! SQLite, HTTP or any other jingtu crate.
+
+mod builtin;
+mod codes;
+mod error;
+mod evaluate;
+mod expr;
+mod label;
+mod path;
+pub mod rules;
+mod template;
+
+pub use codes::{Code, CodeTable, CodeTables};
+pub use error::ModelError;
+pub use evaluate::{Evaluation, Issue, Severity};
+pub use expr::Expr;
+pub use label::Label;
+pub use path::{FieldPath, PathSeg};
+pub use template::{ComputedDef, FieldDef, FieldKind, Template, TemplateSet, TemplateSummary};

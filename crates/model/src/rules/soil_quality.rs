@@ -1,0 +1,418 @@
+//! Farmland soil classification by GB 15618-2018 《土壤环境质量 农用地土壤污染风险管控标准
+//! （试行）》 (domain.md 1.7): risk screening values of the basic items (clause 4.1, 表1: paddy
+//! 水田 and other 其他 columns, the orchard 果园 row for Cu, and note b: paddy-dryland rotation
+//! uses the stricter value), risk control values (clause 5, 表3), and their use (clause 6):
+//! ≤ screening → 优先保护类, between → 安全利用类, > control → 严格管控类. Values are total
+//! contents in mg/kg by pH band ≤5.5 / 5.5-6.5 / 6.5-7.5 / >7.5.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{flag, get, non_neg, num};
+
+/// The eight basic metals of 表1, in the standard's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metal {
+    Cd,
+    Hg,
+    As,
+    Pb,
+    Cr,
+    Cu,
+    Ni,
+    Zn,
+}
+
+impl Metal {
+    pub const ALL: [Metal; 8] = [
+        Metal::Cd,
+        Metal::Hg,
+        Metal::As,
+        Metal::Pb,
+        Metal::Cr,
+        Metal::Cu,
+        Metal::Ni,
+        Metal::Zn,
+    ];
+
+    /// The field name under `lab_results`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Metal::Cd => "cd",
+            Metal::Hg => "hg",
+            Metal::As => "as",
+            Metal::Pb => "pb",
+            Metal::Cr => "cr",
+            Metal::Cu => "cu",
+            Metal::Ni => "ni",
+            Metal::Zn => "zn",
+        }
+    }
+}
+
+/// Screening values for paddy fields (水田), by [`Metal::ALL`] and [`PhBand`] order.
+pub const SCREENING_PADDY: [[f64; 4]; 8] = [
+    [0.3, 0.4, 0.6, 0.8],         // Cd
+    [0.5, 0.5, 0.6, 1.0],         // Hg
+    [30.0, 30.0, 25.0, 20.0],     // As
+    [80.0, 100.0, 140.0, 240.0],  // Pb
+    [250.0, 250.0, 300.0, 350.0], // Cr
+    [50.0, 50.0, 100.0, 100.0],   // Cu (其他)
+    [60.0, 70.0, 100.0, 190.0],   // Ni
+    [200.0, 200.0, 250.0, 300.0], // Zn
+];
+
+/// Screening values for other farmland (其他).
+pub const SCREENING_OTHER: [[f64; 4]; 8] = [
+    [0.3, 0.3, 0.3, 0.6],         // Cd
+    [1.3, 1.8, 2.4, 3.4],         // Hg
+    [40.0, 40.0, 30.0, 25.0],     // As
+    [70.0, 90.0, 120.0, 170.0],   // Pb
+    [150.0, 150.0, 200.0, 250.0], // Cr
+    [50.0, 50.0, 100.0, 100.0],   // Cu
+    [60.0, 70.0, 100.0, 190.0],   // Ni
+    [200.0, 200.0, 250.0, 300.0], // Zn
+];
+
+/// Cu screening values for orchards (果园).
+pub const SCREENING_CU_ORCHARD: [f64; 4] = [150.0, 150.0, 200.0, 200.0];
+
+/// Control values (表3), the same for every land use; Cu, Ni and Zn have none.
+pub const CONTROL: [Option<[f64; 4]>; 8] = [
+    Some([1.5, 2.0, 3.0, 4.0]),           // Cd
+    Some([2.0, 2.5, 4.0, 6.0]),           // Hg
+    Some([200.0, 150.0, 120.0, 100.0]),   // As
+    Some([400.0, 500.0, 700.0, 1000.0]),  // Pb
+    Some([800.0, 850.0, 1000.0, 1300.0]), // Cr
+    None,                                 // Cu
+    None,                                 // Ni
+    None,                                 // Zn
+];
+
+/// pH band of GB 15618 (code table `ph_band`); the upper bound belongs to the band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PhBand {
+    #[serde(rename = "le5_5")]
+    Le5_5,
+    #[serde(rename = "gt5_5_le6_5")]
+    Gt5_5Le6_5,
+    #[serde(rename = "gt6_5_le7_5")]
+    Gt6_5Le7_5,
+    #[serde(rename = "gt7_5")]
+    Gt7_5,
+}
+
+impl PhBand {
+    pub fn of(ph: f64) -> Self {
+        if ph <= 5.5 {
+            PhBand::Le5_5
+        } else if ph <= 6.5 {
+            PhBand::Gt5_5Le6_5
+        } else if ph <= 7.5 {
+            PhBand::Gt6_5Le7_5
+        } else {
+            PhBand::Gt7_5
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Land use as far as GB 15618 distinguishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LandUse {
+    /// `paddy_0101`.
+    Paddy,
+    /// `orchard_0201`: the orchard Cu row.
+    Orchard,
+    /// Every other code, and a missing one.
+    Other,
+}
+
+impl LandUse {
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "paddy_0101" => LandUse::Paddy,
+            "orchard_0201" => LandUse::Orchard,
+            _ => LandUse::Other,
+        }
+    }
+}
+
+/// Screening value of `metal` in `band` for `land_use`; a paddy-dryland rotation takes the
+/// lower of the paddy and other-farmland values.
+pub fn screening_value(metal: Metal, band: PhBand, land_use: LandUse, rotation: bool) -> f64 {
+    let (m, b) = (metal as usize, band.index());
+    if rotation {
+        return SCREENING_PADDY[m][b].min(SCREENING_OTHER[m][b]);
+    }
+    match land_use {
+        LandUse::Paddy => SCREENING_PADDY[m][b],
+        LandUse::Orchard if metal == Metal::Cu => SCREENING_CU_ORCHARD[b],
+        _ => SCREENING_OTHER[m][b],
+    }
+}
+
+/// Control value of `metal` in `band`, if the standard sets one.
+pub fn control_value(metal: Metal, band: PhBand) -> Option<f64> {
+    CONTROL[metal as usize].map(|row| row[band.index()])
+}
+
+/// What the rule reads from a soil sample record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoilQualityInput {
+    pub land_use: LandUse,
+    pub rotation_paddy_dryland: bool,
+    pub ph: Option<f64>,
+    /// Measured metals (mg/kg); unmeasured ones are left out.
+    pub metals: Vec<(Metal, f64)>,
+}
+
+impl SoilQualityInput {
+    /// Reads `land_use`, `rotation_paddy_dryland` and `lab_results.*`; a pH outside 0-14 or a
+    /// negative content is absent.
+    pub fn from_data(data: &Value) -> Self {
+        Self {
+            land_use: get(data, &["land_use"])
+                .and_then(Value::as_str)
+                .map_or(LandUse::Other, LandUse::from_code),
+            rotation_paddy_dryland: flag(data, &["rotation_paddy_dryland"]).unwrap_or(false),
+            ph: num(data, &["lab_results", "ph"]).filter(|ph| (0.0..=14.0).contains(ph)),
+            metals: Metal::ALL
+                .into_iter()
+                .filter_map(|m| non_neg(data, &["lab_results", m.key()]).map(|v| (m, v)))
+                .collect(),
+        }
+    }
+}
+
+/// The rule has no tunable numbers: they are the national standard's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SoilQualityParams {}
+
+/// Soil class (code table `soil_class`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SoilClass {
+    PriorityProtection,
+    SafeUse,
+    StrictControl,
+}
+
+/// Which value a metal exceeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExceedLevel {
+    Screening,
+    Control,
+}
+
+/// One metal above its screening value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Exceedance {
+    pub metal: Metal,
+    pub value: f64,
+    pub screening: f64,
+    pub control: Option<f64>,
+    pub level: ExceedLevel,
+}
+
+/// Result: class (null without pH or without any metal), pH band, exceedances.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SoilQualityResult {
+    pub class: Option<SoilClass>,
+    pub ph_band: Option<PhBand>,
+    pub exceedances: Vec<Exceedance>,
+}
+
+/// Classifies a sample: all measured metals ≤ screening → priority protection; any above
+/// screening but all ≤ control → safe use; any above control → strict control.
+pub fn evaluate(input: &SoilQualityInput, _params: &SoilQualityParams) -> SoilQualityResult {
+    let Some(band) = input.ph.map(PhBand::of) else {
+        return SoilQualityResult {
+            class: None,
+            ph_band: None,
+            exceedances: Vec::new(),
+        };
+    };
+    let exceedances: Vec<Exceedance> = input
+        .metals
+        .iter()
+        .filter_map(|&(metal, value)| {
+            let screening =
+                screening_value(metal, band, input.land_use, input.rotation_paddy_dryland);
+            let control = control_value(metal, band);
+            (value > screening).then(|| Exceedance {
+                metal,
+                value,
+                screening,
+                control,
+                level: if control.is_some_and(|c| value > c) {
+                    ExceedLevel::Control
+                } else {
+                    ExceedLevel::Screening
+                },
+            })
+        })
+        .collect();
+    let class = (!input.metals.is_empty()).then(|| {
+        if exceedances.iter().any(|e| e.level == ExceedLevel::Control) {
+            SoilClass::StrictControl
+        } else if exceedances.is_empty() {
+            SoilClass::PriorityProtection
+        } else {
+            SoilClass::SafeUse
+        }
+    });
+    SoilQualityResult {
+        class,
+        ph_band: Some(band),
+        exceedances,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LandUse::{Orchard, Other, Paddy};
+    use super::Metal::*;
+    use super::*;
+    use crate::rules::compute;
+    use serde_json::json;
+
+    fn band(ph: f64) -> PhBand {
+        PhBand::of(ph)
+    }
+
+    #[test]
+    fn table_cells_verbatim() {
+        assert_eq!(screening_value(Cd, band(6.0), Paddy, false), 0.4);
+        assert_eq!(screening_value(Cd, band(8.0), Other, false), 0.6);
+        assert_eq!(control_value(Pb, band(7.0)), Some(700.0));
+        assert_eq!(screening_value(As, band(5.0), Paddy, false), 30.0);
+        assert_eq!(screening_value(Cu, band(7.0), Orchard, false), 200.0);
+        assert_eq!(screening_value(Cu, band(7.0), Paddy, false), 100.0);
+        assert_eq!(screening_value(Cu, band(5.0), Other, false), 50.0);
+        assert_eq!(screening_value(Hg, band(8.0), Other, false), 3.4);
+        assert_eq!(screening_value(Pb, band(8.0), Paddy, false), 240.0);
+        assert_eq!(screening_value(Cr, band(6.0), Other, false), 150.0);
+        assert_eq!(screening_value(Ni, band(8.0), Paddy, false), 190.0);
+        assert_eq!(screening_value(Zn, band(7.0), Other, false), 250.0);
+        // Orchard only changes Cu.
+        assert_eq!(screening_value(Cd, band(7.0), Orchard, false), 0.3);
+        assert_eq!(control_value(Cd, band(5.0)), Some(1.5));
+        assert_eq!(control_value(Hg, band(8.0)), Some(6.0));
+        assert_eq!(control_value(As, band(6.0)), Some(150.0));
+        assert_eq!(control_value(Cr, band(8.0)), Some(1300.0));
+        assert_eq!(control_value(Cu, band(7.0)), None);
+        assert_eq!(control_value(Zn, band(7.0)), None);
+    }
+
+    #[test]
+    fn rotation_takes_the_stricter_value() {
+        assert_eq!(screening_value(Cd, band(7.0), Paddy, true), 0.3); // not 0.6
+        assert_eq!(screening_value(Cd, band(7.0), Other, true), 0.3);
+        assert_eq!(screening_value(Hg, band(7.0), Other, true), 0.6); // paddy 0.6 < other 2.4
+        assert_eq!(screening_value(Pb, band(7.0), Paddy, true), 120.0); // other 120 < paddy 140
+        assert_eq!(screening_value(As, band(8.0), Paddy, true), 20.0);
+    }
+
+    #[test]
+    fn ph_band_boundaries() {
+        assert_eq!(band(5.5), PhBand::Le5_5);
+        assert_eq!(band(5.51), PhBand::Gt5_5Le6_5);
+        assert_eq!(band(6.5), PhBand::Gt5_5Le6_5);
+        assert_eq!(band(6.51), PhBand::Gt6_5Le7_5);
+        assert_eq!(band(7.5), PhBand::Gt6_5Le7_5);
+        assert_eq!(band(7.51), PhBand::Gt7_5);
+        assert_eq!(screening_value(Cd, band(5.5), Paddy, false), 0.3);
+        assert_eq!(screening_value(Cd, band(5.51), Paddy, false), 0.4);
+    }
+
+    fn classify(land_use: LandUse, ph: f64, metals: &[(Metal, f64)]) -> SoilQualityResult {
+        let input = SoilQualityInput {
+            land_use,
+            rotation_paddy_dryland: false,
+            ph: Some(ph),
+            metals: metals.to_vec(),
+        };
+        evaluate(&input, &SoilQualityParams::default())
+    }
+
+    #[test]
+    fn class_outcomes() {
+        // Equal to the screening value is still priority protection.
+        let r = classify(Paddy, 6.0, &[(Cd, 0.4), (Pb, 100.0)]);
+        assert_eq!(
+            (r.class, r.exceedances.len()),
+            (Some(SoilClass::PriorityProtection), 0)
+        );
+        let r = classify(Paddy, 6.0, &[(Cd, 0.41), (Pb, 100.0)]);
+        assert_eq!(r.class, Some(SoilClass::SafeUse));
+        assert_eq!(
+            r.exceedances,
+            [Exceedance {
+                metal: Cd,
+                value: 0.41,
+                screening: 0.4,
+                control: Some(2.0),
+                level: ExceedLevel::Screening
+            }]
+        );
+        // Equal to the control value is still safe use; above it is strict control.
+        assert_eq!(
+            classify(Paddy, 6.0, &[(Cd, 2.0)]).class,
+            Some(SoilClass::SafeUse)
+        );
+        let r = classify(Paddy, 6.0, &[(Cd, 2.01), (Cu, 60.0)]);
+        assert_eq!(r.class, Some(SoilClass::StrictControl));
+        assert_eq!(r.exceedances[0].level, ExceedLevel::Control);
+        // A metal without a control value never goes past safe use.
+        let r = classify(Other, 7.0, &[(Zn, 5000.0)]);
+        assert_eq!(r.class, Some(SoilClass::SafeUse));
+        assert_eq!(r.exceedances[0].control, None);
+        // No metal measured: no class, but the band is known.
+        let r = classify(Other, 7.0, &[]);
+        assert_eq!((r.class, r.ph_band), (None, Some(PhBand::Gt6_5Le7_5)));
+    }
+
+    #[test]
+    fn through_compute_json() {
+        let data = json!({
+            "land_use": "paddy_0101",
+            "rotation_paddy_dryland": true,
+            "lab_results": { "ph": 7.0, "cd": 0.45, "pb": 80, "hg": "n.d.", "zn": null }
+        });
+        let out = compute("soil_quality_class", &data, None).unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "class": "safe_use",
+                "ph_band": "gt6_5_le7_5",
+                "exceedances": [
+                    { "metal": "cd", "value": 0.45, "screening": 0.3, "control": 3.0, "level": "screening" }
+                ]
+            })
+        );
+        let out = compute(
+            "soil_quality_class",
+            &json!({ "lab_results": { "cd": 9.0 } }),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            json!({ "class": null, "ph_band": null, "exceedances": [] })
+        );
+        let out = compute(
+            "soil_quality_class",
+            &json!({ "lab_results": { "ph": 15, "cd": 9.0 } }),
+            None,
+        );
+        assert_eq!(out.unwrap()["class"], Value::Null);
+    }
+}
