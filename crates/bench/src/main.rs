@@ -1,1 +1,183 @@
-fn main() {}
+//! `jingtu-bench`: benchmark suites. Prints a table on stderr; with `--json`, one JSON object
+//! per line on stdout: `{"suite", "metric", "value", "unit"}` (metric names are fixed by
+//! `../shared/checks/README.md`).
+//!
+//! Suite `core`: durable single-field edits, record creation, opening and listing a store of
+//! 10,000 records, bytes on disk per record, and a plain rusqlite JSON upsert as the floor.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use jingtu_core::{Assignment, DeviceCore, ListFilter};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(name = "jingtu-bench", about = "jingtu benchmark suites")]
+struct Cli {
+    /// The suite to run.
+    suite: Suite,
+    /// One JSON object per line on stdout (suite, metric, value, unit).
+    #[arg(long)]
+    json: bool,
+    /// Records for the create/open/list measurements.
+    #[arg(long, default_value_t = 10_000)]
+    records: usize,
+    /// Edits measured for the edit latency.
+    #[arg(long, default_value_t = 2_000)]
+    edits: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Suite {
+    Core,
+}
+
+struct Report {
+    json: bool,
+    suite: &'static str,
+}
+
+impl Report {
+    fn metric(&self, metric: &str, value: f64, unit: &str) {
+        let value = (value * 10_000.0).round() / 10_000.0;
+        eprintln!("{:<28} {:>14} {}", metric, value, unit);
+        if self.json {
+            println!(
+                "{}",
+                json!({"suite": self.suite, "metric": metric, "value": value, "unit": unit})
+            );
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.suite {
+        Suite::Core => core_suite(&cli),
+    }
+}
+
+/// A filled village inspection, as a field user would have it mid-day.
+const EXAMPLE: &str =
+    include_str!("../../../schemas/examples/village_inspection.v1/valid-county-self-first-half.json");
+
+fn progress(label: &str, done: usize, total: usize) {
+    if done % (total / 20).max(1) == 0 || done == total {
+        eprint!("\r{label}: {done}/{total}   ");
+        if done == total {
+            eprintln!();
+        }
+    }
+}
+
+fn core_suite(cli: &Cli) -> Result<()> {
+    let report = Report {
+        json: cli.json,
+        suite: "core",
+    };
+    let tmp = tempfile::tempdir()?;
+    let example: Value = serde_json::from_str(EXAMPLE)?;
+    let data = example["data"].as_object().context("example data")?.clone();
+
+    // Edits on one filled record.
+    let edit_dir = tmp.path().join("edit");
+    let core = DeviceCore::open(&edit_dir)?;
+    core.set_user("bench")?;
+    let rec = core.create_record("village_inspection", &Assignment::default())?;
+    for (k, v) in &data {
+        core.set_field(&rec.id, k, v)?;
+    }
+    let mut edit_ms = Vec::with_capacity(cli.edits);
+    for i in 0..cli.edits {
+        let v = json!(40.0 + (i % 600) as f64 / 10.0);
+        let t = Instant::now();
+        core.set_field(&rec.id, "indicators.sewage_treatment_rate_pct", &v)?;
+        edit_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        progress("edits", i + 1, cli.edits);
+    }
+    edit_ms.sort_by(f64::total_cmp);
+    let edit_median = percentile(&edit_ms, 0.5);
+    let mut view_ms = Vec::with_capacity(500);
+    for _ in 0..500 {
+        let t = Instant::now();
+        core.view(&rec.id)?;
+        view_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    view_ms.sort_by(f64::total_cmp);
+    let record_json = serde_json::to_string(&core.view(&rec.id)?.data)?;
+    drop(core);
+
+    // The floor: the same single-field update as a plain upsert of the record's JSON.
+    let floor_median = floor_upsert(&tmp.path().join("floor.db"), &record_json, cli.edits)?;
+
+    // Create many records, then open the store cold and list them all.
+    let many_dir = tmp.path().join("many");
+    let core = DeviceCore::open(&many_dir)?;
+    core.set_user("bench")?;
+    let mut create_ms = Vec::with_capacity(cli.records);
+    let start = Instant::now();
+    for i in 0..cli.records {
+        let a = Assignment {
+            village: Some(format!("村{}", i % 300)),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        core.create_record("village_inspection", &a)?;
+        create_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        progress("records", i + 1, cli.records);
+    }
+    let create_total = start.elapsed().as_secs_f64();
+    create_ms.sort_by(f64::total_cmp);
+    let bytes = core.disk_bytes();
+    drop(core);
+    let t = Instant::now();
+    let core = DeviceCore::open(&many_dir)?;
+    let listed = core.list(&ListFilter::default())?;
+    let open_list_ms = t.elapsed().as_secs_f64() * 1e3;
+    anyhow::ensure!(listed.len() == cli.records, "listed {} records", listed.len());
+
+    report.metric("edit_median_ms", edit_median, "ms");
+    report.metric("edit_p99_ms", percentile(&edit_ms, 0.99), "ms");
+    report.metric("view_median_ms", percentile(&view_ms, 0.5), "ms");
+    report.metric("floor_upsert_median_ms", floor_median, "ms");
+    report.metric("edit_vs_floor_ratio", edit_median / floor_median, "x");
+    report.metric("create_record_ms", percentile(&create_ms, 0.5), "ms");
+    report.metric("create_10k_s", create_total * 10_000.0 / cli.records as f64, "s");
+    report.metric("open_list_10k_ms", open_list_ms, "ms");
+    report.metric("bytes_per_record", bytes as f64 / cli.records as f64, "bytes");
+    Ok(())
+}
+
+/// Median time of one durable single-field update done as a plain rusqlite upsert of the
+/// record's JSON, with the same WAL settings as the store.
+fn floor_upsert(path: &Path, record_json: &str, n: usize) -> Result<f64> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+         CREATE TABLE records (id TEXT PRIMARY KEY, json TEXT NOT NULL);",
+    )?;
+    let mut record: Value = serde_json::from_str(record_json)?;
+    let mut ms = Vec::with_capacity(n);
+    let mut stmt = conn.prepare(
+        "INSERT INTO records (id, json) VALUES ('r', ?1)
+         ON CONFLICT(id) DO UPDATE SET json = excluded.json",
+    )?;
+    for i in 0..n {
+        let t = Instant::now();
+        record["indicators"]["sewage_treatment_rate_pct"] = json!(40.0 + (i % 600) as f64 / 10.0);
+        stmt.execute([serde_json::to_string(&record)?])?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(percentile(&ms, 0.5))
+}

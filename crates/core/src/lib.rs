@@ -1,1 +1,19 @@
+//! jingtu-core: the device core. One handle ([`DeviceCore`]) over one device store, with every
+//! use case of a field user: templates, records, checklist items, the record view (values,
+//! validation issues, computed fields, completion), lists and search, submit, history,
+//! export/import between devices, conflicts and their resolution.
+//!
+//! It builds on `jingtu-model` (templates, rules), `jingtu-doc` (records as Automerge
+//! documents) and `jingtu-store` (SQLite). It must never depend on the server or the bindings;
+//! the bindings wrap it, the CLI and the benchmarks drive it.
 
+mod core;
+mod error;
+mod view;
+
+pub use crate::core::{Assignment, CoreOptions, DeviceCore, ImportOutcome, COMPACT_AFTER_CHUNKS};
+pub use error::CoreError;
+pub use jingtu_doc::{Conflict, ConflictValue, HistoryEntry, Status, StatusEvent};
+pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};
+pub use jingtu_store::{Durability, ListFilter, RecordSummary};
+pub use view::RecordView;

@@ -250,10 +250,10 @@ impl RecordDoc {
         }
         let before = self.heads();
         let doc = &mut self.doc;
-        let merged = catch_unwind(AssertUnwindSafe(|| doc.merge(&mut other.doc)))
+        catch_unwind(AssertUnwindSafe(|| doc.merge(&mut other.doc)))
             .map_err(|_| DocError::Corrupt("the merge failed".into()))??;
-        let _ = before;
-        Ok(merged.len())
+        // `merge` answers the heads after merging; the caller wants the new changes.
+        Ok(self.doc.get_changes_meta(&before).len())
     }
 
     pub fn actor(&self) -> String {
@@ -281,13 +281,13 @@ impl RecordDoc {
         };
         let s = |k: &str| -> Option<String> {
             match self.doc.get(&m, k) {
-                Ok(Some((AmValue::Scalar(v), _))) => v.to_str().map(str::to_string),
+                Ok(Some((AmValue::Scalar(v), _))) => v.as_str().map(str::to_string),
                 _ => None,
             }
         };
         let i = |k: &str| -> Option<i64> {
             match self.doc.get(&m, k) {
-                Ok(Some((AmValue::Scalar(v), _))) => v.to_i64(),
+                Ok(Some((AmValue::Scalar(v), _))) => v.as_i64(),
                 _ => None,
             }
         };
@@ -329,6 +329,22 @@ impl RecordDoc {
             Ok(obj) => self.read_obj(&obj, ObjType::Map).unwrap_or(Value::Null),
             Err(_) => Value::Object(Map::new()),
         }
+    }
+
+    /// The value at `path` inside `data`, read the same way as [`Self::data`] (empty
+    /// containers read as absent). Cheap for a leaf: only the path is walked.
+    pub fn get_json(&self, path: &FieldPath) -> Option<Value> {
+        let mut obj = self.data_obj().ok()?;
+        let segs = path.segs();
+        let (last, parents) = segs.split_last()?;
+        for seg in parents {
+            match self.doc.get(&obj, prop_of(seg)).ok()?? {
+                (AmValue::Object(_), id) => obj = id,
+                _ => return None,
+            }
+        }
+        let (v, id) = self.doc.get(&obj, prop_of(last)).ok()??;
+        self.read_value(v, &id)
     }
 
     /// The whole document as JSON (meta, data, photos, custody, review, events).
@@ -389,7 +405,7 @@ impl RecordDoc {
         let mut def: &FieldDef = &template.root;
         for seg in parents {
             let child_def = child_def(def, seg).ok_or_else(|| path_err(path, "no such field"))?;
-            let prop = prop_of(seg);
+            let prop = prop_in(def, seg);
             let existing = match &prop {
                 Prop::Seq(i) if *i >= self.doc.length(&obj) => {
                     return Err(path_err(path, &format!("list has no item {i}")));
@@ -409,12 +425,12 @@ impl RecordDoc {
             };
             def = child_def;
         }
-        Ok((obj, prop_of(last)))
+        Ok((obj, prop_in(def, last)))
     }
 
     /// Writes `value` at `path` (a checked value: see `Template::check_value`). Objects are
-    /// written key by key into the existing map; lists are replaced; long text is updated in
-    /// place so that concurrent typing merges.
+    /// written key by key into the existing map (keys not given are kept; a null clears one);
+    /// lists are replaced; long text is updated in place so that concurrent typing merges.
     pub fn set(
         &mut self,
         template: &Template,
@@ -428,17 +444,15 @@ impl RecordDoc {
         let def = template
             .field(path)
             .map_err(|e| path_err(path, &e.to_string()))?;
-        let (obj, prop) = self.parent_of(template, path, true)?;
-        if let Prop::Seq(i) = prop
-            && i >= self.doc.length(&obj)
-        {
-            return Err(path_err(path, &format!("list has no item {i}")));
-        }
-        let result = self.write(def, &obj, prop, value, false);
-        if let Err(e) = result {
-            self.doc.rollback();
-            return Err(e);
-        }
+        self.attempt(|rd| {
+            let (obj, prop) = rd.parent_of(template, path, true)?;
+            if let Prop::Seq(i) = prop
+                && i >= rd.doc.length(&obj)
+            {
+                return Err(path_err(path, &format!("list has no item {i}")));
+            }
+            rd.write(def, &obj, prop, value, false)
+        })?;
         self.commit(by, "set", &[path.to_string()]);
         Ok(())
     }
@@ -454,16 +468,14 @@ impl RecordDoc {
         let def = template
             .field(path)
             .map_err(|e| path_err(path, &e.to_string()))?;
-        let (obj, prop) = self.parent_of(template, path, true)?;
-        let result = if value.is_null() {
-            self.doc.delete(&obj, prop).map_err(DocError::from)
-        } else {
-            self.write(def, &obj, prop, value, true)
-        };
-        if let Err(e) = result {
-            self.doc.rollback();
-            return Err(e);
-        }
+        self.attempt(|rd| {
+            let (obj, prop) = rd.parent_of(template, path, true)?;
+            if value.is_null() {
+                rd.doc.delete(&obj, prop).map_err(DocError::from)
+            } else {
+                rd.write(def, &obj, prop, value, true)
+            }
+        })?;
         self.commit(by, "resolve", &[path.to_string()]);
         Ok(())
     }
@@ -510,17 +522,17 @@ impl RecordDoc {
             (FieldKind::Array, Some(d)) => d,
             _ => return Err(path_err(path, "not a list")),
         };
-        let (obj, prop) = self.parent_of(template, path, true)?;
-        let list = match self.doc.get(&obj, prop.clone())? {
-            Some((AmValue::Object(ObjType::List), id)) => id,
-            Some(_) => return Err(path_err(path, "not a list in this document")),
-            None => self.doc.put_object(&obj, prop, ObjType::List)?,
-        };
-        let index = self.doc.length(&list);
-        if let Err(e) = self.insert_item(item_def, &list, index, value) {
-            self.doc.rollback();
-            return Err(e);
-        }
+        let index = self.attempt(|rd| {
+            let (obj, prop) = rd.parent_of(template, path, true)?;
+            let list = match rd.doc.get(&obj, prop.clone())? {
+                Some((AmValue::Object(ObjType::List), id)) => id,
+                Some(_) => return Err(path_err(path, "not a list in this document")),
+                None => rd.doc.put_object(&obj, prop, ObjType::List)?,
+            };
+            let index = rd.doc.length(&list);
+            rd.insert_item(item_def, &list, index, value)?;
+            Ok(index)
+        })?;
         self.commit(by, "append", &[path.child_index(index).to_string()]);
         Ok(index)
     }
@@ -585,12 +597,6 @@ impl RecordDoc {
                         id
                     }
                 };
-                let old_keys: Vec<String> = self.doc.keys(&map).collect();
-                for k in old_keys {
-                    if !o.contains_key(&k) && def.child(&k).is_some() {
-                        self.doc.delete(&map, k.as_str())?;
-                    }
-                }
                 for (k, v) in o {
                     let d = def.child(k).ok_or_else(|| DocError::Value {
                         path: k.clone(),
@@ -677,14 +683,14 @@ impl RecordDoc {
                 continue;
             };
             let s = |k: &str| match self.doc.get(&e, k) {
-                Ok(Some((AmValue::Scalar(v), _))) => v.to_str().map(str::to_string),
+                Ok(Some((AmValue::Scalar(v), _))) => v.as_str().map(str::to_string),
                 _ => None,
             };
             let Some(kind) = s("type").as_deref().and_then(EventKind::parse) else {
                 continue;
             };
             let at_ms = match self.doc.get(&e, "at") {
-                Ok(Some((AmValue::Scalar(v), _))) => v.to_i64().unwrap_or_default(),
+                Ok(Some((AmValue::Scalar(v), _))) => v.as_i64().unwrap_or_default(),
                 _ => 0,
             };
             out.push(StatusEvent {
@@ -820,6 +826,19 @@ impl RecordDoc {
             .collect()
     }
 
+    /// Runs the operations of one edit; when it fails, drops the operations it made, which
+    /// would otherwise go out unannounced with the next change (or the next save).
+    fn attempt<T>(
+        &mut self,
+        edit: impl FnOnce(&mut RecordDoc) -> Result<T, DocError>,
+    ) -> Result<T, DocError> {
+        let result = edit(self);
+        if result.is_err() {
+            self.doc.rollback();
+        }
+        result
+    }
+
     fn commit(&mut self, by: &Editor, action: &str, paths: &[String]) {
         let note = ChangeNote {
             by: by.author.clone(),
@@ -846,6 +865,15 @@ fn prop_of(seg: &PathSeg) -> Prop {
     match seg {
         PathSeg::Key(k) => Prop::Map(k.clone()),
         PathSeg::Index(i) => Prop::Seq(*i),
+    }
+}
+
+/// The property `seg` names inside a value of `parent`: digits under an object are a key (a
+/// checklist keyed by numbered codes), as in `Template::field`.
+fn prop_in(parent: &FieldDef, seg: &PathSeg) -> Prop {
+    match seg {
+        PathSeg::Index(i) if parent.kind == FieldKind::Object => Prop::Map(i.to_string()),
+        seg => prop_of(seg),
     }
 }
 

@@ -55,8 +55,10 @@ impl Template {
         let empty = Value::Object(Map::new());
         let data = if data.is_object() { data } else { &empty };
 
+        let keys = self.expr_data_keys.as_ref();
+        let base = Scope::with_data_keys(Some(data), keys, None, Some(meta));
         let mut irrelevant = Vec::new();
-        collect_irrelevant(&self.root, data, &mut irrelevant);
+        collect_irrelevant(&self.root, data, &base, &mut irrelevant);
         let is_irrelevant = |p: &FieldPath| irrelevant.iter().any(|i| p.starts_with(i));
 
         let mut computed = Map::new();
@@ -67,13 +69,11 @@ impl Template {
                 }
                 Computation::Expr(e) => {
                     let so_far = Value::Object(computed.clone());
-                    e.eval(&Scope {
-                        data: Some(data),
-                        computed: Some(&so_far),
-                        meta: Some(meta),
-                        value: None,
-                    })
-                    .ok()
+                    e.eval(
+                        &Scope::with_data_keys(Some(data), keys, Some(&so_far), Some(meta)),
+                        None,
+                    )
+                        .ok()
                 }
             };
             if let Some(v) = value {
@@ -104,16 +104,13 @@ impl Template {
         }
 
         let mut field_issues = Vec::new();
-        check_field_constraints(&self.root, data, &is_irrelevant, &mut field_issues);
+        check_field_constraints(&self.root, data, &base, &is_irrelevant, &mut field_issues);
         issues.extend(field_issues);
 
+        let with_computed =
+            Scope::with_data_keys(Some(data), keys, Some(&computed_value), Some(meta));
         for c in &self.constraints {
-            let ok = c.expr.eval_bool(&Scope {
-                data: Some(data),
-                computed: Some(&computed_value),
-                meta: Some(meta),
-                value: None,
-            });
+            let ok = c.expr.eval_bool(&with_computed, None);
             if ok == Some(false) {
                 let paths: Vec<String> = if c.paths.is_empty() {
                     vec![String::new()]
@@ -207,25 +204,19 @@ fn for_each_present(
     }
 }
 
-fn collect_irrelevant(root: &FieldDef, data: &Value, out: &mut Vec<FieldPath>) {
+fn collect_irrelevant(root: &FieldDef, data: &Value, scope: &Scope, out: &mut Vec<FieldPath>) {
     // Named properties that are absent can still be irrelevant (then they are not required).
     fn walk(
         def: &FieldDef,
         value: Option<&Value>,
-        data: &Value,
+        scope: &Scope,
         path: &FieldPath,
         out: &mut Vec<FieldPath>,
     ) {
         if let Some(rel) = &def.relevant
             && !path.is_empty()
         {
-            let scope = Scope {
-                data: Some(data),
-                value,
-                computed: None,
-                meta: None,
-            };
-            if rel.eval_bool(&scope) == Some(false) {
+            if rel.eval_bool(scope, value) == Some(false) {
                 out.push(path.clone());
                 return;
             }
@@ -234,18 +225,12 @@ fn collect_irrelevant(root: &FieldDef, data: &Value, out: &mut Vec<FieldPath>) {
             (FieldKind::Object, v) => {
                 let obj = v.and_then(Value::as_object);
                 for (k, child) in &def.properties {
-                    walk(
-                        child,
-                        obj.and_then(|o| o.get(k)),
-                        data,
-                        &path.child_key(k),
-                        out,
-                    );
+                    walk(child, obj.and_then(|o| o.get(k)), scope, &path.child_key(k), out);
                 }
                 if let (Some(add), Some(o)) = (def.additional.as_deref(), obj) {
                     for (k, v) in o {
                         if def.property(k).is_none() {
-                            walk(add, Some(v), data, &path.child_key(k), out);
+                            walk(add, Some(v), scope, &path.child_key(k), out);
                         }
                     }
                 }
@@ -253,19 +238,20 @@ fn collect_irrelevant(root: &FieldDef, data: &Value, out: &mut Vec<FieldPath>) {
             (FieldKind::Array, Some(Value::Array(items))) => {
                 if let Some(item_def) = def.items.as_deref() {
                     for (i, v) in items.iter().enumerate() {
-                        walk(item_def, Some(v), data, &path.child_index(i), out);
+                        walk(item_def, Some(v), scope, &path.child_index(i), out);
                     }
                 }
             }
             _ => {}
         }
     }
-    walk(root, Some(data), data, &FieldPath::default(), out);
+    walk(root, Some(data), scope, &FieldPath::default(), out);
 }
 
 fn check_field_constraints(
     root: &FieldDef,
     data: &Value,
+    scope: &Scope,
     is_irrelevant: &dyn Fn(&FieldPath) -> bool,
     out: &mut Vec<Issue>,
 ) {
@@ -280,13 +266,7 @@ fn check_field_constraints(
             if let Some(c) = &def.constraint
                 && !value.is_null()
             {
-                let scope = Scope {
-                    data: Some(data),
-                    value: Some(value),
-                    computed: None,
-                    meta: None,
-                };
-                if c.expr.eval_bool(&scope) == Some(false) {
+                if c.expr.eval_bool(scope, Some(value)) == Some(false) {
                     out.push(Issue {
                         path: path.to_string(),
                         severity: c.severity,

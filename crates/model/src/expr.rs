@@ -1,10 +1,10 @@
 //! Conditions in CEL (Common Expression Language), evaluated with the `cel` crate.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
 
 use cel::objects::{Key, Map};
-use cel::{Context, Env, Program, Value as CelValue};
+use cel::{Context, Env, IdedExpr, Program, Value as CelValue};
 use serde_json::Value;
 
 use crate::ModelError;
@@ -15,6 +15,8 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
 pub struct Expr {
     source: String,
     program: Program,
+    /// The top-level keys of `data` it reads; `None` when it uses `data` as a whole.
+    data_keys: Option<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Expr {
@@ -23,13 +25,54 @@ impl std::fmt::Debug for Expr {
     }
 }
 
-/// The variables an expression sees.
-#[derive(Default)]
-pub struct Scope<'a> {
-    pub data: Option<&'a Value>,
-    pub value: Option<&'a Value>,
-    pub computed: Option<&'a Value>,
-    pub meta: Option<&'a Value>,
+/// The variables expressions see: `data`, `computed` and `meta`, converted to CEL once and
+/// shared by every expression evaluated over the same record state; `value` is bound per call.
+pub struct Scope {
+    ctx: Context<'static, 'static>,
+}
+
+impl Scope {
+    pub fn new(data: Option<&Value>, computed: Option<&Value>, meta: Option<&Value>) -> Scope {
+        Scope::with_data_keys(data, None, computed, meta)
+    }
+
+    /// Like [`Scope::new`], converting only the `keys` of `data` (when given): what the
+    /// expressions to evaluate read, see [`Expr::data_keys`].
+    pub fn with_data_keys(
+        data: Option<&Value>,
+        keys: Option<&BTreeSet<String>>,
+        computed: Option<&Value>,
+        meta: Option<&Value>,
+    ) -> Scope {
+        let mut ctx = Context::with_env(ENV.clone());
+        let empty = Value::Object(Default::default());
+        let data = data.unwrap_or(&empty);
+        let data = match (keys, data) {
+            (Some(keys), Value::Object(o)) => {
+                let map: HashMap<Key, CelValue> = keys
+                    .iter()
+                    .filter_map(|k| Some((Key::from(k.clone()), to_cel(o.get(k)?))))
+                    .collect();
+                CelValue::Map(Map { map: Arc::new(map) })
+            }
+            _ => to_cel(data),
+        };
+        ctx.add_variable_from_value("data", data);
+        ctx.add_variable_from_value("computed", to_cel(computed.unwrap_or(&empty)));
+        ctx.add_variable_from_value("meta", to_cel(meta.unwrap_or(&empty)));
+        ctx.add_variable_from_value("value", CelValue::Null);
+        // The name is ours and not a standard function, so registering cannot fail.
+        let _ = ctx.add_function("distance_m", |a: f64, b: f64, c: f64, d: f64| {
+            crate::rules::geo::distance_m(a, b, c, d)
+        });
+        Scope { ctx }
+    }
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Scope::new(None, None, None)
+    }
 }
 
 impl Expr {
@@ -38,39 +81,91 @@ impl Expr {
             expr: source.to_string(),
             reason: e.to_string(),
         })?;
+        let mut keys = Some(BTreeSet::new());
+        collect_data_keys(program.expression(), &mut keys);
         Ok(Expr {
             source: source.to_string(),
             program,
+            data_keys: keys,
         })
+    }
+
+    /// The top-level keys of `data` this expression reads (`None`: all of `data`).
+    pub fn data_keys(&self) -> Option<&BTreeSet<String>> {
+        self.data_keys.as_ref()
     }
 
     pub fn source(&self) -> &str {
         &self.source
     }
 
-    /// Evaluates to JSON; `Err` carries the evaluation error's text.
-    pub fn eval(&self, scope: &Scope<'_>) -> Result<Value, String> {
-        let mut ctx = Context::with_env(ENV.clone());
-        let empty = Value::Object(Default::default());
-        ctx.add_variable_from_value("data", to_cel(scope.data.unwrap_or(&empty)));
-        ctx.add_variable_from_value("computed", to_cel(scope.computed.unwrap_or(&empty)));
-        ctx.add_variable_from_value("meta", to_cel(scope.meta.unwrap_or(&empty)));
-        ctx.add_variable_from_value("value", to_cel(scope.value.unwrap_or(&Value::Null)));
-        ctx.add_function("distance_m", |a: f64, b: f64, c: f64, d: f64| {
-            crate::rules::geo::distance_m(a, b, c, d)
-        })
-        .map_err(|e| e.to_string())?;
-        let result = self.program.execute(&ctx).map_err(|e| e.to_string())?;
-        Ok(from_cel(&result))
+    /// Evaluates to JSON, with `value` bound when given; `Err` carries the error's text.
+    pub fn eval(&self, scope: &Scope, value: Option<&Value>) -> Result<Value, String> {
+        let result = match value {
+            Some(v) => {
+                let mut inner = scope.ctx.new_inner_scope();
+                inner.add_variable_from_value("value", to_cel(v));
+                self.program.execute(&inner)
+            }
+            None => self.program.execute(&scope.ctx),
+        };
+        result.map(|r| from_cel(&r)).map_err(|e| e.to_string())
     }
 
     /// Evaluates a condition: `Some(bool)` when it gives a boolean, `None` when it fails or
     /// gives something else.
-    pub fn eval_bool(&self, scope: &Scope<'_>) -> Option<bool> {
-        match self.eval(scope) {
+    pub fn eval_bool(&self, scope: &Scope, value: Option<&Value>) -> Option<bool> {
+        match self.eval(scope, value) {
             Ok(Value::Bool(b)) => Some(b),
             _ => None,
         }
+    }
+}
+
+/// Walks the parsed expression (the `cel` crate's AST) for `data.<key>` selections, so that
+/// only those parts of a record are converted for evaluation.
+fn collect_data_keys(e: &IdedExpr, keys: &mut Option<BTreeSet<String>>) {
+    use cel::common::ast::{EntryExpr, Expr as E};
+    match &e.expr {
+        E::Select(s) => match &s.operand.expr {
+            E::Ident(name) if name == "data" => {
+                if let Some(k) = keys {
+                    k.insert(s.field.clone());
+                }
+            }
+            _ => collect_data_keys(&s.operand, keys),
+        },
+        E::Ident(name) if name == "data" => *keys = None,
+        E::Call(c) => {
+            if let Some(t) = &c.target {
+                collect_data_keys(t, keys);
+            }
+            for a in &c.args {
+                collect_data_keys(a, keys);
+            }
+        }
+        E::Comprehension(c) => {
+            for x in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+                collect_data_keys(x, keys);
+            }
+        }
+        E::List(l) => l.elements.iter().for_each(|x| collect_data_keys(x, keys)),
+        E::Map(m) => {
+            for entry in &m.entries {
+                if let EntryExpr::MapEntry(me) = &entry.expr {
+                    collect_data_keys(&me.key, keys);
+                    collect_data_keys(&me.value, keys);
+                }
+            }
+        }
+        E::Struct(st) => {
+            for entry in &st.entries {
+                if let EntryExpr::StructField(f) = &entry.expr {
+                    collect_data_keys(&f.value, keys);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -125,28 +220,24 @@ mod tests {
     fn numbers_are_doubles() {
         let e = Expr::compile("data.n_yes / data.n_total * 100.0").unwrap();
         let data = json!({"n_yes": 3, "n_total": 4});
-        let scope = Scope {
-            data: Some(&data),
-            ..Default::default()
-        };
-        assert_eq!(e.eval(&scope).unwrap(), json!(75.0));
+        let scope = Scope::new(Some(&data), None, None);
+        assert_eq!(e.eval(&scope, None).unwrap(), json!(75.0));
     }
 
     #[test]
     fn has_guards_missing_fields() {
         let e = Expr::compile("!has(data.offset_reason) && has(data.x)").unwrap();
         let data = json!({"x": 1});
-        let scope = Scope {
-            data: Some(&data),
-            ..Default::default()
-        };
-        assert_eq!(e.eval_bool(&scope), Some(true));
+        let scope = Scope::new(Some(&data), None, None);
+        assert_eq!(e.eval_bool(&scope, None), Some(true));
+        let v = Expr::compile("value >= 1.0").unwrap();
+        assert_eq!(v.eval_bool(&scope, Some(&json!(0.5))), Some(false));
     }
 
     #[test]
     fn missing_field_is_an_error_not_a_panic() {
         let e = Expr::compile("data.nothing > 1.0").unwrap();
-        assert_eq!(e.eval_bool(&Scope::default()), None);
+        assert_eq!(e.eval_bool(&Scope::default(), None), None);
     }
 
     #[test]
@@ -158,8 +249,16 @@ mod tests {
     }
 
     #[test]
+    fn finds_the_data_keys_an_expression_reads() {
+        let e = Expr::compile("has(data.a) && data.b.c > 1.0 && [data.d].exists(x, x > 0.0)").unwrap();
+        let keys: Vec<&str> = e.data_keys().unwrap().iter().map(|s| s.as_str()).collect();
+        assert_eq!(keys, vec!["a", "b", "d"]);
+        assert!(Expr::compile("size(data) > 1").unwrap().data_keys().is_none());
+    }
+
+    #[test]
     fn distance_function() {
         let e = Expr::compile("distance_m(33.49, 112.43, 33.49, 112.43) < 1.0").unwrap();
-        assert_eq!(e.eval_bool(&Scope::default()), Some(true));
+        assert_eq!(e.eval_bool(&Scope::default(), None), Some(true));
     }
 }

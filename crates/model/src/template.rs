@@ -1,6 +1,6 @@
 //! Templates: a JSON Schema for a record's data plus form annotations (see `schemas/README.md`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
@@ -160,6 +160,8 @@ pub struct Template {
     pub source: Value,
     pub(crate) validator: jsonschema::Validator,
     pub(crate) codes: Arc<CodeTables>,
+    /// The top-level data keys any of its expressions reads (`None`: all).
+    pub(crate) expr_data_keys: Option<BTreeSet<String>>,
 }
 
 /// What a template list shows.
@@ -337,7 +339,19 @@ impl Template {
             });
         }
 
+        let mut exprs: Vec<&Expr> = Vec::new();
+        collect_exprs(&root, &mut exprs);
+        exprs.extend(constraints.iter().map(|c| &c.expr));
+        exprs.extend(computed.iter().filter_map(|c| match &c.computation {
+            Computation::Expr(e) => Some(e),
+            Computation::Rule { .. } => None,
+        }));
+        let expr_data_keys = exprs.iter().try_fold(BTreeSet::new(), |mut acc, e| {
+            acc.extend(e.data_keys()?.iter().cloned());
+            Some(acc)
+        });
         let template = Template {
+            expr_data_keys,
             kind,
             version,
             label,
@@ -419,6 +433,17 @@ impl Template {
             }
         };
         Ok(value)
+    }
+}
+
+fn collect_exprs<'a>(def: &'a FieldDef, out: &mut Vec<&'a Expr>) {
+    out.extend(def.relevant.iter());
+    out.extend(def.constraint.iter().map(|c| &c.expr));
+    for (_, child) in &def.properties {
+        collect_exprs(child, out);
+    }
+    for child in def.additional.iter().chain(def.items.iter()) {
+        collect_exprs(child, out);
     }
 }
 

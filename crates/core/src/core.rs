@@ -1,0 +1,736 @@
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jingtu_doc::{
+    ActorId, Conflict, Editor, EventKind, HistoryEntry, RecordDoc, RecordMeta, Status,
+};
+use jingtu_model::{FieldPath, PathSeg, Severity, Template, TemplateSet, TemplateSummary};
+use jingtu_store::{Durability, ListFilter, RecordSummary, Store, StoreOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{CoreError, RecordView};
+
+/// A record's chunks are folded into one snapshot when they reach this many.
+pub const COMPACT_AFTER_CHUNKS: u32 = 64;
+/// Open documents kept in memory.
+const CACHE_DOCS: usize = 64;
+
+/// Where a new record belongs (from an assignment, or typed by the user).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub org_unit: Option<String>,
+    pub village: Option<String>,
+    pub planned_point: Option<String>,
+    pub assignment_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CoreOptions {
+    /// The person using the device; kept in the store once given.
+    pub user: Option<String>,
+    pub durability: Durability,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    pub id: String,
+    /// True when the record was new to this store.
+    pub created: bool,
+    /// Changes that were new to this store.
+    pub new_changes: usize,
+}
+
+/// An open record: the document and what is derived from it, kept in step after each edit
+/// without reading the whole document again (reads of Automerge are the costly part).
+struct Cached {
+    doc: RecordDoc,
+    template: Arc<Template>,
+    chunks: u32,
+    meta: RecordMeta,
+    data: Value,
+    status: Status,
+    conflicts: u32,
+}
+
+impl Cached {
+    fn new(mut doc: RecordDoc, template: Arc<Template>, chunks: u32) -> Result<Cached, CoreError> {
+        let meta = doc.meta()?;
+        let data = doc.data();
+        let status = doc.status();
+        let conflicts = doc.conflicts().len() as u32;
+        Ok(Cached {
+            doc,
+            template,
+            chunks,
+            meta,
+            data,
+            status,
+            conflicts,
+        })
+    }
+
+    /// Brings the derived state up to date after an edit.
+    fn refresh(&mut self, touched: &Touched) -> Result<(), CoreError> {
+        match touched {
+            Touched::Paths(paths) => {
+                for p in paths {
+                    refresh_path(&self.doc, &mut self.data, p);
+                }
+            }
+            Touched::Events => self.status = self.doc.status(),
+            Touched::Everything => {
+                self.meta = self.doc.meta()?;
+                self.data = self.doc.data();
+                self.status = self.doc.status();
+                self.conflicts = self.doc.conflicts().len() as u32;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What an edit changed.
+enum Touched {
+    /// Local writes at these data paths (they never create conflicts).
+    Paths(Vec<FieldPath>),
+    /// A status event.
+    Events,
+    /// Anything (merges, conflict resolution).
+    Everything,
+}
+
+/// Re-reads one written path into the cached data: the leaf, or the first container missing
+/// from the cache, or the whole list when an item index is involved.
+fn refresh_path(doc: &RecordDoc, data: &mut Value, path: &FieldPath) {
+    let segs = path.segs();
+    let mut depth = 0;
+    {
+        let mut node: &Value = data;
+        while depth + 1 < segs.len() {
+            let next = match (&segs[depth], node) {
+                (PathSeg::Key(k), Value::Object(o)) => o.get(k),
+                (PathSeg::Index(i), Value::Array(a)) => a.get(*i),
+                _ => None,
+            };
+            match next {
+                Some(child @ (Value::Object(_) | Value::Array(_))) => {
+                    node = child;
+                    depth += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+    let mut end = depth + 1;
+    // An index may have shifted (a removed item): re-read the whole list.
+    while end > 1 && matches!(segs[end - 1], PathSeg::Index(_)) {
+        end -= 1;
+    }
+    let target = FieldPath(segs[..end].to_vec());
+    let fresh = doc.get_json(&target);
+    put_at(data, &segs[..end], fresh);
+    if let (Value::Object(o), Some(PathSeg::Key(top))) = (&mut *data, segs.first()) {
+        if o.get_mut(top).is_some_and(prune) {
+            o.remove(top);
+        }
+    }
+}
+
+fn put_at(node: &mut Value, segs: &[PathSeg], value: Option<Value>) {
+    let Some((first, rest)) = segs.split_first() else {
+        return;
+    };
+    if !node.is_object() && !node.is_array() {
+        *node = Value::Object(serde_json::Map::new());
+    }
+    match (first, node) {
+        (PathSeg::Key(k), Value::Object(o)) => {
+            if rest.is_empty() {
+                match value {
+                    Some(v) => {
+                        o.insert(k.clone(), v);
+                    }
+                    None => {
+                        o.remove(k);
+                    }
+                }
+            } else if let Some(child) = o.get_mut(k) {
+                put_at(child, rest, value);
+            }
+        }
+        (PathSeg::Index(i), Value::Array(a)) => {
+            if rest.is_empty() {
+                match value {
+                    Some(v) if *i < a.len() => a[*i] = v,
+                    Some(v) if *i == a.len() => a.push(v),
+                    None if *i < a.len() => {
+                        a.remove(*i);
+                    }
+                    _ => {}
+                }
+            } else if let Some(child) = a.get_mut(*i) {
+                put_at(child, rest, value);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Drops empty maps and lists the way `RecordDoc::data` leaves them out; returns whether the
+/// value itself is now empty. List items stay (an empty item reads as `{}`).
+fn prune(v: &mut Value) -> bool {
+    match v {
+        Value::Object(o) => {
+            o.retain(|_, child| !prune(child));
+            o.is_empty()
+        }
+        Value::Array(a) => {
+            for item in a.iter_mut() {
+                prune(item);
+            }
+            a.is_empty()
+        }
+        _ => false,
+    }
+}
+
+#[derive(Default)]
+struct Cache {
+    docs: HashMap<String, Cached>,
+    order: VecDeque<String>,
+}
+
+impl Cache {
+    fn insert(&mut self, id: String, c: Cached) {
+        if self.docs.insert(id.clone(), c).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > CACHE_DOCS {
+            if let Some(old) = self.order.pop_front() {
+                self.docs.remove(&old);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.docs.remove(id);
+        self.order.retain(|k| k != id);
+    }
+}
+
+/// The device core over one store. `Send + Sync`: calls from several threads are serialised
+/// where they touch the same state.
+pub struct DeviceCore {
+    store: Store,
+    templates: TemplateSet,
+    actor: ActorId,
+    user: Mutex<String>,
+    cache: Mutex<Cache>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl DeviceCore {
+    /// Opens the store in `dir` (created when missing) with the built-in templates.
+    pub fn open(dir: &Path) -> Result<DeviceCore, CoreError> {
+        DeviceCore::open_with(dir, CoreOptions::default())
+    }
+
+    pub fn open_with(dir: &Path, options: CoreOptions) -> Result<DeviceCore, CoreError> {
+        let templates = TemplateSet::builtin()?;
+        let store = Store::open(
+            dir,
+            &StoreOptions {
+                durability: options.durability,
+            },
+        )?;
+        let actor = ActorId::from(store.actor_id());
+        if let Some(u) = &options.user {
+            store.set_setting("user", u)?;
+        }
+        let user = store.setting("user")?.unwrap_or_default();
+        Ok(DeviceCore {
+            store,
+            templates,
+            actor,
+            user: Mutex::new(user),
+            cache: Mutex::new(Cache::default()),
+        })
+    }
+
+    /// This device's id in this store (the Automerge actor id, hex).
+    pub fn device_id(&self) -> String {
+        self.actor.to_hex_string()
+    }
+
+    pub fn user(&self) -> String {
+        lock(&self.user).clone()
+    }
+
+    /// Sets the person whose name goes on every later edit.
+    pub fn set_user(&self, name: &str) -> Result<(), CoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(CoreError::InvalidValue {
+                path: "user".into(),
+                reason: "a name of 1 to 100 characters".into(),
+            });
+        }
+        self.store.set_setting("user", name)?;
+        *lock(&self.user) = name.to_string();
+        Ok(())
+    }
+
+    fn editor(&self) -> Editor {
+        let user = self.user();
+        Editor {
+            author: if user.is_empty() {
+                format!("device-{}", &self.device_id()[..8])
+            } else {
+                user
+            },
+            time_ms: now_ms(),
+        }
+    }
+
+    pub fn store_dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// The templates this device can fill, newest version of each kind last.
+    pub fn templates(&self) -> Vec<TemplateSummary> {
+        self.templates.all().map(|t| t.summary()).collect()
+    }
+
+    /// The template file (JSON Schema with form annotations) for `kind` or `kind.vN`.
+    pub fn template_json(&self, id: &str) -> Result<String, CoreError> {
+        let t = self.templates.find(id)?;
+        Ok(serde_json::to_string(&t.source).unwrap_or_default())
+    }
+
+    /// The code tables (id → labels and codes) as JSON.
+    pub fn code_tables_json(&self) -> String {
+        serde_json::to_string(self.templates.code_tables()).unwrap_or_default()
+    }
+
+    /// Creates a record from the newest template of `kind` (or `kind.vN`).
+    pub fn create_record(
+        &self,
+        kind: &str,
+        assignment: &Assignment,
+    ) -> Result<RecordSummary, CoreError> {
+        let template = self.templates.find(kind)?;
+        let by = self.editor();
+        let meta = RecordMeta {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: template.kind.clone(),
+            template_version: template.version,
+            org_unit: clean(&assignment.org_unit),
+            village: clean(&assignment.village),
+            planned_point: clean(&assignment.planned_point),
+            assignment: clean(&assignment.assignment_id),
+            author: by.author.clone(),
+            device: self.device_id(),
+            created_at_ms: by.time_ms,
+        };
+        let doc = RecordDoc::create(self.actor.clone(), &template, &meta, &by)?;
+        let mut cached = Cached {
+            doc,
+            template,
+            chunks: 1,
+            data: Value::Object(serde_json::Map::new()),
+            meta,
+            status: Status::Draft,
+            conflicts: 0,
+        };
+        let summary = self.summarize(&cached, by.time_ms);
+        let bytes = cached.doc.save();
+        self.store.insert_record(&summary, &bytes)?;
+        lock(&self.cache).insert(summary.id.clone(), cached);
+        Ok(summary)
+    }
+
+    /// The full id of a record from its id or a unique prefix of it.
+    pub fn resolve_id(&self, id_or_prefix: &str) -> Result<String, CoreError> {
+        let p = id_or_prefix.trim();
+        if p.is_empty() {
+            return Err(CoreError::NotFound(String::new()));
+        }
+        let matches = self.store.ids_with_prefix(p, 5)?;
+        match matches.as_slice() {
+            [] => Err(CoreError::NotFound(p.to_string())),
+            [one] => Ok(one.clone()),
+            many if many.iter().any(|m| m == p) => Ok(p.to_string()),
+            many => Err(CoreError::Ambiguous {
+                prefix: p.to_string(),
+                matches: many.to_vec(),
+            }),
+        }
+    }
+
+    fn load<'a>(&self, cache: &'a mut Cache, id: &str) -> Result<&'a mut Cached, CoreError> {
+        if !cache.docs.contains_key(id) {
+            let (bytes, chunks) = self.store.load(id)?;
+            let doc = RecordDoc::load(&bytes, self.actor.clone())?;
+            let meta = doc.meta()?;
+            let template = self.templates.get(&meta.kind, meta.template_version)?;
+            cache.insert(id.to_string(), Cached::new(doc, template, chunks)?);
+        }
+        cache
+            .docs
+            .get_mut(id)
+            .ok_or_else(|| CoreError::NotFound(id.to_string()))
+    }
+
+    /// Runs one edit on a record and makes it durable before returning.
+    fn edit<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Cached, &Editor) -> Result<(T, Touched), CoreError>,
+    ) -> Result<T, CoreError> {
+        let by = self.editor();
+        let mut cache = lock(&self.cache);
+        let entry = self.load(&mut cache, id)?;
+        let heads = entry.doc.heads();
+        let outcome = f(entry, &by).and_then(|(result, touched)| {
+            entry.refresh(&touched)?;
+            Ok(result)
+        });
+        let result = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                cache.remove(id);
+                return Err(e);
+            }
+        };
+        let bytes = entry.doc.save_after(&heads);
+        if bytes.is_empty() {
+            return Ok(result);
+        }
+        let summary = self.summarize(entry, by.time_ms);
+        match self.store.append_chunk(&summary, &bytes) {
+            Ok(chunks) => entry.chunks = chunks,
+            Err(e) => {
+                // The document in memory is ahead of the store: forget it.
+                cache.remove(id);
+                return Err(e.into());
+            }
+        }
+        if entry.chunks >= COMPACT_AFTER_CHUNKS {
+            let snapshot = entry.doc.save();
+            if self.store.compact(id, &snapshot).is_ok() {
+                entry.chunks = 1;
+            }
+        }
+        Ok(result)
+    }
+
+    fn summarize(&self, c: &Cached, updated_at_ms: i64) -> RecordSummary {
+        let eval = c.template.evaluate(&c.data, &meta_json(&c.meta));
+        RecordSummary {
+            id: c.meta.id.clone(),
+            kind: c.meta.kind.clone(),
+            template_version: c.meta.template_version,
+            name: record_name(&c.template, &c.data, &c.meta),
+            status: c.status.as_str().to_string(),
+            org_unit: c.meta.org_unit.clone(),
+            village: c.meta.village.clone(),
+            planned_point: c.meta.planned_point.clone(),
+            created_at_ms: c.meta.created_at_ms,
+            updated_at_ms,
+            completion_pct: eval.completion_pct,
+            error_count: eval.errors().count() as u32,
+            warning_count: eval
+                .issues
+                .iter()
+                .filter(|i| i.severity == Severity::Warning)
+                .count() as u32,
+            conflict_count: c.conflicts,
+        }
+    }
+
+    fn editable(c: &Cached) -> Result<(), CoreError> {
+        match c.status {
+            Status::Submitted | Status::Approved => Err(CoreError::InvalidState(format!(
+                "the record is {} and cannot be edited",
+                c.status.as_str()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sets the field at `path` to `value`, checked against the template first.
+    pub fn set_field(&self, id: &str, path: &str, value: &Value) -> Result<(), CoreError> {
+        let path = FieldPath::parse(path)?;
+        self.edit(id, |c, by| {
+            Self::editable(c)?;
+            if value.is_null() {
+                c.template.field(&path)?;
+                c.doc.clear(&c.template, &path, by)?;
+            } else {
+                c.template.check_value(&path, value)?;
+                c.doc.set(&c.template, &path, value, by)?;
+            }
+            Ok(((), Touched::Paths(vec![path.clone()])))
+        })
+    }
+
+    /// Sets a field from text typed by a person, converted to the field's type.
+    pub fn set_field_text(&self, id: &str, path: &str, text: &str) -> Result<(), CoreError> {
+        let value = self.parse_text(id, path, text)?;
+        self.set_field(id, path, &value)
+    }
+
+    fn parse_text(&self, id: &str, path: &str, text: &str) -> Result<Value, CoreError> {
+        let fp = FieldPath::parse(path)?;
+        let mut cache = lock(&self.cache);
+        let entry = self.load(&mut cache, id)?;
+        Ok(entry.template.parse_value(&fp, text)?)
+    }
+
+    pub fn clear_field(&self, id: &str, path: &str) -> Result<(), CoreError> {
+        self.set_field(id, path, &Value::Null)
+    }
+
+    /// Appends an item to the list at `path`; returns its index.
+    pub fn append_item(&self, id: &str, path: &str, item: &Value) -> Result<usize, CoreError> {
+        let path = FieldPath::parse(path)?;
+        self.edit(id, |c, by| {
+            Self::editable(c)?;
+            let def = c.template.field(&path)?;
+            let item_def = def.items.as_deref().ok_or_else(|| CoreError::BadPath {
+                path: path.to_string(),
+                reason: "not a list".into(),
+            })?;
+            item_def.check(item).map_err(|reason| CoreError::InvalidValue {
+                path: format!("{path}.*"),
+                reason,
+            })?;
+            let index = c.doc.append(&c.template, &path, item, by)?;
+            Ok((index, Touched::Paths(vec![path.clone()])))
+        })
+    }
+
+    /// Records a checklist item's result (`pass`, `fail`, `na`) and, optionally, its issue
+    /// text, in one edit. `item` is the item id from the checklist's code table.
+    pub fn set_checklist_item(
+        &self,
+        id: &str,
+        item: &str,
+        result: &str,
+        issue: Option<&str>,
+    ) -> Result<(), CoreError> {
+        self.edit(id, |c, by| {
+            Self::editable(c)?;
+            let (checklist, _) = c
+                .template
+                .root
+                .properties
+                .iter()
+                .find(|(_, d)| d.widget.as_deref() == Some("checklist"))
+                .ok_or_else(|| CoreError::UnknownField {
+                    template: c.template.id(),
+                    path: "checklist".into(),
+                })?;
+            let path = FieldPath::parse(&format!("{checklist}.{item}"))?;
+            let mut value = serde_json::Map::new();
+            value.insert("result".into(), Value::String(result.to_string()));
+            if let Some(text) = issue.filter(|t| !t.trim().is_empty()) {
+                value.insert("issue".into(), Value::String(text.to_string()));
+            }
+            for (k, v) in &value {
+                c.template.check_value(&path.child_key(k), v)?;
+            }
+            c.doc.set(&c.template, &path, &Value::Object(value), by)?;
+            Ok(((), Touched::Paths(vec![path])))
+        })
+    }
+
+    /// The record as a field user sees it.
+    pub fn view(&self, id: &str) -> Result<RecordView, CoreError> {
+        let mut cache = lock(&self.cache);
+        let c = self.load(&mut cache, id)?;
+        let eval = c.template.evaluate(&c.data, &meta_json(&c.meta));
+        let updated_at_ms = self
+            .store
+            .summary(&c.meta.id)
+            .map(|s| s.updated_at_ms)
+            .unwrap_or(c.meta.created_at_ms);
+        let conflicts = if c.conflicts > 0 {
+            c.doc.conflicts()
+        } else {
+            Vec::new()
+        };
+        Ok(RecordView {
+            id: c.meta.id.clone(),
+            kind: c.meta.kind.clone(),
+            template_id: c.template.id(),
+            template_label: c.template.label.clone(),
+            name: record_name(&c.template, &c.data, &c.meta),
+            status: c.status.as_str().to_string(),
+            events: c.doc.events(),
+            conflicts,
+            meta: c.meta.clone(),
+            data: c.data.clone(),
+            computed: eval.computed,
+            issues: eval.issues,
+            completion_pct: eval.completion_pct,
+            updated_at_ms,
+        })
+    }
+
+    /// Lists records from the summary index (never opens documents).
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<RecordSummary>, CoreError> {
+        Ok(self.store.list(filter)?)
+    }
+
+    pub fn count(&self) -> Result<u64, CoreError> {
+        Ok(self.store.count()?)
+    }
+
+    /// Submits a record: errors block, warnings do not.
+    pub fn submit(&self, id: &str) -> Result<RecordSummary, CoreError> {
+        self.edit(id, |c, by| {
+            let eval = c.template.evaluate(&c.data, &meta_json(&c.meta));
+            let errors: Vec<_> = eval.errors().cloned().collect();
+            if !errors.is_empty() {
+                return Err(CoreError::SubmitBlocked { issues: errors });
+            }
+            if let Some(conflict) = c.doc.conflicts().first() {
+                return Err(CoreError::InvalidState(format!(
+                    "resolve the conflict at '{}' before submitting",
+                    conflict.path
+                )));
+            }
+            c.doc.add_event(EventKind::Submitted, None, by)?;
+            Ok(((), Touched::Events))
+        })?;
+        Ok(self.store.summary(id)?)
+    }
+
+    /// Who changed what and when.
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, CoreError> {
+        let mut cache = lock(&self.cache);
+        let entry = self.load(&mut cache, id)?;
+        Ok(entry.doc.history())
+    }
+
+    /// The whole record as bytes, to carry to another device.
+    pub fn export(&self, id: &str) -> Result<Vec<u8>, CoreError> {
+        let mut cache = lock(&self.cache);
+        let entry = self.load(&mut cache, id)?;
+        Ok(entry.doc.save())
+    }
+
+    /// Imports a record exported elsewhere: a new record is stored, a known one is merged.
+    pub fn import(&self, bytes: &[u8]) -> Result<ImportOutcome, CoreError> {
+        let incoming = RecordDoc::load(bytes, self.actor.clone())?;
+        let meta = incoming.meta()?;
+        let template = self
+            .templates
+            .get(&meta.kind, meta.template_version)
+            .map_err(|_| {
+                CoreError::BadRecord(format!(
+                    "template {}.v{} is not known on this device",
+                    meta.kind, meta.template_version
+                ))
+            })?;
+        let exists = match self.store.summary(&meta.id) {
+            Ok(_) => true,
+            Err(jingtu_store::StoreError::NotFound(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !exists {
+            let mut cached = Cached::new(incoming, template, 1)?;
+            let new_changes = cached.doc.history().len();
+            let summary = self.summarize(&cached, now_ms());
+            self.store.insert_record(&summary, &cached.doc.save())?;
+            return Ok(ImportOutcome {
+                id: meta.id,
+                created: true,
+                new_changes,
+            });
+        }
+        let new_changes =
+            self.edit(&meta.id, |c, _| Ok((c.doc.merge_bytes(bytes)?, Touched::Everything)))?;
+        Ok(ImportOutcome {
+            id: meta.id,
+            created: false,
+            new_changes,
+        })
+    }
+
+    /// Every field of the record holding concurrent values.
+    pub fn conflicts(&self, id: &str) -> Result<Vec<Conflict>, CoreError> {
+        let mut cache = lock(&self.cache);
+        let entry = self.load(&mut cache, id)?;
+        Ok(entry.doc.conflicts())
+    }
+
+    /// Resolves the conflict at `path` with `value` (one of the values shown, or a new one).
+    pub fn resolve_conflict(&self, id: &str, path: &str, value: &Value) -> Result<(), CoreError> {
+        let fp = FieldPath::parse(path)?;
+        self.edit(id, |c, by| {
+            Self::editable(c)?;
+            if !c.doc.conflicts().iter().any(|x| x.path == fp.to_string()) {
+                return Err(CoreError::InvalidState(format!("no conflict at '{fp}'")));
+            }
+            if !value.is_null() {
+                c.template.check_value(&fp, value)?;
+            }
+            c.doc.resolve(&c.template, &fp, value, by)?;
+            Ok(((), Touched::Everything))
+        })
+    }
+
+    /// Like [`Self::resolve_conflict`], from text typed by a person.
+    pub fn resolve_conflict_text(&self, id: &str, path: &str, text: &str) -> Result<(), CoreError> {
+        let value = self.parse_text(id, path, text)?;
+        self.resolve_conflict(id, path, &value)
+    }
+
+    /// Bytes of the store on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        let _ = self.store.checkpoint();
+        self.store.disk_bytes()
+    }
+}
+
+fn clean(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn meta_json(meta: &RecordMeta) -> Value {
+    serde_json::json!({
+        "kind": meta.kind,
+        "org_unit": meta.org_unit,
+        "village": meta.village,
+        "planned_point": meta.planned_point,
+    })
+}
+
+fn record_name(template: &Template, data: &Value, meta: &RecordMeta) -> String {
+    template
+        .name_field
+        .as_ref()
+        .and_then(|p| p.lookup(data))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| format!("{} {}", template.label.zh, &meta.id[meta.id.len() - 6..]))
+}

@@ -1,0 +1,103 @@
+//! The store's SQL schema and its versioned migrations (`PRAGMA user_version`).
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// One migration per version step; `MIGRATIONS[n]` upgrades from version `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: records, their change chunks, device settings.
+    "CREATE TABLE settings (
+         key   TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     ) STRICT;
+     CREATE TABLE records (
+         id               TEXT PRIMARY KEY,
+         kind             TEXT NOT NULL,
+         template_version INTEGER NOT NULL,
+         name             TEXT NOT NULL DEFAULT '',
+         status           TEXT NOT NULL,
+         org_unit         TEXT,
+         village          TEXT,
+         planned_point    TEXT,
+         created_at       INTEGER NOT NULL,
+         updated_at       INTEGER NOT NULL,
+         completion_pct   REAL NOT NULL DEFAULT 0,
+         error_count      INTEGER NOT NULL DEFAULT 0,
+         warning_count    INTEGER NOT NULL DEFAULT 0,
+         conflict_count   INTEGER NOT NULL DEFAULT 0
+     ) STRICT;
+     CREATE INDEX records_kind ON records(kind, updated_at DESC);
+     CREATE INDEX records_status ON records(status, updated_at DESC);
+     CREATE INDEX records_org_unit ON records(org_unit, updated_at DESC);
+     CREATE INDEX records_village ON records(village, updated_at DESC);
+     CREATE INDEX records_updated ON records(updated_at DESC);
+     CREATE TABLE chunks (
+         record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+         seq       INTEGER NOT NULL,
+         snapshot  INTEGER NOT NULL DEFAULT 0,
+         bytes     BLOB NOT NULL,
+         PRIMARY KEY (record_id, seq)
+     ) STRICT, WITHOUT ROWID;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`], one transaction per step.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", step as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_from_empty_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn each_step_applies_on_the_previous_version() {
+        for target in 1..=MIGRATIONS.len() {
+            let mut conn = Connection::open_in_memory().unwrap();
+            for (step, sql) in MIGRATIONS.iter().enumerate().take(target - 1) {
+                conn.execute_batch(sql).unwrap();
+                conn.pragma_update(None, "user_version", step as i64 + 1)
+                    .unwrap();
+            }
+            migrate(&mut conn).unwrap();
+        }
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(StoreError::TooNew { .. })
+        ));
+    }
+}

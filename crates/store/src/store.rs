@@ -1,0 +1,540 @@
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+use crate::schema::migrate;
+
+const DB_FILE: &str = "jingtu.db";
+const LOCK_FILE: &str = "jingtu.lock";
+
+/// How hard each commit pushes to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// WAL with `synchronous=NORMAL`: a committed edit survives the process being killed at
+    /// any moment; a power cut may lose the last few commits but never corrupts the store.
+    #[default]
+    Process,
+    /// WAL with `synchronous=FULL`: each commit is fsynced (survives a power cut too), at about
+    /// 0.3 ms per edit on this machine's disk.
+    PowerLoss,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub durability: Durability,
+}
+
+/// The summary of a record kept for lists, filters and search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordSummary {
+    pub id: String,
+    pub kind: String,
+    pub template_version: u32,
+    pub name: String,
+    pub status: String,
+    pub org_unit: Option<String>,
+    pub village: Option<String>,
+    pub planned_point: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub completion_pct: f64,
+    pub error_count: u32,
+    pub warning_count: u32,
+    pub conflict_count: u32,
+}
+
+/// Filters for [`Store::list`]; `None` means any. `text` matches anywhere in the name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListFilter {
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub org_unit: Option<String>,
+    pub village: Option<String>,
+    pub text: Option<String>,
+    pub updated_after_ms: Option<i64>,
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+/// A device store: one folder holding `jingtu.db` and `jingtu.lock`.
+pub struct Store {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    actor: Vec<u8>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+    // back), so a poisoned mutex is safe to reuse.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+        let io = |source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked(dir.to_path_buf()));
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Io {
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
+        let db_path = dir.join(DB_FILE);
+        let corrupt = |e: rusqlite::Error| StoreError::Corrupt {
+            path: db_path.clone(),
+            reason: e.to_string(),
+        };
+        let mut writer = Connection::open(&db_path)?;
+        let sync = match options.durability {
+            Durability::Process => "NORMAL",
+            Durability::PowerLoss => "FULL",
+        };
+        writer
+            .execute_batch(&format!(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;
+                 PRAGMA busy_timeout=5000;"
+            ))
+            .map_err(corrupt)?;
+        let check: String = writer
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: db_path,
+                reason: check,
+            });
+        }
+        migrate(&mut writer)?;
+        let actor = load_or_create_actor(&writer)?;
+        let reader = Connection::open_with_flags(
+            &db_path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.execute_batch("PRAGMA busy_timeout=5000;")?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            actor,
+            _lock: lock_file,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// This device's Automerge actor id for this store: made once, kept for its lifetime.
+    pub fn actor_id(&self) -> &[u8] {
+        &self.actor
+    }
+
+    /// Stores a new record: its first chunk and its summary, atomically.
+    pub fn insert_record(&self, summary: &RecordSummary, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM records WHERE id = ?1", [&summary.id], |_| {
+                Ok(true)
+            })
+            .optional()?
+            .unwrap_or(false);
+        if exists {
+            return Err(StoreError::Exists(summary.id.clone()));
+        }
+        upsert_summary(&tx, summary)?;
+        tx.execute(
+            "INSERT INTO chunks (record_id, seq, snapshot, bytes) VALUES (?1, 0, 1, ?2)",
+            params![summary.id, bytes],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Appends the bytes of new changes to a record and updates its summary, atomically.
+    /// Returns how many chunks the record now has.
+    pub fn append_chunk(
+        &self,
+        summary: &RecordSummary,
+        bytes: &[u8],
+    ) -> Result<u32, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let (next, count): (Option<i64>, i64) = tx
+            .prepare_cached("SELECT MAX(seq) + 1, COUNT(*) FROM chunks WHERE record_id = ?1")?
+            .query_row([&summary.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let Some(next) = next else {
+            return Err(StoreError::NotFound(summary.id.clone()));
+        };
+        upsert_summary(&tx, summary)?;
+        if !bytes.is_empty() {
+            tx.prepare_cached(
+                "INSERT INTO chunks (record_id, seq, snapshot, bytes) VALUES (?1, ?2, 0, ?3)",
+            )?
+            .execute(params![summary.id, next, bytes])?;
+        }
+        tx.commit()?;
+        Ok(count as u32 + u32::from(!bytes.is_empty()))
+    }
+
+    /// Replaces all chunks of a record by one snapshot holding the same changes.
+    pub fn compact(&self, id: &str, snapshot: &[u8]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let next: Option<i64> = tx.query_row(
+            "SELECT MAX(seq) + 1 FROM chunks WHERE record_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let Some(next) = next else {
+            return Err(StoreError::NotFound(id.to_string()));
+        };
+        tx.execute(
+            "DELETE FROM chunks WHERE record_id = ?1 AND seq < ?2",
+            params![id, next],
+        )?;
+        tx.execute(
+            "INSERT INTO chunks (record_id, seq, snapshot, bytes) VALUES (?1, ?2, 1, ?3)",
+            params![id, next, snapshot],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// All chunks of a record in order, concatenated (Automerge loads the concatenation), and
+    /// how many there were.
+    pub fn load(&self, id: &str) -> Result<(Vec<u8>, u32), StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare_cached("SELECT bytes FROM chunks WHERE record_id = ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([id])?;
+        let mut out = Vec::new();
+        let mut count = 0;
+        while let Some(row) = rows.next()? {
+            let bytes = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            out.extend_from_slice(bytes);
+            count += 1;
+        }
+        if count == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        Ok((out, count))
+    }
+
+    pub fn summary(&self, id: &str) -> Result<RecordSummary, StoreError> {
+        let conn = lock(&self.reader);
+        conn.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM records WHERE id = ?1"
+        ))?
+        .query_row([id], read_summary)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// Record ids that start with `prefix` (so people can type a short id).
+    pub fn ids_with_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT id FROM records WHERE id >= ?1 AND id < ?1 || X'FFFF' ORDER BY id LIMIT ?2",
+        )?;
+        let ids = stmt
+            .query_map(params![prefix, limit], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(ids)
+    }
+
+    /// Lists summaries, newest update first, from the index alone.
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<RecordSummary>, StoreError> {
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM records WHERE 1=1");
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        let mut eq = |col: &str, v: &Option<String>, sql: &mut String| {
+            if let Some(v) = v {
+                args.push(Box::new(v.clone()));
+                sql.push_str(&format!(" AND {col} = ?{}", args.len()));
+            }
+        };
+        eq("kind", &filter.kind, &mut sql);
+        eq("status", &filter.status, &mut sql);
+        eq("org_unit", &filter.org_unit, &mut sql);
+        eq("village", &filter.village, &mut sql);
+        if let Some(text) = &filter.text {
+            let escaped = text
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            args.push(Box::new(format!("%{escaped}%")));
+            sql.push_str(&format!(" AND name LIKE ?{} ESCAPE '\\'", args.len()));
+        }
+        if let Some(after) = filter.updated_after_ms {
+            args.push(Box::new(after));
+            sql.push_str(&format!(" AND updated_at > ?{}", args.len()));
+        }
+        sql.push_str(" ORDER BY updated_at DESC, id");
+        args.push(Box::new(i64::from(filter.limit.unwrap_or(u32::MAX))));
+        sql.push_str(&format!(" LIMIT ?{}", args.len()));
+        args.push(Box::new(i64::from(filter.offset.unwrap_or(0))));
+        sql.push_str(&format!(" OFFSET ?{}", args.len()));
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(
+                rusqlite::params_from_iter(args.iter().map(|a| a.as_ref())),
+                read_summary,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let conn = lock(&self.reader);
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = lock(&self.reader);
+        Ok(conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Bytes of the store on disk (database, WAL).
+    pub fn disk_bytes(&self) -> u64 {
+        ["jingtu.db", "jingtu.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Folds the WAL into the database file (for measuring size, or before a backup).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+}
+
+const SUMMARY_COLUMNS: &str = "id, kind, template_version, name, status, org_unit, village, \
+     planned_point, created_at, updated_at, completion_pct, error_count, warning_count, \
+     conflict_count";
+
+fn read_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordSummary> {
+    Ok(RecordSummary {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        template_version: r.get(2)?,
+        name: r.get(3)?,
+        status: r.get(4)?,
+        org_unit: r.get(5)?,
+        village: r.get(6)?,
+        planned_point: r.get(7)?,
+        created_at_ms: r.get(8)?,
+        updated_at_ms: r.get(9)?,
+        completion_pct: r.get(10)?,
+        error_count: r.get(11)?,
+        warning_count: r.get(12)?,
+        conflict_count: r.get(13)?,
+    })
+}
+
+fn upsert_summary(conn: &Connection, s: &RecordSummary) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO records (id, kind, template_version, name, status, org_unit, village,
+             planned_point, created_at, updated_at, completion_pct, error_count, warning_count,
+             conflict_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, status = excluded.status,
+             org_unit = excluded.org_unit, village = excluded.village,
+             planned_point = excluded.planned_point, updated_at = excluded.updated_at,
+             completion_pct = excluded.completion_pct, error_count = excluded.error_count,
+             warning_count = excluded.warning_count, conflict_count = excluded.conflict_count",
+    )?;
+    stmt.execute(params![
+        s.id,
+        s.kind,
+        s.template_version,
+        s.name,
+        s.status,
+        s.org_unit,
+        s.village,
+        s.planned_point,
+        s.created_at_ms,
+        s.updated_at_ms,
+        s.completion_pct,
+        s.error_count,
+        s.warning_count,
+        s.conflict_count
+    ])?;
+    Ok(())
+}
+
+fn load_or_create_actor(conn: &Connection) -> Result<Vec<u8>, StoreError> {
+    let existing: Option<String> = conn
+        .query_row("SELECT value FROM settings WHERE key = 'actor_id'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(hex) = existing.and_then(|h| hex::decode(h).ok())
+        && hex.len() == 16
+    {
+        return Ok(hex);
+    }
+    let actor: [u8; 16] = rand::random();
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES ('actor_id', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [hex::encode(actor)],
+    )?;
+    Ok(actor.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(id: &str, name: &str) -> RecordSummary {
+        RecordSummary {
+            id: id.into(),
+            kind: "soil_sample".into(),
+            template_version: 1,
+            name: name.into(),
+            status: "draft".into(),
+            org_unit: Some("411321".into()),
+            village: None,
+            planned_point: None,
+            created_at_ms: 1,
+            updated_at_ms: 1,
+            completion_pct: 0.0,
+            error_count: 0,
+            warning_count: 0,
+            conflict_count: 0,
+        }
+    }
+
+    #[test]
+    fn actor_id_is_stable_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(dir.path(), &StoreOptions::default())
+            .unwrap()
+            .actor_id()
+            .to_vec();
+        let b = Store::open(dir.path(), &StoreOptions::default())
+            .unwrap()
+            .actor_id()
+            .to_vec();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 16);
+    }
+
+    #[test]
+    fn a_second_open_is_refused_while_the_first_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let second = Store::open(dir.path(), &StoreOptions::default());
+        assert!(matches!(second, Err(StoreError::Locked(_))));
+    }
+
+    #[test]
+    fn chunks_append_load_and_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        store.insert_record(&summary("r1", "甲"), b"ab").unwrap();
+        assert!(matches!(
+            store.insert_record(&summary("r1", "甲"), b"ab"),
+            Err(StoreError::Exists(_))
+        ));
+        assert_eq!(store.append_chunk(&summary("r1", "甲"), b"cd").unwrap(), 2);
+        assert_eq!(store.load("r1").unwrap(), (b"abcd".to_vec(), 2));
+        store.compact("r1", b"ABCD").unwrap();
+        assert_eq!(store.load("r1").unwrap(), (b"ABCD".to_vec(), 1));
+        assert!(matches!(store.load("nope"), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.append_chunk(&summary("nope", ""), b"x"),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn list_filters_and_searches_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        store.insert_record(&summary("a", "云阳镇 50%_点"), b"x").unwrap();
+        let mut b = summary("b", "皇路店镇");
+        b.kind = "water_body_check".into();
+        b.updated_at_ms = 5;
+        store.insert_record(&b, b"x").unwrap();
+        let all = store.list(&ListFilter::default()).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].id, "b", "newest first");
+        let f = ListFilter {
+            text: Some("云阳".into()),
+            ..Default::default()
+        };
+        assert_eq!(store.list(&f).unwrap().len(), 1);
+        let f = ListFilter {
+            text: Some("%_".into()),
+            ..Default::default()
+        };
+        assert_eq!(store.list(&f).unwrap()[0].id, "a", "wildcards are literal");
+        let f = ListFilter {
+            kind: Some("water_body_check".into()),
+            ..Default::default()
+        };
+        assert_eq!(store.list(&f).unwrap()[0].id, "b");
+        assert_eq!(store.ids_with_prefix("a", 5).unwrap(), vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn a_corrupt_database_file_gets_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("jingtu.db"), vec![0x42u8; 8192]).unwrap();
+        let err = Store::open(dir.path(), &StoreOptions::default()).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("damaged"));
+    }
+}

@@ -1,0 +1,315 @@
+//! A pilot's day with the real `jingtu` binary, `--json` on every command: two inspectors on
+//! two devices fill one village inspection, carry it back and forth as files, edit the same
+//! field on both, see the conflict and resolve it.
+//!
+//! The binary belongs to another package (`jingtu-cli`), so Cargo gives this test no
+//! `CARGO_BIN_EXE_jingtu`. It is found next to this test's own executable instead
+//! (`target/debug/deps/cli-*` → `target/debug/jingtu`). `cargo test --workspace` builds it,
+//! since `crates/cli` is a workspace member; with `cargo test -p jingtu-e2e` alone, build it
+//! first with `cargo build -p jingtu-cli`. This test does not build it itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use jingtu_core::DeviceCore;
+use serde_json::{Value, json};
+
+fn jingtu_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let debug = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test runs from <target>/<profile>/deps");
+    let bin = debug.join(format!("jingtu{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "the jingtu binary is missing at {}: run `cargo build -p jingtu-cli` (or \
+         `cargo test --workspace`, which builds it) first",
+        bin.display()
+    );
+    bin
+}
+
+/// One device: a store folder driven through the binary.
+struct Device {
+    bin: PathBuf,
+    store: PathBuf,
+}
+
+impl Device {
+    fn new(bin: &Path, store: PathBuf) -> Device {
+        Device {
+            bin: bin.to_path_buf(),
+            store,
+        }
+    }
+
+    /// Runs `jingtu --store S --json ARGS`; returns the exit code and the JSON printed.
+    fn run(&self, args: &[&str]) -> (i32, Value) {
+        let out = Command::new(&self.bin)
+            .arg("--store")
+            .arg(&self.store)
+            .arg("--json")
+            .args(args)
+            .env_remove("JINGTU_STORE")
+            .output()
+            .expect("running jingtu");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let json = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!("jingtu {args:?}: stdout is not one JSON value ({e}):\n{stdout}\n{stderr}")
+        });
+        (out.status.code().expect("jingtu exited by a signal"), json)
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let (code, json) = self.run(args);
+        assert_eq!(code, 0, "jingtu {args:?} failed: {json}");
+        assert!(json.get("error").is_none(), "jingtu {args:?}: {json}");
+        json
+    }
+
+    /// The command fails with exit code 1 and the JSON error `code`.
+    fn fails(&self, args: &[&str], code: &str) -> Value {
+        let (exit, json) = self.run(args);
+        assert_eq!(exit, 1, "jingtu {args:?} should fail with {code}: {json}");
+        assert_eq!(json["error"]["code"], code, "jingtu {args:?}: {json}");
+        assert!(
+            json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "jingtu {args:?}: no message: {json}"
+        );
+        json
+    }
+}
+
+fn conflict_at<'a>(conflicts: &'a Value, path: &str) -> &'a Value {
+    let list = conflicts.as_array().expect("conflicts is a list");
+    assert_eq!(list.len(), 1, "one conflict expected: {conflicts}");
+    assert_eq!(list[0]["path"], path);
+    &list[0]
+}
+
+#[test]
+fn a_pilot_day_two_inspectors_one_village_one_conflict_resolved() {
+    let bin = jingtu_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let wang = Device::new(&bin, dir.path().join("wang"));
+    let li = Device::new(&bin, dir.path().join("li"));
+    let file = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+
+    // Morning: both devices set up.
+    let w = wang.ok(&["init", "--user", "王建军"]);
+    assert_eq!(w["user"], "王建军");
+    assert_eq!(w["records"], 0);
+    let l = li.ok(&["init", "--user", "李秀兰"]);
+    assert_eq!(l["user"], "李秀兰");
+    assert_ne!(w["device"], l["device"], "two stores, two device ids");
+    assert!(w["device"].as_str().is_some_and(|d| !d.is_empty()));
+
+    let templates = wang.ok(&["templates"]);
+    let ids: Vec<&str> = templates
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    for t in [
+        "soil_sample.v1",
+        "village_inspection.v1",
+        "water_body_check.v1",
+        "sewage_facility_inspection.v1",
+    ] {
+        assert!(ids.contains(&t), "{t} missing from {ids:?}");
+    }
+
+    // In the village: Wang starts the inspection.
+    let rec = wang.ok(&[
+        "new",
+        "village_inspection",
+        "--org-unit",
+        "411321",
+        "--village",
+        "杨树沟村",
+    ]);
+    let id = rec["id"].as_str().unwrap().to_string();
+    assert_eq!(rec["kind"], "village_inspection");
+    assert_eq!(rec["status"], "draft");
+    assert_eq!(rec["village"], "杨树沟村");
+    let id = id.as_str();
+    for (path, value) in [
+        ("village_name", "杨树沟村"),
+        ("admin_code", "411321102206"),
+        ("eval_year", "2024"),
+        ("eval_half", "1"),
+        ("eval_level", "county_self"),
+        ("inspected_at", "2024-07-16T09:30:00+08:00"),
+        ("inspectors", r#"["王建军","李秀兰"]"#),
+        ("indicators.households_total", "412"),
+        ("indicators.households_sewage_treated", "270"),
+    ] {
+        let r = wang.ok(&["set", id, path, value]);
+        assert_eq!(r["ok"], true);
+        assert_eq!(r["path"], path);
+    }
+    wang.ok(&["check", id, "clean_garbage", "pass"]);
+    let r = wang.ok(&[
+        "check",
+        id,
+        "disorder_stacking",
+        "fail",
+        "--issue",
+        "村西头道路两侧柴草乱堆约15处",
+    ]);
+    assert_eq!(r["result"], "fail");
+    // A typo is refused with its field named, and changes nothing.
+    let e = wang.fails(&["set", id, "eval_year", "二〇二四"], "invalid_value");
+    assert!(e["error"]["message"].as_str().unwrap().contains("eval_year"));
+    wang.fails(&["set", id, "eval_year", "1999"], "invalid_value");
+
+    let show = wang.ok(&["show", id]);
+    assert_eq!(show["id"], id);
+    assert_eq!(show["name"], "杨树沟村");
+    assert_eq!(show["data"]["eval_year"], 2024);
+    assert_eq!(show["data"]["indicators"]["households_total"], 412);
+    assert_eq!(
+        show["data"]["inspectors"],
+        json!(["王建军", "李秀兰"])
+    );
+    assert_eq!(show["data"]["checklist"]["disorder_stacking"]["result"], "fail");
+    assert_eq!(
+        show["data"]["checklist"]["disorder_stacking"]["issue"],
+        "村西头道路两侧柴草乱堆约15处"
+    );
+    let pct = show["completion_pct"].as_f64().unwrap();
+    assert!(pct > 0.0 && pct < 100.0, "completion {pct}");
+    let issues = show["issues"].as_array().unwrap();
+    assert!(
+        issues.iter().any(|i| i["severity"] == "error"),
+        "an unfinished inspection shows errors: {issues:?}"
+    );
+    let rate = show["computed"]["sewage_rate_from_households"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("computed: {}", show["computed"]));
+    assert!((rate - 100.0 * 270.0 / 412.0).abs() < 0.01, "rate {rate}");
+
+    let found = wang.ok(&["list", "--search", "杨树"]);
+    let found = found.as_array().unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], id);
+    assert!((found[0]["completion_pct"].as_f64().unwrap() - pct).abs() < 1e-9);
+    assert_eq!(wang.ok(&["list", "--search", "柳树湾"]), json!([]));
+
+    // Not finished: submit is refused with exit code 1.
+    let e = wang.fails(&["submit", id], "submit_blocked");
+    assert!(e["error"]["message"].as_str().unwrap().contains("error"));
+    assert_eq!(wang.ok(&["show", id])["status"], "draft");
+
+    // Wang hands the record to Li as a file.
+    let x = wang.ok(&["export", id, &file("wang-1.jtr")]);
+    assert!(x["bytes"].as_u64().unwrap() > 0);
+    let i = li.ok(&["import", &file("wang-1.jtr")]);
+    assert_eq!(i["id"], id);
+    assert_eq!(i["created"], true);
+    let on_li = li.ok(&["show", id]);
+    assert_eq!(on_li["data"], show["data"]);
+
+    // Both count the households again, apart, and get different numbers.
+    wang.ok(&["set", id, "indicators.households_total", "415"]);
+    li.ok(&["set", id, "indicators.households_total", "418"]);
+
+    // Evening: the files go both ways.
+    wang.ok(&["export", id, &file("wang-2.jtr")]);
+    li.ok(&["export", id, &file("li-2.jtr")]);
+    let i = li.ok(&["import", &file("wang-2.jtr")]);
+    assert_eq!(i["created"], false);
+    assert!(i["new_changes"].as_u64().unwrap() >= 1);
+    let i = wang.ok(&["import", &file("li-2.jtr")]);
+    assert_eq!(i["created"], false);
+    assert!(i["new_changes"].as_u64().unwrap() >= 1);
+
+    let path = "indicators.households_total";
+    let on_wang = wang.ok(&["conflicts", id]);
+    let on_li = li.ok(&["conflicts", id]);
+    let mut shown = Vec::new();
+    for conflicts in [&on_wang, &on_li] {
+        let c = conflict_at(conflicts, path);
+        let values = c["values"].as_array().unwrap();
+        assert_eq!(values.len(), 2, "{c}");
+        let mut numbers: Vec<i64> = values
+            .iter()
+            .map(|v| v["value"].as_f64().unwrap() as i64)
+            .collect();
+        numbers.sort();
+        assert_eq!(numbers, [415, 418]);
+        let mut authors: Vec<&str> = values
+            .iter()
+            .map(|v| v["author"].as_str().unwrap())
+            .collect();
+        authors.sort();
+        assert_eq!(authors, ["李秀兰", "王建军"]);
+        let s: Vec<&Value> = values.iter().filter(|v| v["shown"] == true).collect();
+        assert_eq!(s.len(), 1, "exactly one value is shown: {c}");
+        shown.push(s[0]["value"].clone());
+    }
+    assert_eq!(shown[0], shown[1], "both devices show the same value");
+    assert_eq!(wang.ok(&["show", id])["data"]["indicators"]["households_total"], shown[0]);
+    let listed = wang.ok(&["list", "--search", "杨树"]);
+    assert_eq!(listed[0]["conflict_count"], 1);
+
+    // Wang settles it with the number from the village register.
+    let r = wang.ok(&["resolve", id, path, "416"]);
+    assert_eq!(r["ok"], true);
+    assert_eq!(wang.ok(&["conflicts", id]), json!([]));
+    assert_eq!(wang.ok(&["show", id])["data"]["indicators"]["households_total"], 416);
+    wang.fails(&["resolve", id, path, "417"], "invalid_state");
+
+    // The resolution travels to Li.
+    wang.ok(&["export", id, &file("wang-3.jtr")]);
+    li.ok(&["import", &file("wang-3.jtr")]);
+    assert_eq!(li.ok(&["conflicts", id]), json!([]));
+    assert_eq!(li.ok(&["show", id])["data"]["indicators"]["households_total"], 416);
+
+    // Who did what.
+    let history = wang.ok(&["history", id]);
+    let history = history.as_array().unwrap();
+    let authors: Vec<&str> = history
+        .iter()
+        .filter_map(|h| h["author"].as_str())
+        .collect();
+    assert!(authors.contains(&"王建军"), "{authors:?}");
+    assert!(authors.contains(&"李秀兰"), "{authors:?}");
+    assert!(
+        history.iter().any(|h| h["author"] == "李秀兰"
+            && h["paths"].as_array().unwrap().iter().any(|p| p == path)),
+        "Li's count is in the history: {history:?}"
+    );
+    assert!(history.iter().any(|h| h["author"] == "王建军" && h["action"] == "create"));
+}
+
+#[test]
+fn mistakes_on_the_command_line_get_an_error_code_and_exit_1() {
+    let bin = jingtu_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Device::new(&bin, dir.path().join("store"));
+    dev.ok(&["init", "--user", "王建军"]);
+    dev.fails(&["new", "fish_count"], "unknown_template");
+    let rec = dev.ok(&["new", "soil_sample"]);
+    let id = rec["id"].as_str().unwrap();
+    dev.fails(&["show", "01900000-0000-7000-8000-000000000000"], "not_found");
+    dev.fails(&["set", id, "soil_colour", "brown"], "unknown_field");
+    dev.fails(&["set", id, "lab_results.ph", "15"], "invalid_value");
+    dev.fails(&["set", id, "land_use", "paddy"], "invalid_value");
+    dev.fails(&["set", id, "lab_results..ph", "6"], "bad_path");
+    dev.fails(&["append", id, "notes", "x"], "bad_path");
+    std::fs::write(dir.path().join("junk.jtr"), b"not a record at all").unwrap();
+    dev.fails(
+        &["import", &dir.path().join("junk.jtr").to_string_lossy()],
+        "bad_record",
+    );
+    assert_eq!(dev.ok(&["show", id])["data"], json!({}));
+    // The store held open by another program.
+    let held = DeviceCore::open(&dir.path().join("store")).unwrap();
+    dev.fails(&["show", id], "store_locked");
+    drop(held);
+    dev.ok(&["show", id]);
+}
