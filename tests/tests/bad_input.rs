@@ -53,6 +53,12 @@ fn fill(core: &DeviceCore, id: &str, data: &Map<String, Value>) -> Result<(), Co
     Ok(())
 }
 
+/// A record with nothing written: the core leaves empty maps out, so its data reads as null
+/// (or as an empty object).
+fn no_values(data: &Value) -> bool {
+    data.is_null() || data == &json!({})
+}
+
 fn invalid_value_path(r: Result<impl std::fmt::Debug, CoreError>) -> String {
     match r {
         Err(CoreError::InvalidValue { path, reason }) => {
@@ -127,8 +133,8 @@ fn a_field_not_on_the_form_is_an_unknown_field() {
         Err(CoreError::UnknownField { .. } | CoreError::InvalidValue { .. }) => {}
         other => panic!("an item outside the checklist was accepted: {other:?}"),
     }
-    assert_eq!(core.view(&village).unwrap().data, json!({}));
-    assert_eq!(core.view(&soil).unwrap().data, json!({}));
+    assert!(no_values(&core.view(&village).unwrap().data));
+    assert!(no_values(&core.view(&soil).unwrap().data));
 }
 
 #[test]
@@ -174,8 +180,8 @@ fn a_value_of_the_wrong_type_is_refused_naming_its_field() {
         history,
         "a refused value still made a change"
     );
-    assert_eq!(core.view(&soil).unwrap().data, json!({}));
-    assert_eq!(core.view(&village).unwrap().data, json!({}));
+    assert!(no_values(&core.view(&soil).unwrap().data));
+    assert!(no_values(&core.view(&village).unwrap().data));
 }
 
 #[test]
@@ -222,8 +228,8 @@ fn values_outside_the_rules_are_refused_and_nothing_is_written() {
         let at = invalid_value_path(core.set_field_text(&soil, "lab_results.ph", "15"));
         assert_eq!(at, "lab_results.ph");
         // Right after the refusals, in memory...
-        assert_eq!(core.view(&soil).unwrap().data, json!({}));
-        assert_eq!(core.view(&village).unwrap().data, json!({}));
+        assert!(no_values(&core.view(&soil).unwrap().data));
+        assert!(no_values(&core.view(&village).unwrap().data));
         // ...and a good value still goes in.
         core.set_field(&soil, "lab_results.ph", &json!(6.5)).unwrap();
         (soil, village)
@@ -234,7 +240,7 @@ fn values_outside_the_rules_are_refused_and_nothing_is_written() {
         core.view(&soil).unwrap().data,
         json!({"lab_results": {"ph": 6.5}})
     );
-    assert_eq!(core.view(&village).unwrap().data, json!({}));
+    assert!(no_values(&core.view(&village).unwrap().data));
 }
 
 #[test]
@@ -275,7 +281,7 @@ fn a_malformed_field_path_is_a_bad_path() {
         Err(CoreError::BadPath { path, .. }) => assert_eq!(path, "inspectors.3"),
         other => panic!("writing item 3 of an empty list: {other:?}"),
     }
-    assert_eq!(core.view(&village).unwrap().data, json!({}));
+    assert!(no_values(&core.view(&village).unwrap().data));
 }
 
 #[test]
@@ -405,10 +411,10 @@ fn a_store_open_in_another_process_is_locked() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawning the crash child");
+    // Keep reading its stdout open: with the pipe closed the child would die of EPIPE.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    stdout.read_line(&mut first).unwrap();
     let second = DeviceCore::open(dir.path());
     child.kill().unwrap();
     child.wait().unwrap();

@@ -130,6 +130,7 @@ fn error_code(e: &CoreError) -> &'static str {
         CoreError::BadRecord(_) => "bad_record",
         CoreError::Storage(_) => "storage",
         CoreError::Template(_) => "template",
+        CoreError::Cancelled => "cancelled",
     }
 }
 

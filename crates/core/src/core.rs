@@ -673,6 +673,32 @@ impl DeviceCore {
         })
     }
 
+    /// Imports or merges many exported records, reporting progress after each one;
+    /// `progress(done, total)` returns false to stop (what was imported stays imported).
+    /// Returns one outcome per record handled, or the first error with its index.
+    pub fn import_many(
+        &self,
+        files: &[Vec<u8>],
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<Vec<ImportOutcome>, CoreError> {
+        let total = files.len() as u64;
+        let mut outcomes = Vec::with_capacity(files.len());
+        if !progress(0, total) {
+            return Err(CoreError::Cancelled);
+        }
+        for (i, bytes) in files.iter().enumerate() {
+            let outcome = self.import(bytes).map_err(|e| match e {
+                CoreError::BadRecord(reason) => CoreError::BadRecord(format!("file {i}: {reason}")),
+                other => other,
+            })?;
+            outcomes.push(outcome);
+            if !progress(i as u64 + 1, total) && i + 1 < files.len() {
+                return Err(CoreError::Cancelled);
+            }
+        }
+        Ok(outcomes)
+    }
+
     /// Every field of the record holding concurrent values.
     pub fn conflicts(&self, id: &str) -> Result<Vec<Conflict>, CoreError> {
         let mut cache = lock(&self.cache);

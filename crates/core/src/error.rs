@@ -34,6 +34,8 @@ pub enum CoreError {
     Storage(StoreError),
     #[error("template: {0}")]
     Template(String),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl From<StoreError> for CoreError {

@@ -326,7 +326,9 @@ impl RecordDoc {
     /// up front reads as absent until something is written in it.
     pub fn data(&self) -> Value {
         match self.data_obj() {
-            Ok(obj) => self.read_obj(&obj, ObjType::Map).unwrap_or(Value::Null),
+            Ok(obj) => self
+                .read_obj(&obj, ObjType::Map)
+                .unwrap_or_else(|| Value::Object(Map::new())),
             Err(_) => Value::Object(Map::new()),
         }
     }
@@ -337,13 +339,18 @@ impl RecordDoc {
         let mut obj = self.data_obj().ok()?;
         let segs = path.segs();
         let (last, parents) = segs.split_last()?;
+        // A digit segment under a map is a key (checklists keyed by numbered codes).
+        let prop = |obj: &ObjId, seg: &PathSeg| match (seg, self.doc.object_type(obj)) {
+            (PathSeg::Index(i), Ok(ObjType::Map | ObjType::Table)) => Prop::Map(i.to_string()),
+            (seg, _) => prop_of(seg),
+        };
         for seg in parents {
-            match self.doc.get(&obj, prop_of(seg)).ok()?? {
+            match self.doc.get(&obj, prop(&obj, seg)).ok()?? {
                 (AmValue::Object(_), id) => obj = id,
                 _ => return None,
             }
         }
-        let (v, id) = self.doc.get(&obj, prop_of(last)).ok()??;
+        let (v, id) = self.doc.get(&obj, prop(&obj, last)).ok()??;
         self.read_value(v, &id)
     }
 

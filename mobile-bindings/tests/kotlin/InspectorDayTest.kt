@@ -1,0 +1,198 @@
+// An inspector's day through the generated Kotlin API, on the JVM: the same calls an Android
+// app makes. Run by mobile-bindings/tests/run-kotlin.sh; exits non-zero when any check fails.
+
+import org.jingtu.core.*
+import java.nio.file.Files
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.system.exitProcess
+
+var failures = 0
+var checks = 0
+
+fun check(what: String, ok: Boolean) {
+    checks++
+    if (ok) println("ok   $what") else { failures++; println("FAIL $what") }
+}
+
+inline fun <reified E : Throwable> expectThrows(what: String, body: () -> Unit): E? {
+    try {
+        body()
+    } catch (e: Throwable) {
+        if (e is E) { check(what, true); return e }
+        check("$what (threw ${e::class.simpleName}: ${e.message})", false)
+        return null
+    }
+    check("$what (nothing thrown)", false)
+    return null
+}
+
+fun text(v: String) = FieldValue.Text(v)
+fun int(v: Long) = FieldValue.Integer(v)
+fun num(v: Double) = FieldValue.Number(v)
+
+fun checklistItems(core: FieldCore): List<String> {
+    val json = core.templateJson("village_inspection")
+    val m = Regex("\"propertyNames\"\\s*:\\s*\\{\\s*\"enum\"\\s*:\\s*\\[([^\\]]*)\\]").find(json)
+        ?: return emptyList()
+    return Regex("\"([a-z0-9_]+)\"").findAll(m.groupValues[1]).map { it.groupValues[1] }.toList()
+}
+
+fun fillVillage(core: FieldCore, id: String) {
+    core.setField(id, "village_name", text("杨树沟村"))
+    core.setField(id, "admin_code", text("411321102206"))
+    core.setField(id, "township", text("云阳镇"))
+    core.setField(id, "eval_year", int(2024))
+    core.setField(id, "eval_half", int(1))
+    core.setField(id, "eval_level", text("county_self"))
+    core.setField(id, "inspected_at", text("2024-07-16T09:30:00+08:00"))
+    core.appendItem(id, "inspectors", text("王建军"))
+    core.appendItem(id, "inspectors", text("李秀兰"))
+    core.setField(id, "position", FieldValue.Json("{\"lat\":33.488612,\"lon\":112.431275,\"accuracy_m\":4.5}"))
+    core.setField(id, "indicators.sewage_treatment_rate_pct", num(65.5))
+    core.setField(id, "indicators.bow_remediation_rate_pct", num(100.0))
+    core.setField(id, "indicators.water_source_completion_pct", num(85.0))
+}
+
+fun main() {
+    val tmp = Files.createTempDirectory("jingtu-kotlin")
+    val a = FieldCore.open(tmp.resolve("phone-a").toString(), "张三")
+    val b = FieldCore.open(tmp.resolve("phone-b").toString(), "李四")
+    check("device ids differ", a.deviceId() != b.deviceId())
+    check("user is kept", a.user() == "张三")
+
+    // Templates
+    val templates = a.templates()
+    check("four templates listed", templates.map { it.kind }.containsAll(
+        listOf("village_inspection", "water_body_check", "soil_sample", "sewage_facility_inspection")))
+    check("labels in Chinese", templates.any { it.labelZh == "农村环境整治检查" })
+    val items = checklistItems(a)
+    check("checklist items read from the template (${items.size})", items.size >= 20)
+
+    // A village inspection
+    val rec = a.createRecord("village_inspection", NewRecordPlace("411321102", "杨树沟村", null, null))
+    check("new record is a draft", rec.status == "draft")
+    fillVillage(a, rec.id)
+    for ((i, item) in items.withIndex()) {
+        if (i == 0) a.setChecklistItem(rec.id, item, ItemResult.FAIL, "村口堆放生活垃圾")
+        else a.setChecklistItem(rec.id, item, ItemResult.PASS, null)
+    }
+    var view = a.view(rec.id)
+    check("view names the village", view.name == "杨树沟村")
+    check("failed item keeps its issue text",
+        view.values.any { it.path == "checklist.${items[0]}.issue" && it.value == text("村口堆放生活垃圾") })
+    check("failed item without deadline/owner is an error",
+        view.issues.any { it.path == "checklist.${items[0]}.deadline" && it.severity == Severity.ERROR })
+    check("completion is high but not done (${view.completionPct})", view.completionPct > 90.0)
+    check("computed rectification names the failed item", view.computedJson.contains(items[0]))
+
+    // Invalid values raise InvalidInput naming the field
+    val bad = expectThrows<JingtuException.InvalidInput>("a word for a year is refused") {
+        a.setField(rec.id, "eval_year", text("二〇二四"))
+    }
+    check("the exception names the field", bad?.field == "eval_year")
+    expectThrows<JingtuException.InvalidInput>("a rate over 100 is refused") {
+        a.setField(rec.id, "indicators.sewage_treatment_rate_pct", num(120.0))
+    }
+    expectThrows<JingtuException.InvalidInput>("an unknown field is refused") {
+        a.setField(rec.id, "no_such_field", int(1))
+    }
+    expectThrows<JingtuException.NotFound>("an unknown record is not found") { a.view("nope") }
+
+    // Submit: blocked, then allowed
+    val blocked = expectThrows<JingtuException.SubmitBlocked>("submit with errors is blocked") { a.submit(rec.id) }
+    check("blocking issues name the deadline", blocked?.issues?.any { it.path.endsWith(".deadline") } == true)
+    a.setField(rec.id, "checklist.${items[0]}.deadline", text("2024-08-31"))
+    a.setField(rec.id, "checklist.${items[0]}.owner", text("村委会"))
+    view = a.view(rec.id)
+    check("no errors left", view.issues.none { it.severity == Severity.ERROR })
+
+    // Export to the second phone; a listener sees progress
+    val progress = mutableListOf<Pair<ULong, ULong>>()
+    val listener = object : ProgressListener {
+        override fun onProgress(phase: String, done: ULong, total: ULong): Boolean {
+            synchronized(progress) { progress.add(done to total) }
+            return true
+        }
+    }
+    val other = a.createRecord("water_body_check", null)
+    val outcomes = b.importRecords(listOf(a.exportRecord(rec.id), a.exportRecord(other.id)), listener)
+    check("two records imported", outcomes.size == 2 && outcomes.all { it.created })
+    check("listener saw 0/2 .. 2/2", progress.first() == (0UL to 2UL) && progress.last() == (2UL to 2UL))
+    check("phone B sees the same data", b.view(rec.id).dataJson == a.view(rec.id).dataJson)
+    val cancel = object : ProgressListener {
+        override fun onProgress(phase: String, done: ULong, total: ULong) = false
+    }
+    expectThrows<JingtuException.Cancelled>("a listener can cancel") {
+        b.importRecords(listOf(a.exportRecord(rec.id)), cancel)
+    }
+
+    // A conflicting edit on both phones, merged both ways, then resolved
+    a.setField(rec.id, "township", text("城郊乡"))
+    b.setField(rec.id, "township", text("皇路店镇"))
+    a.importRecord(b.exportRecord(rec.id))
+    b.importRecord(a.exportRecord(rec.id))
+    val conflicts = a.conflicts(rec.id)
+    check("conflict on township with two values",
+        conflicts.size == 1 && conflicts[0].path == "township" && conflicts[0].values.size == 2)
+    check("conflict values name both devices",
+        conflicts[0].values.map { it.device }.toSet() == setOf(a.deviceId(), b.deviceId()))
+    check("conflict values name both people",
+        conflicts[0].values.mapNotNull { it.author }.toSet() == setOf("张三", "李四"))
+    expectThrows<JingtuException.InvalidState>("submit with a conflict is refused") { a.submit(rec.id) }
+    a.resolveConflict(rec.id, "township", text("云阳镇"))
+    b.importRecord(a.exportRecord(rec.id))
+    check("conflict gone on A", a.conflicts(rec.id).isEmpty())
+    check("conflict gone on B", b.conflicts(rec.id).isEmpty())
+    check("both phones agree", a.view(rec.id).dataJson == b.view(rec.id).dataJson)
+
+    // Submit now works; the record is locked for further edits
+    val submitted = a.submit(rec.id)
+    check("submitted", submitted.status == "submitted")
+    expectThrows<JingtuException.InvalidState>("a submitted record cannot be edited") {
+        a.setField(rec.id, "township", text("x"))
+    }
+    val history = a.history(rec.id)
+    check("history names both people", history.mapNotNull { it.author }.toSet().containsAll(setOf("张三", "李四")))
+    check("history shows the submit", history.any { it.action == "submitted" })
+
+    // Several threads at once on one FieldCore
+    val pool = Executors.newFixedThreadPool(8)
+    val done = AtomicInteger()
+    val errors = AtomicInteger()
+    repeat(8) { t ->
+        pool.submit {
+            try {
+                repeat(10) { i ->
+                    val r = a.createRecord("soil_sample", null)
+                    a.setField(r.id, "sample_code", text("P$t-$i-T1"))
+                    a.setField(r.id, "fresh_weight_kg", num(1.2))
+                    a.view(r.id)
+                    a.list(RecordFilter(null, null, null, null, null, null, null))
+                    done.incrementAndGet()
+                }
+            } catch (e: Throwable) {
+                println("thread $t: $e")
+                errors.incrementAndGet()
+            }
+        }
+    }
+    pool.shutdown()
+    pool.awaitTermination(120, TimeUnit.SECONDS)
+    check("80 records made from 8 threads without error", done.get() == 80 && errors.get() == 0)
+    val soil = a.list(RecordFilter("soil_sample", null, null, null, null, null, null))
+    check("list finds the 80 soil samples", soil.size == 80)
+    check("search by name", a.list(RecordFilter(null, null, null, null, "P3-7", null, null)).size == 1)
+
+    // A second open of a store in use by this process is refused with StoreLocked
+    expectThrows<JingtuException.StoreLocked>("the store is locked while open") {
+        FieldCore.open(tmp.resolve("phone-a").toString(), null)
+    }
+
+    a.close()
+    b.close()
+    println("$checks checks, $failures failed")
+    println("${checks - failures} passed, $failures failed")
+    exitProcess(if (failures == 0) 0 else 1)
+}
