@@ -215,11 +215,10 @@ fn collect_irrelevant(root: &FieldDef, data: &Value, scope: &Scope, out: &mut Ve
     ) {
         if let Some(rel) = &def.relevant
             && !path.is_empty()
+            && rel.eval_bool(scope, value) == Some(false)
         {
-            if rel.eval_bool(scope, value) == Some(false) {
-                out.push(path.clone());
-                return;
-            }
+            out.push(path.clone());
+            return;
         }
         match (def.kind, value) {
             (FieldKind::Object, v) => {
@@ -265,15 +264,14 @@ fn check_field_constraints(
             }
             if let Some(c) = &def.constraint
                 && !value.is_null()
+                && c.expr.eval_bool(scope, Some(value)) == Some(false)
             {
-                if c.expr.eval_bool(scope, Some(value)) == Some(false) {
-                    out.push(Issue {
-                        path: path.to_string(),
-                        severity: c.severity,
-                        code: "constraint".to_string(),
-                        message: c.message.clone(),
-                    });
-                }
+                out.push(Issue {
+                    path: path.to_string(),
+                    severity: c.severity,
+                    code: "constraint".to_string(),
+                    message: c.message.clone(),
+                });
             }
             true
         },

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every test of jingtu: the Rust workspace, the Kotlin test of the mobile API on the JVM,
+# and the syntax check of the Swift bindings' C header.
+set -euo pipefail
+cd "$(dirname "$0")"
+cargo test --workspace
+mobile-bindings/tests/run-kotlin.sh
+clang -fsyntax-only -Wno-pragma-once-outside-header -x c build/bindings/swift/JingtuCoreFFI.h
+echo "Swift bindings: C header compiles"
