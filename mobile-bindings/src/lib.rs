@@ -414,7 +414,11 @@ impl FieldCore {
         self.inner.code_tables_json()
     }
 
-    pub fn create_record(&self, kind: String, place: Option<NewRecordPlace>) -> Result<RecordSummary> {
+    pub fn create_record(
+        &self,
+        kind: String,
+        place: Option<NewRecordPlace>,
+    ) -> Result<RecordSummary> {
         let p = place.unwrap_or_default();
         let a = jingtu_core::Assignment {
             org_unit: p.org_unit,
@@ -617,7 +621,9 @@ mod tests {
             FieldValue::Bool { value: true },
             FieldValue::Integer { value: 7 },
             FieldValue::Number { value: 6.5 },
-            FieldValue::Text { value: "云阳".into() },
+            FieldValue::Text {
+                value: "云阳".into(),
+            },
         ] {
             assert_eq!(FieldValue::from_json(&v.to_json("f").unwrap()), v);
         }

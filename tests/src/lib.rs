@@ -14,9 +14,17 @@ pub enum ChildLine {
     Created { id: String, kind: String },
     /// About to write `value` at `path` of record `id` (for an append, `path` ends with the
     /// index the item is expected to get).
-    Try { id: String, path: String, value: Value },
+    Try {
+        id: String,
+        path: String,
+        value: Value,
+    },
     /// The write returned Ok (for an append, `path` ends with the index it returned).
-    Done { id: String, path: String, value: Value },
+    Done {
+        id: String,
+        path: String,
+        value: Value,
+    },
 }
 
 impl ChildLine {
@@ -49,7 +57,8 @@ impl ChildLine {
             "try" | "done" => {
                 let id = next()?;
                 let path = next()?;
-                let value = serde_json::from_str(&next()?).map_err(|e| format!("{}: {e}", bad()))?;
+                let value =
+                    serde_json::from_str(&next()?).map_err(|e| format!("{}: {e}", bad()))?;
                 if word == "try" {
                     ChildLine::Try { id, path, value }
                 } else {
@@ -80,8 +89,7 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
         }
         _ => a == b,

@@ -31,8 +31,14 @@ const KILL_DURING_OPEN_EVERY: usize = 5;
 /// The call the child had announced but not confirmed when it was killed.
 #[derive(Debug)]
 enum InFlight {
-    Create { kind: String },
-    Write { id: String, path: String, value: Value },
+    Create {
+        kind: String,
+    },
+    Write {
+        id: String,
+        path: String,
+        value: Value,
+    },
 }
 
 /// What the store must hold, from every line the children printed.
@@ -80,7 +86,10 @@ impl Expected {
                     "run {run}: the child found another number of records than were reported"
                 ),
                 ChildLine::Creating { kind } => {
-                    assert!(in_flight.is_none(), "run {run}: {in_flight:?} never confirmed");
+                    assert!(
+                        in_flight.is_none(),
+                        "run {run}: {in_flight:?} never confirmed"
+                    );
                     in_flight = Some(InFlight::Create { kind });
                 }
                 ChildLine::Created { id, kind } => {
@@ -92,7 +101,10 @@ impl Expected {
                     self.records.insert(id, kind);
                 }
                 ChildLine::Try { id, path, value } => {
-                    assert!(in_flight.is_none(), "run {run}: {in_flight:?} never confirmed");
+                    assert!(
+                        in_flight.is_none(),
+                        "run {run}: {in_flight:?} never confirmed"
+                    );
                     assert!(
                         self.records.contains_key(&id),
                         "run {run}: the child writes to {id}, a record never reported"
@@ -130,7 +142,10 @@ impl Expected {
             view.conflicts
         );
         let start = (id.to_string(), String::new());
-        for ((_, path), want) in self.values.range(start.clone()..).take_while(|(k, _)| k.0 == id)
+        for ((_, path), want) in self
+            .values
+            .range(start.clone()..)
+            .take_while(|(k, _)| k.0 == id)
         {
             let found = lookup(&view.data, path);
             assert!(
@@ -192,7 +207,10 @@ fn run_and_kill(dir: &Path, first_seq: u64, from_ready: bool, delay: Duration) -
         .take()
         .expect("child stderr")
         .read_to_string(&mut stderr);
-    assert!(ready, "the child printed nothing in 30 s: {status}\n{stderr}");
+    assert!(
+        ready,
+        "the child printed nothing in 30 s: {status}\n{stderr}"
+    );
     assert_eq!(
         status.signal(),
         Some(9),
@@ -223,10 +241,7 @@ fn edits_reported_done_survive_kill_9() {
             rng.random_range(0..25)
         });
         let lines = run_and_kill(dir.path(), expected.tries + 1, from_ready, delay);
-        if !lines
-            .iter()
-            .any(|l| matches!(l, ChildLine::Ready { .. }))
-        {
+        if !lines.iter().any(|l| matches!(l, ChildLine::Ready { .. })) {
             kills_during_open += 1;
         }
         let (in_flight, mut touched) = expected.take_lines(run, lines);
@@ -247,7 +262,10 @@ fn edits_reported_done_survive_kill_9() {
             // The kill came after the record was stored but before `created` was printed.
             Some(InFlight::Create { kind }) if unreported.len() == 1 => {
                 let id = unreported[0].clone();
-                assert_eq!(&listed[&id], kind, "run {run}: kind of the unconfirmed record");
+                assert_eq!(
+                    &listed[&id], kind,
+                    "run {run}: kind of the unconfirmed record"
+                );
                 touched.insert(id.clone());
                 expected.records.insert(id, kind.clone());
             }

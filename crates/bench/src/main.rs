@@ -68,11 +68,12 @@ fn main() -> Result<()> {
 }
 
 /// A filled village inspection, as a field user would have it mid-day.
-const EXAMPLE: &str =
-    include_str!("../../../schemas/examples/village_inspection.v1/valid-county-self-first-half.json");
+const EXAMPLE: &str = include_str!(
+    "../../../schemas/examples/village_inspection.v1/valid-county-self-first-half.json"
+);
 
 fn progress(label: &str, done: usize, total: usize) {
-    if done % (total / 20).max(1) == 0 || done == total {
+    if done.is_multiple_of((total / 20).max(1)) || done == total {
         eprint!("\r{label}: {done}/{total}   ");
         if done == total {
             eprintln!();
@@ -144,7 +145,11 @@ fn core_suite(cli: &Cli) -> Result<()> {
     let core = DeviceCore::open(&many_dir)?;
     let listed = core.list(&ListFilter::default())?;
     let open_list_ms = t.elapsed().as_secs_f64() * 1e3;
-    anyhow::ensure!(listed.len() == cli.records, "listed {} records", listed.len());
+    anyhow::ensure!(
+        listed.len() == cli.records,
+        "listed {} records",
+        listed.len()
+    );
 
     report.metric("edit_median_ms", edit_median, "ms");
     report.metric("edit_p99_ms", percentile(&edit_ms, 0.99), "ms");
@@ -152,9 +157,17 @@ fn core_suite(cli: &Cli) -> Result<()> {
     report.metric("floor_upsert_median_ms", floor_median, "ms");
     report.metric("edit_vs_floor_ratio", edit_median / floor_median, "x");
     report.metric("create_record_ms", percentile(&create_ms, 0.5), "ms");
-    report.metric("create_10k_s", create_total * 10_000.0 / cli.records as f64, "s");
+    report.metric(
+        "create_10k_s",
+        create_total * 10_000.0 / cli.records as f64,
+        "s",
+    );
     report.metric("open_list_10k_ms", open_list_ms, "ms");
-    report.metric("bytes_per_record", bytes as f64 / cli.records as f64, "bytes");
+    report.metric(
+        "bytes_per_record",
+        bytes as f64 / cli.records as f64,
+        "bytes",
+    );
     Ok(())
 }
 

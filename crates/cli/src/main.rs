@@ -12,10 +12,19 @@ use jingtu_core::{Assignment, CoreError, DeviceCore, ListFilter, RecordView};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
-#[command(name = "jingtu", version, about = "净土 jingtu: a field-survey device store on the command line")]
+#[command(
+    name = "jingtu",
+    version,
+    about = "净土 jingtu: a field-survey device store on the command line"
+)]
 struct Cli {
     /// The store folder.
-    #[arg(long, global = true, env = "JINGTU_STORE", default_value = "jingtu-store")]
+    #[arg(
+        long,
+        global = true,
+        env = "JINGTU_STORE",
+        default_value = "jingtu-store"
+    )]
     store: PathBuf,
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
@@ -47,11 +56,19 @@ enum Command {
         assignment: Option<String>,
     },
     /// Set a field: VALUE is converted to the field's type (objects and lists as JSON).
-    Set { id: String, path: String, value: String },
+    Set {
+        id: String,
+        path: String,
+        value: String,
+    },
     /// Clear a field, or remove an item of a list.
     Clear { id: String, path: String },
     /// Append an item (JSON) to a list field.
-    Append { id: String, path: String, item: String },
+    Append {
+        id: String,
+        path: String,
+        item: String,
+    },
     /// Record a checklist item: RESULT is pass, fail or na.
     Check {
         id: String,
@@ -90,7 +107,11 @@ enum Command {
     /// Fields holding concurrent values from different devices.
     Conflicts { id: String },
     /// Resolve a conflict by writing VALUE (one of the values shown, or a new one).
-    Resolve { id: String, path: String, value: String },
+    Resolve {
+        id: String,
+        path: String,
+        value: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -222,9 +243,11 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let i = id(&i)?;
             core.set_checklist_item(&i, &item, &result, issue.as_deref())?;
-            out(json, json!({"id": i, "item": item, "result": result}), || {
-                format!("{item}: {result}")
-            });
+            out(
+                json,
+                json!({"id": i, "item": item, "result": result}),
+                || format!("{item}: {result}"),
+            );
         }
         Command::Show { id: i } => {
             let v = core.view(&id(&i)?)?;
@@ -269,7 +292,10 @@ fn run(cli: Cli) -> Result<()> {
                 Err(CoreError::SubmitBlocked { issues }) => {
                     if !json {
                         for issue in &issues {
-                            eprintln!("  {}: {} ({})", issue.path, issue.message.zh, issue.message.en);
+                            eprintln!(
+                                "  {}: {} ({})",
+                                issue.path, issue.message.zh, issue.message.en
+                            );
                         }
                     }
                     return Err(CoreError::SubmitBlocked { issues }.into());
@@ -298,11 +324,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export { id: i, file } => {
             let i = id(&i)?;
             let bytes = core.export(&i)?;
-            std::fs::write(&file, &bytes)
-                .with_context(|| format!("writing {}", file.display()))?;
-            out(json, json!({"id": i, "file": file, "bytes": bytes.len()}), || {
-                format!("{} bytes written to {}", bytes.len(), file.display())
-            });
+            std::fs::write(&file, &bytes).with_context(|| format!("writing {}", file.display()))?;
+            out(
+                json,
+                json!({"id": i, "file": file, "bytes": bytes.len()}),
+                || format!("{} bytes written to {}", bytes.len(), file.display()),
+            );
         }
         Command::Import { file } => {
             let bytes =
@@ -381,7 +408,11 @@ fn show(v: &RecordView) -> String {
         ));
     }
     if !v.conflicts.is_empty() {
-        s.push_str(&format!("{} conflict(s): run `jingtu conflicts {}`\n", v.conflicts.len(), v.id));
+        s.push_str(&format!(
+            "{} conflict(s): run `jingtu conflicts {}`\n",
+            v.conflicts.len(),
+            v.id
+        ));
     }
     s.trim_end().to_string()
 }

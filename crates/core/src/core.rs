@@ -17,6 +17,24 @@ use crate::{CoreError, RecordView};
 pub const COMPACT_AFTER_CHUNKS: u32 = 64;
 /// Open documents kept in memory.
 const CACHE_DOCS: usize = 64;
+/// The largest single value an edit may write (as JSON): a long note fits many times over; a
+/// pasted book does not, and would make the record slow to load and to sync.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+fn check_size(path: &FieldPath, value: &Value) -> Result<(), CoreError> {
+    let size = serde_json::to_vec(value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_VALUE_BYTES {
+        return Err(CoreError::InvalidValue {
+            path: path.to_string(),
+            reason: format!(
+                "{size} bytes is more than the {MAX_VALUE_BYTES} bytes one value may hold"
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// Where a new record belongs (from an assignment, or typed by the user).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,10 +151,10 @@ fn refresh_path(doc: &RecordDoc, data: &mut Value, path: &FieldPath) {
     let target = FieldPath(segs[..end].to_vec());
     let fresh = doc.get_json(&target);
     put_at(data, &segs[..end], fresh);
-    if let (Value::Object(o), Some(PathSeg::Key(top))) = (&mut *data, segs.first()) {
-        if o.get_mut(top).is_some_and(prune) {
-            o.remove(top);
-        }
+    if let (Value::Object(o), Some(PathSeg::Key(top))) = (&mut *data, segs.first())
+        && o.get_mut(top).is_some_and(prune)
+    {
+        o.remove(top);
     }
 }
 
@@ -384,7 +402,7 @@ impl DeviceCore {
     fn load<'a>(&self, cache: &'a mut Cache, id: &str) -> Result<&'a mut Cached, CoreError> {
         if !cache.docs.contains_key(id) {
             let (bytes, chunks) = self.store.load(id)?;
-            let doc = RecordDoc::load(&bytes, self.actor.clone())?;
+            let doc = RecordDoc::load_stored(&bytes, self.actor.clone())?;
             let meta = doc.meta()?;
             let template = self.templates.get(&meta.kind, meta.template_version)?;
             cache.insert(id.to_string(), Cached::new(doc, template, chunks)?);
@@ -481,6 +499,7 @@ impl DeviceCore {
                 c.template.field(&path)?;
                 c.doc.clear(&c.template, &path, by)?;
             } else {
+                check_size(&path, value)?;
                 c.template.check_value(&path, value)?;
                 c.doc.set(&c.template, &path, value, by)?;
             }
@@ -515,10 +534,13 @@ impl DeviceCore {
                 path: path.to_string(),
                 reason: "not a list".into(),
             })?;
-            item_def.check(item).map_err(|reason| CoreError::InvalidValue {
-                path: format!("{path}.*"),
-                reason,
-            })?;
+            check_size(&path, item)?;
+            item_def
+                .check(item)
+                .map_err(|reason| CoreError::InvalidValue {
+                    path: format!("{path}.*"),
+                    reason,
+                })?;
             let index = c.doc.append(&c.template, &path, item, by)?;
             Ok((index, Touched::Paths(vec![path.clone()])))
         })
@@ -552,6 +574,7 @@ impl DeviceCore {
                 value.insert("issue".into(), Value::String(text.to_string()));
             }
             for (k, v) in &value {
+                check_size(&path.child_key(k), v)?;
                 c.template.check_value(&path.child_key(k), v)?;
             }
             c.doc.set(&c.template, &path, &Value::Object(value), by)?;
@@ -664,8 +687,9 @@ impl DeviceCore {
                 new_changes,
             });
         }
-        let new_changes =
-            self.edit(&meta.id, |c, _| Ok((c.doc.merge_bytes(bytes)?, Touched::Everything)))?;
+        let new_changes = self.edit(&meta.id, |c, _| {
+            Ok((c.doc.merge_bytes(bytes)?, Touched::Everything))
+        })?;
         Ok(ImportOutcome {
             id: meta.id,
             created: false,
@@ -715,6 +739,7 @@ impl DeviceCore {
                 return Err(CoreError::InvalidState(format!("no conflict at '{fp}'")));
             }
             if !value.is_null() {
+                check_size(&fp, value)?;
                 c.template.check_value(&fp, value)?;
             }
             c.doc.resolve(&c.template, &fp, value, by)?;

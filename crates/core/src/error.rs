@@ -11,7 +11,10 @@ pub enum CoreError {
     #[error("record {0} not found")]
     NotFound(String),
     #[error("'{prefix}' matches several records: {matches:?}")]
-    Ambiguous { prefix: String, matches: Vec<String> },
+    Ambiguous {
+        prefix: String,
+        matches: Vec<String>,
+    },
     #[error("unknown template '{0}'")]
     UnknownTemplate(String),
     #[error("unknown field '{path}' in template {template}")]

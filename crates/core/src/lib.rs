@@ -11,7 +11,9 @@ mod core;
 mod error;
 mod view;
 
-pub use crate::core::{Assignment, CoreOptions, DeviceCore, ImportOutcome, COMPACT_AFTER_CHUNKS};
+pub use crate::core::{
+    Assignment, COMPACT_AFTER_CHUNKS, CoreOptions, DeviceCore, ImportOutcome, MAX_VALUE_BYTES,
+};
 pub use error::CoreError;
 pub use jingtu_doc::{Conflict, ConflictValue, HistoryEntry, Status, StatusEvent};
 pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};

@@ -217,6 +217,13 @@ impl RecordDoc {
                 limit: MAX_DOC_BYTES,
             });
         }
+        RecordDoc::load_stored(bytes, actor)
+    }
+
+    /// Loads a document from this device's own store: the chunks of every edit it accepted,
+    /// which may add up to more than an import would be allowed, so no size cap; panics are
+    /// still caught and the layout checked.
+    pub fn load_stored(bytes: &[u8], actor: ActorId) -> Result<RecordDoc, DocError> {
         if bytes.is_empty() {
             return Err(DocError::Corrupt("no bytes".into()));
         }
@@ -573,7 +580,7 @@ impl RecordDoc {
                     && let Value::String(s) = scalar
                 {
                     let id = self.doc.insert_object(list, index, ObjType::Text)?;
-                    self.doc.update_text(&id, s)?;
+                    self.replace_text(&id, s)?;
                 } else if let Some(s) = to_scalar(scalar) {
                     self.doc.insert(list, index, s)?;
                 }
@@ -637,12 +644,51 @@ impl RecordDoc {
                     Some((ObjType::Text, id)) => id,
                     _ => self.doc.put_object(obj, prop, ObjType::Text)?,
                 };
-                self.doc.update_text(&text, s)?;
+                self.replace_text(&text, s)?;
             }
             scalar => {
                 let s = to_scalar(scalar).unwrap_or(automerge::ScalarValue::Null);
                 self.doc.put(obj, prop, s)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Replaces the content of a text object by splicing only the part that differs (common
+    /// prefix and suffix kept): linear in the text's length, and concurrent typing elsewhere
+    /// in the text merges.
+    fn replace_text(&mut self, text: &ObjId, new: &str) -> Result<(), DocError> {
+        let old = self.doc.text(text)?;
+        if old == new {
+            return Ok(());
+        }
+        let prefix: usize = old
+            .chars()
+            .zip(new.chars())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a.len_utf8())
+            .sum();
+        let (old_rest, new_rest) = (&old[prefix..], &new[prefix..]);
+        let suffix: usize = old_rest
+            .chars()
+            .rev()
+            .zip(new_rest.chars().rev())
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a.len_utf8())
+            .sum();
+        let deleted = &old_rest[..old_rest.len() - suffix];
+        let inserted = &new_rest[..new_rest.len() - suffix];
+        let width = |s: &str| match self.doc.text_encoding() {
+            automerge::TextEncoding::Utf8CodeUnit => Some(s.len()),
+            automerge::TextEncoding::Utf16CodeUnit => Some(s.encode_utf16().count()),
+            automerge::TextEncoding::UnicodeCodePoint => Some(s.chars().count()),
+            automerge::TextEncoding::GraphemeCluster => None,
+        };
+        match (width(&old[..prefix]), width(deleted)) {
+            (Some(pos), Some(del)) => {
+                self.doc.splice_text(text, pos, del as isize, inserted)?;
+            }
+            _ => self.doc.update_text(text, new)?,
         }
         Ok(())
     }

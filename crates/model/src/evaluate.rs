@@ -73,7 +73,7 @@ impl Template {
                         &Scope::with_data_keys(Some(data), keys, Some(&so_far), Some(meta)),
                         None,
                     )
-                        .ok()
+                    .ok()
                 }
             };
             if let Some(v) = value {
@@ -224,7 +224,13 @@ fn collect_irrelevant(root: &FieldDef, data: &Value, scope: &Scope, out: &mut Ve
             (FieldKind::Object, v) => {
                 let obj = v.and_then(Value::as_object);
                 for (k, child) in &def.properties {
-                    walk(child, obj.and_then(|o| o.get(k)), scope, &path.child_key(k), out);
+                    walk(
+                        child,
+                        obj.and_then(|o| o.get(k)),
+                        scope,
+                        &path.child_key(k),
+                        out,
+                    );
                 }
                 if let (Some(add), Some(o)) = (def.additional.as_deref(), obj) {
                     for (k, v) in o {

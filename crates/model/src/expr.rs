@@ -145,7 +145,13 @@ fn collect_data_keys(e: &IdedExpr, keys: &mut Option<BTreeSet<String>>) {
             }
         }
         E::Comprehension(c) => {
-            for x in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+            for x in [
+                &c.iter_range,
+                &c.accu_init,
+                &c.loop_cond,
+                &c.loop_step,
+                &c.result,
+            ] {
                 collect_data_keys(x, keys);
             }
         }
@@ -250,10 +256,16 @@ mod tests {
 
     #[test]
     fn finds_the_data_keys_an_expression_reads() {
-        let e = Expr::compile("has(data.a) && data.b.c > 1.0 && [data.d].exists(x, x > 0.0)").unwrap();
+        let e =
+            Expr::compile("has(data.a) && data.b.c > 1.0 && [data.d].exists(x, x > 0.0)").unwrap();
         let keys: Vec<&str> = e.data_keys().unwrap().iter().map(|s| s.as_str()).collect();
         assert_eq!(keys, vec!["a", "b", "d"]);
-        assert!(Expr::compile("size(data) > 1").unwrap().data_keys().is_none());
+        assert!(
+            Expr::compile("size(data) > 1")
+                .unwrap()
+                .data_keys()
+                .is_none()
+        );
     }
 
     #[test]

@@ -185,11 +185,7 @@ impl Store {
 
     /// Appends the bytes of new changes to a record and updates its summary, atomically.
     /// Returns how many chunks the record now has.
-    pub fn append_chunk(
-        &self,
-        summary: &RecordSummary,
-        bytes: &[u8],
-    ) -> Result<u32, StoreError> {
+    pub fn append_chunk(&self, summary: &RecordSummary, bytes: &[u8]) -> Result<u32, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         let (next, count): (Option<i64>, i64) = tx
@@ -237,8 +233,8 @@ impl Store {
     /// how many there were.
     pub fn load(&self, id: &str) -> Result<(Vec<u8>, u32), StoreError> {
         let conn = lock(&self.reader);
-        let mut stmt = conn
-            .prepare_cached("SELECT bytes FROM chunks WHERE record_id = ?1 ORDER BY seq")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT bytes FROM chunks WHERE record_id = ?1 ORDER BY seq")?;
         let mut rows = stmt.query([id])?;
         let mut out = Vec::new();
         let mut count = 0;
@@ -415,9 +411,11 @@ fn upsert_summary(conn: &Connection, s: &RecordSummary) -> Result<(), StoreError
 
 fn load_or_create_actor(conn: &Connection) -> Result<Vec<u8>, StoreError> {
     let existing: Option<String> = conn
-        .query_row("SELECT value FROM settings WHERE key = 'actor_id'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT value FROM settings WHERE key = 'actor_id'",
+            [],
+            |r| r.get(0),
+        )
         .optional()?;
     if let Some(hex) = existing.and_then(|h| hex::decode(h).ok())
         && hex.len() == 16
@@ -503,7 +501,9 @@ mod tests {
     fn list_filters_and_searches_names() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-        store.insert_record(&summary("a", "云阳镇 50%_点"), b"x").unwrap();
+        store
+            .insert_record(&summary("a", "云阳镇 50%_点"), b"x")
+            .unwrap();
         let mut b = summary("b", "皇路店镇");
         b.kind = "water_body_check".into();
         b.updated_at_ms = 5;
@@ -526,7 +526,10 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(store.list(&f).unwrap()[0].id, "b");
-        assert_eq!(store.ids_with_prefix("a", 5).unwrap(), vec!["a".to_string()]);
+        assert_eq!(
+            store.ids_with_prefix("a", 5).unwrap(),
+            vec!["a".to_string()]
+        );
     }
 
     #[test]

@@ -162,7 +162,7 @@ fn main() -> Result<()> {
     let Some(dir) = args.next().map(PathBuf::from) else {
         bail!("usage: jingtu-crash-child STORE_DIR [FIRST_SEQ]");
     };
-    let mut seq: u64 = match args.next() {
+    let first_seq: u64 = match args.next() {
         Some(s) => s.parse().context("FIRST_SEQ must be a number")?,
         None => 1,
     };
@@ -190,6 +190,7 @@ fn main() -> Result<()> {
     };
     let mut on_newest = 0;
     for op in 0u64.. {
+        let seq = first_seq + op;
         if op % 3 == 2 {
             write(&core, &mut oldest, op, seq)?;
         } else {
@@ -201,7 +202,6 @@ fn main() -> Result<()> {
             write(&core, &mut newest, op, seq)?;
             on_newest += 1;
         }
-        seq += 1;
     }
     Ok(())
 }
