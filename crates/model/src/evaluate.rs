@@ -175,8 +175,9 @@ fn schema_message(code: &str, detail: &str) -> Label {
     Label::new(zh, en)
 }
 
-/// Visits every value present in `data` with its definition.
-fn for_each_present(
+/// Visits every value present in `data` with its definition, skipping subtrees that hold no
+/// field constraint.
+fn for_each_constrained(
     def: &FieldDef,
     value: &Value,
     path: &FieldPath,
@@ -188,15 +189,15 @@ fn for_each_present(
     match (def.kind, value) {
         (FieldKind::Object, Value::Object(o)) => {
             for (k, v) in o {
-                if let Some(child) = def.child(k) {
-                    for_each_present(child, v, &path.child_key(k), f);
+                if let Some(child) = def.child(k).filter(|c| c.subtree_constrained) {
+                    for_each_constrained(child, v, &path.child_key(k), f);
                 }
             }
         }
         (FieldKind::Array, Value::Array(items)) => {
-            if let Some(item_def) = def.items.as_deref() {
+            if let Some(item_def) = def.items.as_deref().filter(|d| d.subtree_constrained) {
                 for (i, v) in items.iter().enumerate() {
-                    for_each_present(item_def, v, &path.child_index(i), f);
+                    for_each_constrained(item_def, v, &path.child_index(i), f);
                 }
             }
         }
@@ -213,6 +214,9 @@ fn collect_irrelevant(root: &FieldDef, data: &Value, scope: &Scope, out: &mut Ve
         path: &FieldPath,
         out: &mut Vec<FieldPath>,
     ) {
+        if !def.subtree_relevant {
+            return;
+        }
         if let Some(rel) = &def.relevant
             && !path.is_empty()
             && rel.eval_bool(scope, value) == Some(false)
@@ -223,7 +227,7 @@ fn collect_irrelevant(root: &FieldDef, data: &Value, scope: &Scope, out: &mut Ve
         match (def.kind, value) {
             (FieldKind::Object, v) => {
                 let obj = v.and_then(Value::as_object);
-                for (k, child) in &def.properties {
+                for (k, child) in def.properties.iter().filter(|(_, c)| c.subtree_relevant) {
                     walk(
                         child,
                         obj.and_then(|o| o.get(k)),
@@ -232,7 +236,8 @@ fn collect_irrelevant(root: &FieldDef, data: &Value, scope: &Scope, out: &mut Ve
                         out,
                     );
                 }
-                if let (Some(add), Some(o)) = (def.additional.as_deref(), obj) {
+                let add = def.additional.as_deref().filter(|a| a.subtree_relevant);
+                if let (Some(add), Some(o)) = (add, obj) {
                     for (k, v) in o {
                         if def.property(k).is_none() {
                             walk(add, Some(v), scope, &path.child_key(k), out);
@@ -241,7 +246,7 @@ fn collect_irrelevant(root: &FieldDef, data: &Value, scope: &Scope, out: &mut Ve
                 }
             }
             (FieldKind::Array, Some(Value::Array(items))) => {
-                if let Some(item_def) = def.items.as_deref() {
+                if let Some(item_def) = def.items.as_deref().filter(|d| d.subtree_relevant) {
                     for (i, v) in items.iter().enumerate() {
                         walk(item_def, Some(v), scope, &path.child_index(i), out);
                     }
@@ -260,12 +265,12 @@ fn check_field_constraints(
     is_irrelevant: &dyn Fn(&FieldPath) -> bool,
     out: &mut Vec<Issue>,
 ) {
-    for_each_present(
+    for_each_constrained(
         root,
         data,
         &FieldPath::default(),
         &mut |def, value, path| {
-            if is_irrelevant(path) {
+            if !def.subtree_constrained || is_irrelevant(path) {
                 return false;
             }
             if let Some(c) = &def.constraint

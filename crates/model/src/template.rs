@@ -77,6 +77,10 @@ pub struct FieldDef {
     pub property_names: Option<Vec<String>>,
     pub items: Option<Box<FieldDef>>,
     pub required: Vec<String>,
+    /// Whether this field or any field under it has an `x-relevant` condition.
+    pub(crate) subtree_relevant: bool,
+    /// Whether this field or any field under it has an `x-constraint`.
+    pub(crate) subtree_constrained: bool,
     validator: OnceLock<Result<jsonschema::Validator, String>>,
 }
 
@@ -607,7 +611,18 @@ fn build_field(
         })
         .unwrap_or_default();
     let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+    let children = || {
+        properties
+            .iter()
+            .map(|(_, d)| d)
+            .chain(additional.as_deref())
+            .chain(items.as_deref())
+    };
+    let subtree_relevant = relevant.is_some() || children().any(|d| d.subtree_relevant);
+    let subtree_constrained = constraint.is_some() || children().any(|d| d.subtree_constrained);
     Ok(FieldDef {
+        subtree_relevant,
+        subtree_constrained,
         schema: schema.clone(),
         kind,
         label: o.get("x-label").and_then(Label::from_json),
