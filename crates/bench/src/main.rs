@@ -32,6 +32,7 @@ struct Cli {
 #[derive(Clone, Copy, ValueEnum)]
 enum Suite {
     Core,
+    Photos,
 }
 
 struct Report {
@@ -64,6 +65,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.suite {
         Suite::Core => core_suite(&cli),
+        Suite::Photos => photos_suite(&cli),
     }
 }
 
@@ -195,4 +197,107 @@ fn floor_upsert(path: &Path, record_json: &str, n: usize) -> Result<f64> {
     }
     ms.sort_by(f64::total_cmp);
     Ok(percentile(&ms, 0.5))
+}
+
+/// A 12-megapixel JPEG with photographic-like content: smooth sky and field gradients, soft
+/// shapes and sensor-like noise, so the encoder and resizer work as on a real photo.
+fn synthetic_photo() -> Result<Vec<u8>> {
+    let (w, h) = (4000u32, 3000u32);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 25) as i32 - 12
+    };
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let fy = y as f32 / h as f32;
+            let fx = x as f32 / w as f32;
+            let (mut r, mut g, mut b) = if fy < 0.45 {
+                (120.0 + 80.0 * fy, 160.0 + 60.0 * fy, 230.0 - 40.0 * fx)
+            } else {
+                let furrow = ((fx * 180.0 + fy * 40.0).sin() * 0.5 + 0.5) * 40.0;
+                (
+                    90.0 + furrow,
+                    110.0 + 0.6 * furrow + 40.0 * fy,
+                    50.0 + 20.0 * fx,
+                )
+            };
+            let (dx, dy) = (fx - 0.62, fy - 0.55);
+            if dx * dx + dy * dy * 1.8 < 0.012 {
+                (r, g, b) = (70.0 + 30.0 * fx, 60.0, 45.0);
+            }
+            let n = noise() as f32;
+            rgb.push((r + n).clamp(0.0, 255.0) as u8);
+            rgb.push((g + n).clamp(0.0, 255.0) as u8);
+            rgb.push((b + n).clamp(0.0, 255.0) as u8);
+        }
+    }
+    let img = jingtu_media::RgbImage::from_raw(w, h, rgb).context("buffer size")?;
+    // Encoded the way a phone camera would, at quality 92.
+    jingtu_media::encode_rgb_jpeg(&img, 92).map_err(|e| anyhow::anyhow!("test photo: {e}"))
+}
+
+/// Peak resident memory since the last reset, in MB (Linux `VmHWM`).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn photos_suite(cli: &Cli) -> Result<()> {
+    use jingtu_media::{IngestOptions, ingest, thumbnail};
+    let report = Report {
+        json: cli.json,
+        suite: "photos",
+    };
+    eprintln!("making a 12-megapixel test photo");
+    let photo = synthetic_photo()?;
+    eprintln!("test photo: {} bytes", photo.len());
+    let options = IngestOptions::default();
+    // Reset the peak so that making the test photo does not count.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let runs = 7;
+    let mut ingest_s = Vec::new();
+    let mut last = None;
+    for i in 0..runs {
+        let t = Instant::now();
+        let out = ingest(&photo, &options)?;
+        ingest_s.push(t.elapsed().as_secs_f64());
+        last = Some(out);
+        progress("ingest", i + 1, runs);
+    }
+    let peak = peak_rss_mb();
+    let mut thumb_s = Vec::new();
+    let mut thumb_bytes = 0;
+    for i in 0..runs {
+        let t = Instant::now();
+        let (bytes, _, _) = thumbnail(&photo, &options)?;
+        thumb_s.push(t.elapsed().as_secs_f64());
+        thumb_bytes = bytes.len();
+        progress("thumbnail", i + 1, runs);
+    }
+    ingest_s.sort_by(f64::total_cmp);
+    thumb_s.sort_by(f64::total_cmp);
+    let out = last.context("no run")?;
+    report.metric("ingest_median_s", percentile(&ingest_s, 0.5), "s");
+    report.metric("thumbnail_median_s", percentile(&thumb_s, 0.5), "s");
+    report.metric("peak_rss_mb", peak, "MB");
+    report.metric("stored_bytes", out.stored.len() as f64, "bytes");
+    report.metric(
+        "thumbnail_bytes",
+        out.thumbnail.len().max(thumb_bytes) as f64,
+        "bytes",
+    );
+    report.metric("input_bytes", photo.len() as f64, "bytes");
+    Ok(())
 }
