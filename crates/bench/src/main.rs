@@ -45,10 +45,10 @@ impl Report {
         let value = (value * 10_000.0).round() / 10_000.0;
         eprintln!("{:<28} {:>14} {}", metric, value, unit);
         if self.json {
-            println!(
-                "{}",
-                json!({"suite": self.suite, "metric": metric, "value": value, "unit": unit})
-            );
+            use std::io::Write;
+            let line = json!({"suite": self.suite, "metric": metric, "value": value, "unit": unit});
+            // A closed pipe is not an error worth a panic.
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
     }
 }

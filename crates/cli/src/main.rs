@@ -125,9 +125,8 @@ fn main() -> ExitCode {
                 .map(error_code)
                 .unwrap_or("error");
             if json {
-                println!(
-                    "{}",
-                    json!({"error": {"code": code, "message": format!("{e:#}")}})
+                print_line(
+                    &json!({"error": {"code": code, "message": format!("{e:#}")}}).to_string(),
                 );
             } else {
                 eprintln!("error: {e:#}");
@@ -156,11 +155,14 @@ fn error_code(e: &CoreError) -> &'static str {
 }
 
 fn out(json: bool, value: Value, human: impl FnOnce() -> String) {
-    if json {
-        println!("{value}");
-    } else {
-        println!("{}", human());
-    }
+    let text = if json { value.to_string() } else { human() };
+    print_line(&text);
+}
+
+/// Prints a line on stdout; a closed pipe (`jingtu list | head`) is not an error.
+fn print_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
 fn run(cli: Cli) -> Result<()> {
