@@ -71,6 +71,10 @@ impl From<CoreError> for JingtuError {
             },
             CoreError::BadRecord(reason) => JingtuError::BadRecord { reason },
             CoreError::Cancelled => JingtuError::Cancelled,
+            CoreError::BadPhoto(e) => JingtuError::InvalidInput {
+                field: "photo".into(),
+                reason: e.to_string(),
+            },
             CoreError::Storage(e) => JingtuError::Storage {
                 reason: e.to_string(),
             },

@@ -102,6 +102,20 @@ pub fn split_index(path: &str) -> Option<(&str, usize)> {
     last.parse().ok().map(|i| (list, i))
 }
 
+/// A small photograph-like JPEG (gradients and a pattern), different for each `seed`, with
+/// no EXIF: what a test hands to `add_photo`.
+pub fn test_jpeg(seed: u32, width: u32, height: u32) -> Vec<u8> {
+    let img = jingtu_media::RgbImage::from_fn(width, height, |x, y| {
+        let s = seed.wrapping_mul(2_654_435_761);
+        jingtu_media::Rgb([
+            ((x * 255 / width.max(1)) ^ (s & 0xff)) as u8,
+            ((y * 255 / height.max(1)) ^ ((s >> 8) & 0xff)) as u8,
+            (((x / 8 + y / 8) % 2) * 120 + (s >> 16) % 100) as u8,
+        ])
+    });
+    jingtu_media::encode_rgb_jpeg(&img, 90).expect("encoding a test JPEG")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT};
-use jingtu_core::{Assignment, CoreError, DeviceCore, Severity};
-use jingtu_e2e::same_value;
+use jingtu_core::{Assignment, CoreError, DeviceCore, NewPhoto, PhotoSource, Severity};
+use jingtu_e2e::{same_value, test_jpeg};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
@@ -753,6 +753,24 @@ fn every_example_form_submits_or_is_refused_where_its_expect_says() {
                         w["path"],
                         view.issues
                     );
+                }
+                // Required evidence photos are missing, block the submit, then are added.
+                let missing = view.missing_photos.clone();
+                if !missing.is_empty() {
+                    assert!(matches!(
+                        core.submit(&id),
+                        Err(CoreError::SubmitBlocked { ref issues })
+                            if issues.iter().all(|i| i.code == "photo_missing")
+                    ));
+                }
+                for (n, m) in missing.iter().enumerate() {
+                    let photo = NewPhoto {
+                        tag: m.tag.clone(),
+                        ..Default::default()
+                    };
+                    let jpeg = test_jpeg(n as u32, 64, 48);
+                    core.add_photo(&id, PhotoSource::Bytes(&jpeg), &photo)
+                        .unwrap();
                 }
                 let s = core
                     .submit(&id)

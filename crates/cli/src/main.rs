@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use jingtu_core::{Assignment, CoreError, DeviceCore, ListFilter, RecordView};
+use jingtu_core::{
+    Assignment, CoreError, DeviceCore, ListFilter, NewPhoto, PhotoSource, RecordPhoto, RecordView,
+};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -112,6 +114,53 @@ enum Command {
         path: String,
         value: String,
     },
+    /// Evidence photos: add, list, get, remove.
+    #[command(subcommand)]
+    Photo(PhotoCommand),
+}
+
+#[derive(Subcommand)]
+enum PhotoCommand {
+    /// Add a photo (JPEG, PNG or WebP) to a record. PATH is the field it proves (a checklist
+    /// item such as checklist.clean_garbage, a photo list), or - for the whole record.
+    Add {
+        id: String,
+        path: String,
+        file: PathBuf,
+        /// Photo type (photo_type code table): landscape_e, sample_bag, before, after...
+        #[arg(long)]
+        tag: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// Position of the capture when the photo has none of its own (decimal degrees).
+        #[arg(long, requires = "lon", allow_hyphen_values = true)]
+        lat: Option<f64>,
+        #[arg(long, requires = "lat", allow_hyphen_values = true)]
+        lon: Option<f64>,
+        /// Position accuracy in metres.
+        #[arg(long)]
+        accuracy: Option<f64>,
+        /// Burn the evidence stamp in (default: as the template says).
+        #[arg(long, conflicts_with = "no_stamp")]
+        stamp: bool,
+        #[arg(long)]
+        no_stamp: bool,
+    },
+    /// List a record's photos (with --all, removed ones too).
+    List {
+        id: String,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Write a photo (by its SHA-256) to OUT; --thumb for the thumbnail.
+    Get {
+        hash: String,
+        out: PathBuf,
+        #[arg(long)]
+        thumb: bool,
+    },
+    /// Remove a photo from a record (kept in the history).
+    Remove { id: String, photo_id: String },
 }
 
 fn main() -> ExitCode {
@@ -150,6 +199,7 @@ fn error_code(e: &CoreError) -> &'static str {
         CoreError::BadRecord(_) => "bad_record",
         CoreError::Storage(_) => "storage",
         CoreError::Template(_) => "template",
+        CoreError::BadPhoto(_) => "bad_photo",
         CoreError::Cancelled => "cancelled",
     }
 }
@@ -381,8 +431,129 @@ fn run(cli: Cli) -> Result<()> {
                 format!("{path} resolved")
             });
         }
+        Command::Photo(cmd) => photo(&core, json, cmd)?,
     }
     Ok(())
+}
+
+fn photo(core: &DeviceCore, json: bool, cmd: PhotoCommand) -> Result<()> {
+    match cmd {
+        PhotoCommand::Add {
+            id,
+            path,
+            file,
+            tag,
+            note,
+            lat,
+            lon,
+            accuracy,
+            stamp,
+            no_stamp,
+        } => {
+            let id = core.resolve_id(&id)?;
+            let field = match path.trim() {
+                "" | "-" | "." => None,
+                p => Some(p.to_string()),
+            };
+            let new = NewPhoto {
+                tag,
+                field,
+                note,
+                lat,
+                lon,
+                accuracy_m: accuracy,
+                taken_at_ms: None,
+                stamp: match (stamp, no_stamp) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+            };
+            let p = core.add_photo(&id, PhotoSource::Path(&file), &new)?;
+            out(json, serde_json::to_value(&p)?, || {
+                format!(
+                    "photo {} ({} {}x{}, {} bytes) added to {}\nsha256 {}",
+                    p.entry.id,
+                    p.tag_label.zh,
+                    p.entry.width,
+                    p.entry.height,
+                    p.entry.size,
+                    id,
+                    p.entry.sha256
+                )
+            });
+        }
+        PhotoCommand::List { id, all } => {
+            let id = core.resolve_id(&id)?;
+            let photos = core.photos(&id, all)?;
+            let missing = core.view(&id)?.missing_photos;
+            out(
+                json,
+                json!({"id": id, "photos": photos, "missing": missing}),
+                || photo_table(&photos, &missing),
+            );
+        }
+        PhotoCommand::Get {
+            hash,
+            out: file,
+            thumb,
+        } => {
+            let bytes = core.photo_bytes(&hash, thumb)?;
+            std::fs::write(&file, &bytes).with_context(|| format!("writing {}", file.display()))?;
+            out(
+                json,
+                json!({"sha256": hash, "file": file, "bytes": bytes.len(), "thumbnail": thumb}),
+                || format!("{} bytes written to {}", bytes.len(), file.display()),
+            );
+        }
+        PhotoCommand::Remove { id, photo_id } => {
+            let id = core.resolve_id(&id)?;
+            core.remove_photo(&id, &photo_id)?;
+            out(
+                json,
+                json!({"id": id, "photo_id": photo_id, "removed": true}),
+                || format!("photo {photo_id} removed"),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn photo_table(photos: &[RecordPhoto], missing: &[jingtu_core::MissingPhoto]) -> String {
+    let mut lines: Vec<String> = photos
+        .iter()
+        .map(|p| {
+            let e = &p.entry;
+            let pos = match (e.lat, e.lon) {
+                (Some(lat), Some(lon)) => format!("{lat:.5},{lon:.5}"),
+                _ => "-".into(),
+            };
+            format!(
+                "{}  {:12} {:24} {:8} {}  {}{}",
+                e.id,
+                e.tag,
+                e.field.as_deref().unwrap_or("-"),
+                e.size,
+                pos,
+                &e.sha256[..12],
+                if e.removed.is_some() {
+                    "  (removed)"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    if photos.is_empty() {
+        lines.push("no photos".into());
+    }
+    for m in missing {
+        lines.push(format!(
+            "missing: {} {} ({})",
+            m.tag, m.label.zh, m.label.en
+        ));
+    }
+    lines.join("\n")
 }
 
 fn show(v: &RecordView) -> String {
@@ -407,6 +578,13 @@ fn show(v: &RecordView) -> String {
             i.path,
             i.message.zh,
             i.message.en
+        ));
+    }
+    if !v.photos.is_empty() {
+        s.push_str(&format!(
+            "{} photo(s): run `jingtu photo list {}`\n",
+            v.photos.len(),
+            v.id
         ));
     }
     if !v.conflicts.is_empty() {

@@ -4,10 +4,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jingtu_doc::{
-    ActorId, Conflict, Editor, EventKind, HistoryEntry, RecordDoc, RecordMeta, Status,
+    ActorId, Conflict, Editor, EventKind, HistoryEntry, PhotoEntry, RecordDoc, RecordMeta, Status,
 };
-use jingtu_model::{FieldPath, PathSeg, Severity, Template, TemplateSet, TemplateSummary};
-use jingtu_store::{Durability, ListFilter, RecordSummary, Store, StoreOptions};
+use jingtu_model::{
+    FieldPath, Issue, MissingPhoto, PathSeg, Severity, Template, TemplateSet, TemplateSummary,
+};
+use jingtu_store::{
+    Durability, ListFilter, PhotoBlob, PhotoChange, PhotoRef, RecordSummary, Store, StoreOptions,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -64,14 +68,16 @@ pub struct ImportOutcome {
 
 /// An open record: the document and what is derived from it, kept in step after each edit
 /// without reading the whole document again (reads of Automerge are the costly part).
-struct Cached {
-    doc: RecordDoc,
-    template: Arc<Template>,
+pub(crate) struct Cached {
+    pub(crate) doc: RecordDoc,
+    pub(crate) template: Arc<Template>,
     chunks: u32,
-    meta: RecordMeta,
-    data: Value,
+    pub(crate) meta: RecordMeta,
+    pub(crate) data: Value,
     status: Status,
     conflicts: u32,
+    /// Every photo entry, removed ones included.
+    pub(crate) photos: Vec<PhotoEntry>,
 }
 
 impl Cached {
@@ -80,6 +86,7 @@ impl Cached {
         let data = doc.data();
         let status = doc.status();
         let conflicts = doc.conflicts().len() as u32;
+        let photos = doc.photos();
         Ok(Cached {
             doc,
             template,
@@ -88,7 +95,40 @@ impl Cached {
             data,
             status,
             conflicts,
+            photos,
         })
+    }
+
+    /// The live photo references, for the store.
+    fn photo_refs(&self) -> Vec<PhotoRef> {
+        self.photos
+            .iter()
+            .filter(|p| p.removed.is_none())
+            .map(|p| PhotoRef {
+                photo_id: p.id.clone(),
+                sha256: p.sha256.clone(),
+            })
+            .collect()
+    }
+
+    /// Required photos the record lacks.
+    fn missing_photos(&self) -> Vec<MissingPhoto> {
+        self.template.photos.missing(
+            &self.data,
+            &meta_json(&self.meta),
+            self.photos
+                .iter()
+                .filter(|p| p.removed.is_none())
+                .map(|p| p.tag.as_str()),
+        )
+    }
+
+    /// Every error that blocks submitting: the template's, and missing photos.
+    fn errors(&self) -> Vec<Issue> {
+        let eval = self.template.evaluate(&self.data, &meta_json(&self.meta));
+        let mut errors: Vec<Issue> = eval.errors().cloned().collect();
+        errors.extend(self.missing_photos().iter().map(MissingPhoto::issue));
+        errors
     }
 
     /// Brings the derived state up to date after an edit.
@@ -100,11 +140,18 @@ impl Cached {
                 }
             }
             Touched::Events => self.status = self.doc.status(),
+            Touched::Photos(list) => {
+                self.photos = self.doc.photos();
+                if let Some(p) = list {
+                    refresh_path(&self.doc, &mut self.data, p);
+                }
+            }
             Touched::Everything => {
                 self.meta = self.doc.meta()?;
                 self.data = self.doc.data();
                 self.status = self.doc.status();
                 self.conflicts = self.doc.conflicts().len() as u32;
+                self.photos = self.doc.photos();
             }
         }
         Ok(())
@@ -112,11 +159,13 @@ impl Cached {
 }
 
 /// What an edit changed.
-enum Touched {
+pub(crate) enum Touched {
     /// Local writes at these data paths (they never create conflicts).
     Paths(Vec<FieldPath>),
     /// A status event.
     Events,
+    /// A photo entry, and the photo list of `data` it was added to or removed from.
+    Photos(Option<FieldPath>),
     /// Anything (merges, conflict resolution).
     Everything,
 }
@@ -243,8 +292,8 @@ impl Cache {
 /// The device core over one store. `Send + Sync`: calls from several threads are serialised
 /// where they touch the same state.
 pub struct DeviceCore {
-    store: Store,
-    templates: TemplateSet,
+    pub(crate) store: Store,
+    pub(crate) templates: TemplateSet,
     actor: ActorId,
     user: Mutex<String>,
     cache: Mutex<Cache>,
@@ -254,7 +303,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -312,7 +361,7 @@ impl DeviceCore {
         Ok(())
     }
 
-    fn editor(&self) -> Editor {
+    pub(crate) fn editor(&self) -> Editor {
         let user = self.user();
         Editor {
             author: if user.is_empty() {
@@ -373,6 +422,7 @@ impl DeviceCore {
             meta,
             status: Status::Draft,
             conflicts: 0,
+            photos: Vec::new(),
         };
         let summary = self.summarize(&cached, by.time_ms);
         let bytes = cached.doc.save();
@@ -413,17 +463,41 @@ impl DeviceCore {
             .ok_or_else(|| CoreError::NotFound(id.to_string()))
     }
 
+    /// Runs `f` on a loaded record without changing it.
+    pub(crate) fn with_record<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Cached) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let mut cache = lock(&self.cache);
+        let entry = self.load(&mut cache, id)?;
+        f(entry)
+    }
+
     /// Runs one edit on a record and makes it durable before returning.
     fn edit<T>(
         &self,
         id: &str,
         f: impl FnOnce(&mut Cached, &Editor) -> Result<(T, Touched), CoreError>,
     ) -> Result<T, CoreError> {
+        self.edit_with_photo(id, None, f)
+    }
+
+    /// Like [`Self::edit`]; when the edit touches photos, `put` (a new photo's bytes) and the
+    /// record's photo references are written in the same transaction as the change.
+    pub(crate) fn edit_with_photo<T>(
+        &self,
+        id: &str,
+        put: Option<&PhotoBlob>,
+        f: impl FnOnce(&mut Cached, &Editor) -> Result<(T, Touched), CoreError>,
+    ) -> Result<T, CoreError> {
         let by = self.editor();
         let mut cache = lock(&self.cache);
         let entry = self.load(&mut cache, id)?;
         let heads = entry.doc.heads();
+        let mut photos_touched = false;
         let outcome = f(entry, &by).and_then(|(result, touched)| {
+            photos_touched = matches!(touched, Touched::Photos(_) | Touched::Everything);
             entry.refresh(&touched)?;
             Ok(result)
         });
@@ -439,7 +513,16 @@ impl DeviceCore {
             return Ok(result);
         }
         let summary = self.summarize(entry, by.time_ms);
-        match self.store.append_chunk(&summary, &bytes) {
+        let refs = if photos_touched {
+            entry.photo_refs()
+        } else {
+            Vec::new()
+        };
+        let change = photos_touched.then_some(PhotoChange { put, refs: &refs });
+        match self
+            .store
+            .append_chunk_with_photos(&summary, &bytes, change)
+        {
             Ok(chunks) => entry.chunks = chunks,
             Err(e) => {
                 // The document in memory is ahead of the store: forget it.
@@ -470,7 +553,7 @@ impl DeviceCore {
             created_at_ms: c.meta.created_at_ms,
             updated_at_ms,
             completion_pct: eval.completion_pct,
-            error_count: eval.errors().count() as u32,
+            error_count: (eval.errors().count() + c.missing_photos().len()) as u32,
             warning_count: eval
                 .issues
                 .iter()
@@ -480,7 +563,7 @@ impl DeviceCore {
         }
     }
 
-    fn editable(c: &Cached) -> Result<(), CoreError> {
+    pub(crate) fn editable(c: &Cached) -> Result<(), CoreError> {
         match c.status {
             Status::Submitted | Status::Approved => Err(CoreError::InvalidState(format!(
                 "the record is {} and cannot be edited",
@@ -597,6 +680,19 @@ impl DeviceCore {
         } else {
             Vec::new()
         };
+        let missing_photos = c.missing_photos();
+        let live: Vec<PhotoEntry> = c
+            .photos
+            .iter()
+            .filter(|p| p.removed.is_none())
+            .cloned()
+            .collect();
+        let mut issues = eval.issues;
+        issues.extend(missing_photos.iter().map(MissingPhoto::issue));
+        let photos = live
+            .into_iter()
+            .map(|e| self.record_photo(e))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(RecordView {
             id: c.meta.id.clone(),
             kind: c.meta.kind.clone(),
@@ -609,8 +705,10 @@ impl DeviceCore {
             meta: c.meta.clone(),
             data: c.data.clone(),
             computed: eval.computed,
-            issues: eval.issues,
+            issues,
             completion_pct: eval.completion_pct,
+            photos,
+            missing_photos,
             updated_at_ms,
         })
     }
@@ -627,8 +725,7 @@ impl DeviceCore {
     /// Submits a record: errors block, warnings do not.
     pub fn submit(&self, id: &str) -> Result<RecordSummary, CoreError> {
         self.edit(id, |c, by| {
-            let eval = c.template.evaluate(&c.data, &meta_json(&c.meta));
-            let errors: Vec<_> = eval.errors().cloned().collect();
+            let errors = c.errors();
             if !errors.is_empty() {
                 return Err(CoreError::SubmitBlocked { issues: errors });
             }
@@ -680,7 +777,15 @@ impl DeviceCore {
             let mut cached = Cached::new(incoming, template, 1)?;
             let new_changes = cached.doc.history().len();
             let summary = self.summarize(&cached, now_ms());
-            self.store.insert_record(&summary, &cached.doc.save())?;
+            let refs = cached.photo_refs();
+            self.store.insert_record_with_photos(
+                &summary,
+                &cached.doc.save(),
+                Some(PhotoChange {
+                    put: None,
+                    refs: &refs,
+                }),
+            )?;
             return Ok(ImportOutcome {
                 id: meta.id,
                 created: true,
@@ -775,7 +880,7 @@ fn meta_json(meta: &RecordMeta) -> Value {
     })
 }
 
-fn record_name(template: &Template, data: &Value, meta: &RecordMeta) -> String {
+pub(crate) fn record_name(template: &Template, data: &Value, meta: &RecordMeta) -> String {
     template
         .name_field
         .as_ref()

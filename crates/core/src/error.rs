@@ -37,6 +37,8 @@ pub enum CoreError {
     Storage(StoreError),
     #[error("template: {0}")]
     Template(String),
+    #[error("photo: {0}")]
+    BadPhoto(#[from] jingtu_media::MediaError),
     #[error("cancelled")]
     Cancelled,
 }

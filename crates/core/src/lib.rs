@@ -1,7 +1,8 @@
 //! jingtu-core: the device core. One handle ([`DeviceCore`]) over one device store, with every
 //! use case of a field user: templates, records, checklist items, the record view (values,
 //! validation issues, computed fields, completion), lists and search, submit, history,
-//! export/import between devices, conflicts and their resolution.
+//! export/import between devices, conflicts and their resolution, evidence photos (ingested by
+//! `jingtu-media`, stored once, required ones reported missing).
 //!
 //! It builds on `jingtu-model` (templates, rules), `jingtu-doc` (records as Automerge
 //! documents) and `jingtu-store` (SQLite). It must never depend on the server or the bindings;
@@ -9,6 +10,7 @@
 
 mod core;
 mod error;
+mod photos;
 mod view;
 
 pub use crate::core::{
@@ -16,6 +18,9 @@ pub use crate::core::{
 };
 pub use error::CoreError;
 pub use jingtu_doc::{Conflict, ConflictValue, HistoryEntry, Status, StatusEvent};
+pub use jingtu_doc::{PhotoEntry, PhotoRemoval};
+pub use jingtu_model::MissingPhoto;
 pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};
 pub use jingtu_store::{Durability, ListFilter, RecordSummary};
+pub use photos::{NewPhoto, PhotoSource, RecordPhoto};
 pub use view::RecordView;

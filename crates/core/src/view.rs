@@ -1,5 +1,7 @@
 use jingtu_doc::{Conflict, RecordMeta, StatusEvent};
-use jingtu_model::{Issue, Label};
+use jingtu_model::{Issue, Label, MissingPhoto};
+
+use crate::RecordPhoto;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -19,5 +21,9 @@ pub struct RecordView {
     pub completion_pct: f64,
     pub events: Vec<StatusEvent>,
     pub conflicts: Vec<Conflict>,
+    /// Live photos, oldest first.
+    pub photos: Vec<RecordPhoto>,
+    /// Photos the template requires that the record lacks (also listed in `issues`).
+    pub missing_photos: Vec<MissingPhoto>,
     pub updated_at_ms: i64,
 }

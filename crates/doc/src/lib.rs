@@ -11,11 +11,13 @@
 //! but nothing of storage or network.
 
 mod error;
+mod photos;
 mod record;
 mod value;
 
 pub use automerge::{ActorId, ChangeHash};
 pub use error::DocError;
+pub use photos::{PhotoEntry, PhotoRemoval};
 pub use record::{
     Conflict, ConflictValue, Editor, EventKind, HistoryEntry, MAX_DOC_BYTES, RecordDoc, RecordMeta,
     Status, StatusEvent,

@@ -162,7 +162,7 @@ struct ChangeNote {
 
 /// One record as an Automerge document.
 pub struct RecordDoc {
-    doc: AutoCommit,
+    pub(crate) doc: AutoCommit,
 }
 
 impl std::fmt::Debug for RecordDoc {
@@ -405,7 +405,7 @@ impl RecordDoc {
     }
 
     /// Finds (and, for `create`, makes) the object that holds the last segment of `path`.
-    fn parent_of(
+    pub(crate) fn parent_of(
         &mut self,
         template: &Template,
         path: &FieldPath,
@@ -881,7 +881,7 @@ impl RecordDoc {
 
     /// Runs the operations of one edit; when it fails, drops the operations it made, which
     /// would otherwise go out unannounced with the next change (or the next save).
-    fn attempt<T>(
+    pub(crate) fn attempt<T>(
         &mut self,
         edit: impl FnOnce(&mut RecordDoc) -> Result<T, DocError>,
     ) -> Result<T, DocError> {
@@ -892,7 +892,7 @@ impl RecordDoc {
         result
     }
 
-    fn commit(&mut self, by: &Editor, action: &str, paths: &[String]) {
+    pub(crate) fn commit(&mut self, by: &Editor, action: &str, paths: &[String]) {
         let note = ChangeNote {
             by: by.author.clone(),
             action: action.to_string(),
@@ -907,7 +907,7 @@ impl RecordDoc {
     }
 }
 
-fn path_err(path: &FieldPath, reason: &str) -> DocError {
+pub(crate) fn path_err(path: &FieldPath, reason: &str) -> DocError {
     DocError::Path {
         path: path.to_string(),
         reason: reason.to_string(),

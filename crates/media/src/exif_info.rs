@@ -30,9 +30,22 @@ impl Default for ExifInfo {
 impl ExifInfo {
     /// Reads the raw EXIF (TIFF) block a decoder returned; unreadable parts are left out.
     pub fn from_raw(raw: Vec<u8>) -> ExifInfo {
-        let Ok(exif) = exif::Reader::new().read_raw(raw) else {
-            return ExifInfo::default();
-        };
+        match exif::Reader::new().read_raw(raw) {
+            Ok(exif) => ExifInfo::from_exif(&exif),
+            Err(_) => ExifInfo::default(),
+        }
+    }
+
+    /// Reads the EXIF of a whole file (JPEG, PNG, WebP); unreadable parts are left out.
+    pub fn from_file_bytes(bytes: &[u8]) -> ExifInfo {
+        let mut cursor = std::io::Cursor::new(bytes);
+        match exif::Reader::new().read_from_container(&mut cursor) {
+            Ok(exif) => ExifInfo::from_exif(&exif),
+            Err(_) => ExifInfo::default(),
+        }
+    }
+
+    fn from_exif(exif: &exif::Exif) -> ExifInfo {
         let field = |tag| exif.get_field(tag, In::PRIMARY).map(|f| &f.value);
         let ascii = |tag| match field(tag) {
             Some(Value::Ascii(v)) => v.first().cloned(),

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use exif_info::ExifInfo;
-pub use image::RgbImage;
+pub use image::{Rgb, RgbImage};
 
 /// Why a photo was refused.
 #[derive(Debug, Error)]
@@ -104,6 +104,12 @@ pub struct Ingested {
     pub exif: ExifInfo,
     /// `jpeg`, `png` or `webp`.
     pub source_format: &'static str,
+}
+
+/// What the camera recorded in a photo file (time, position, orientation), without decoding
+/// the image: for the caller that needs them before [`ingest`] (to write the stamp).
+pub fn read_exif(bytes: &[u8]) -> ExifInfo {
+    ExifInfo::from_file_bytes(bytes)
 }
 
 /// Reads a photo file and ingests it.

@@ -15,6 +15,7 @@ mod evaluate;
 mod expr;
 mod label;
 mod path;
+mod photos;
 pub mod rules;
 mod template;
 
@@ -24,4 +25,5 @@ pub use evaluate::{Evaluation, Issue, Severity};
 pub use expr::Expr;
 pub use label::Label;
 pub use path::{FieldPath, PathSeg};
+pub use photos::{MissingPhoto, PHOTO_TYPE_TABLE, PhotoRules, RequiredPhoto};
 pub use template::{ComputedDef, FieldDef, FieldKind, Template, TemplateSet, TemplateSummary};

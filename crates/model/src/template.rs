@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::evaluate::Severity;
+use crate::photos::PhotoRules;
 use crate::{CodeTables, Expr, FieldPath, Label, ModelError, PathSeg};
 
 /// What kind of JSON value a field holds.
@@ -159,6 +160,8 @@ pub struct Template {
     pub groups: Vec<(String, Label)>,
     pub computed: Vec<ComputedDef>,
     pub constraints: Vec<TemplateConstraint>,
+    /// Evidence photos the record needs, and whether they are stamped by default.
+    pub photos: PhotoRules,
     pub root: FieldDef,
     /// The template file as written.
     pub source: Value,
@@ -343,6 +346,8 @@ impl Template {
             });
         }
 
+        let photos = PhotoRules::parse(name, meta.get("photos"), &codes)?;
+
         let mut exprs: Vec<&Expr> = Vec::new();
         collect_exprs(&root, &mut exprs);
         exprs.extend(constraints.iter().map(|c| &c.expr));
@@ -364,6 +369,7 @@ impl Template {
             groups,
             computed,
             constraints,
+            photos,
             root,
             source,
             validator,

@@ -39,6 +39,23 @@ const MIGRATIONS: &[&str] = &[
          bytes     BLOB NOT NULL,
          PRIMARY KEY (record_id, seq)
      ) STRICT, WITHOUT ROWID;",
+    // 1 -> 2: evidence photos (content-addressed blobs) and which record entries use them.
+    "CREATE TABLE photos (
+         sha256      TEXT PRIMARY KEY,
+         bytes       BLOB,
+         thumb       BLOB,
+         width       INTEGER NOT NULL,
+         height      INTEGER NOT NULL,
+         size        INTEGER NOT NULL,
+         added_at    INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE photo_refs (
+         record_id TEXT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+         photo_id  TEXT NOT NULL,
+         sha256    TEXT NOT NULL,
+         PRIMARY KEY (record_id, photo_id)
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX photo_refs_sha256 ON photo_refs(sha256);",
 ];
 
 /// The schema version this build writes.

@@ -60,6 +60,44 @@ pub struct ListFilter {
     pub offset: Option<u32>,
 }
 
+/// A photo's stored bytes, named by the SHA-256 (hex) of `bytes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhotoBlob {
+    pub sha256: String,
+    pub bytes: Vec<u8>,
+    pub thumb: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// A record's photo entry (`photo_id`) that uses the blob `sha256`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PhotoRef {
+    pub photo_id: String,
+    pub sha256: String,
+}
+
+/// The photo side of a record write: a blob to add (kept once however often it is added) and
+/// the record's complete set of live photo references after the write. Blobs no record refers
+/// to any more are deleted in the same transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct PhotoChange<'a> {
+    pub put: Option<&'a PhotoBlob>,
+    pub refs: &'a [PhotoRef],
+}
+
+/// What the store holds of one photo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhotoInfo {
+    pub sha256: String,
+    pub width: u32,
+    pub height: u32,
+    /// Size of the full image in bytes.
+    pub size: u64,
+    pub has_full: bool,
+    pub has_thumb: bool,
+}
+
 /// A device store: one folder holding `jingtu.db` and `jingtu.lock`.
 pub struct Store {
     dir: PathBuf,
@@ -163,6 +201,17 @@ impl Store {
 
     /// Stores a new record: its first chunk and its summary, atomically.
     pub fn insert_record(&self, summary: &RecordSummary, bytes: &[u8]) -> Result<(), StoreError> {
+        self.insert_record_with_photos(summary, bytes, None)
+    }
+
+    /// Like [`Store::insert_record`], with the record's photo references in the same
+    /// transaction.
+    pub fn insert_record_with_photos(
+        &self,
+        summary: &RecordSummary,
+        bytes: &[u8],
+        photos: Option<PhotoChange<'_>>,
+    ) -> Result<(), StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         let exists: bool = tx
@@ -179,6 +228,9 @@ impl Store {
             "INSERT INTO chunks (record_id, seq, snapshot, bytes) VALUES (?1, 0, 1, ?2)",
             params![summary.id, bytes],
         )?;
+        if let Some(change) = photos {
+            write_photos(&tx, &summary.id, change)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -186,6 +238,17 @@ impl Store {
     /// Appends the bytes of new changes to a record and updates its summary, atomically.
     /// Returns how many chunks the record now has.
     pub fn append_chunk(&self, summary: &RecordSummary, bytes: &[u8]) -> Result<u32, StoreError> {
+        self.append_chunk_with_photos(summary, bytes, None)
+    }
+
+    /// Like [`Store::append_chunk`], with a photo blob and the record's photo references
+    /// written in the same transaction: after a crash either all of it is there or none.
+    pub fn append_chunk_with_photos(
+        &self,
+        summary: &RecordSummary,
+        bytes: &[u8],
+        photos: Option<PhotoChange<'_>>,
+    ) -> Result<u32, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         let (next, count): (Option<i64>, i64) = tx
@@ -200,6 +263,9 @@ impl Store {
                 "INSERT INTO chunks (record_id, seq, snapshot, bytes) VALUES (?1, ?2, 0, ?3)",
             )?
             .execute(params![summary.id, next, bytes])?;
+        }
+        if let Some(change) = photos {
+            write_photos(&tx, &summary.id, change)?;
         }
         tx.commit()?;
         Ok(count as u32 + u32::from(!bytes.is_empty()))
@@ -313,6 +379,73 @@ impl Store {
         Ok(rows)
     }
 
+    /// The full image (or its thumbnail) of a photo; `None` when this device does not hold it.
+    pub fn photo_bytes(&self, sha256: &str, thumb: bool) -> Result<Option<Vec<u8>>, StoreError> {
+        let conn = lock(&self.reader);
+        let sql = if thumb {
+            "SELECT thumb FROM photos WHERE sha256 = ?1"
+        } else {
+            "SELECT bytes FROM photos WHERE sha256 = ?1"
+        };
+        let found: Option<Option<Vec<u8>>> = conn
+            .prepare_cached(sql)?
+            .query_row([sha256], |r| r.get(0))
+            .optional()?;
+        Ok(found.flatten())
+    }
+
+    /// What the store holds of a photo.
+    pub fn photo_info(&self, sha256: &str) -> Result<Option<PhotoInfo>, StoreError> {
+        let conn = lock(&self.reader);
+        Ok(conn
+            .prepare_cached(
+                "SELECT sha256, width, height, size, bytes IS NOT NULL, thumb IS NOT NULL
+                 FROM photos WHERE sha256 = ?1",
+            )?
+            .query_row([sha256], |r| {
+                Ok(PhotoInfo {
+                    sha256: r.get(0)?,
+                    width: r.get(1)?,
+                    height: r.get(2)?,
+                    size: r.get::<_, i64>(3)? as u64,
+                    has_full: r.get(4)?,
+                    has_thumb: r.get(5)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// The live photo references of a record, by photo id.
+    pub fn photo_refs(&self, record_id: &str) -> Result<Vec<PhotoRef>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT photo_id, sha256 FROM photo_refs WHERE record_id = ?1 ORDER BY photo_id",
+        )?;
+        let refs = stmt
+            .query_map([record_id], |r| {
+                Ok(PhotoRef {
+                    photo_id: r.get(0)?,
+                    sha256: r.get(1)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(refs)
+    }
+
+    /// How many photo blobs the store holds, and how many of them no record refers to (always
+    /// 0 unless something is wrong; tests check it).
+    pub fn photo_counts(&self) -> Result<(u64, u64), StoreError> {
+        let conn = lock(&self.reader);
+        let (all, orphans): (i64, i64) = conn.query_row(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE NOT EXISTS
+                 (SELECT 1 FROM photo_refs r WHERE r.sha256 = photos.sha256))
+             FROM photos",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((all as u64, orphans as u64))
+    }
+
     pub fn count(&self) -> Result<u64, StoreError> {
         let conn = lock(&self.reader);
         let n: i64 = conn.query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))?;
@@ -406,6 +539,54 @@ fn upsert_summary(conn: &Connection, s: &RecordSummary) -> Result<(), StoreError
         s.warning_count,
         s.conflict_count
     ])?;
+    Ok(())
+}
+
+fn write_photos(
+    tx: &Connection,
+    record_id: &str,
+    change: PhotoChange<'_>,
+) -> Result<(), StoreError> {
+    if let Some(blob) = change.put {
+        tx.prepare_cached(
+            "INSERT INTO photos (sha256, bytes, thumb, width, height, size, added_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, unixepoch('subsec') * 1000)
+             ON CONFLICT(sha256) DO UPDATE SET
+                 bytes = coalesce(photos.bytes, excluded.bytes),
+                 thumb = coalesce(photos.thumb, excluded.thumb)",
+        )?
+        .execute(params![
+            blob.sha256,
+            blob.bytes,
+            blob.thumb,
+            blob.width,
+            blob.height,
+            blob.bytes.len() as i64
+        ])?;
+    }
+    let before: Vec<String> = tx
+        .prepare_cached("SELECT sha256 FROM photo_refs WHERE record_id = ?1")?
+        .query_map([record_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    tx.prepare_cached("DELETE FROM photo_refs WHERE record_id = ?1")?
+        .execute([record_id])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO photo_refs (record_id, photo_id, sha256) VALUES (?1, ?2, ?3)",
+    )?;
+    for r in change.refs {
+        insert.execute(params![record_id, r.photo_id, r.sha256])?;
+    }
+    let mut gc = tx.prepare_cached(
+        "DELETE FROM photos WHERE sha256 = ?1
+         AND NOT EXISTS (SELECT 1 FROM photo_refs WHERE sha256 = ?1)",
+    )?;
+    for sha in before
+        .iter()
+        .chain(change.put.map(|b| &b.sha256))
+        .filter(|s| !change.refs.iter().any(|r| &r.sha256 == *s))
+    {
+        gc.execute([sha])?;
+    }
     Ok(())
 }
 
@@ -530,6 +711,111 @@ mod tests {
             store.ids_with_prefix("a", 5).unwrap(),
             vec!["a".to_string()]
         );
+    }
+
+    fn blob(tag: &str) -> PhotoBlob {
+        PhotoBlob {
+            sha256: format!("sha-{tag}"),
+            bytes: tag.as_bytes().repeat(10),
+            thumb: tag.as_bytes().to_vec(),
+            width: 4,
+            height: 3,
+        }
+    }
+
+    fn pref(id: &str, sha: &str) -> PhotoRef {
+        PhotoRef {
+            photo_id: id.into(),
+            sha256: sha.into(),
+        }
+    }
+
+    #[test]
+    fn photos_are_stored_once_and_deleted_when_nothing_refers_to_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        store.insert_record(&summary("r1", "a"), b"x").unwrap();
+        store.insert_record(&summary("r2", "b"), b"x").unwrap();
+        let a = blob("a");
+        // The same photo in two records, and twice in one.
+        let refs1 = [pref("p1", "sha-a"), pref("p2", "sha-a")];
+        store
+            .append_chunk_with_photos(
+                &summary("r1", "a"),
+                b"y",
+                Some(PhotoChange {
+                    put: Some(&a),
+                    refs: &refs1,
+                }),
+            )
+            .unwrap();
+        let refs2 = [pref("p3", "sha-a")];
+        store
+            .append_chunk_with_photos(
+                &summary("r2", "b"),
+                b"y",
+                Some(PhotoChange {
+                    put: Some(&a),
+                    refs: &refs2,
+                }),
+            )
+            .unwrap();
+        assert_eq!(store.photo_counts().unwrap(), (1, 0));
+        assert_eq!(
+            store.photo_bytes("sha-a", false).unwrap(),
+            Some(a.bytes.clone())
+        );
+        assert_eq!(store.photo_bytes("sha-a", true).unwrap(), Some(a.thumb));
+        let info = store.photo_info("sha-a").unwrap().unwrap();
+        assert_eq!((info.size, info.has_full), (10, true));
+        assert_eq!(store.photo_refs("r1").unwrap(), refs1.to_vec());
+        // r1 drops both of its entries: the blob stays for r2.
+        store
+            .append_chunk_with_photos(
+                &summary("r1", "a"),
+                b"z",
+                Some(PhotoChange {
+                    put: None,
+                    refs: &[],
+                }),
+            )
+            .unwrap();
+        assert!(store.photo_bytes("sha-a", false).unwrap().is_some());
+        // r2 drops it too: gone.
+        store
+            .append_chunk_with_photos(
+                &summary("r2", "b"),
+                b"z",
+                Some(PhotoChange {
+                    put: None,
+                    refs: &[],
+                }),
+            )
+            .unwrap();
+        assert_eq!(store.photo_bytes("sha-a", false).unwrap(), None);
+        assert_eq!(store.photo_counts().unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn a_failed_record_write_stores_no_photo() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let b = blob("b");
+        let refs = [pref("p1", "sha-b")];
+        // No such record: the whole transaction, blob included, is refused.
+        assert!(
+            store
+                .append_chunk_with_photos(
+                    &summary("nope", ""),
+                    b"y",
+                    Some(PhotoChange {
+                        put: Some(&b),
+                        refs: &refs,
+                    }),
+                )
+                .is_err()
+        );
+        assert_eq!(store.photo_counts().unwrap(), (0, 0));
     }
 
     #[test]
