@@ -326,7 +326,116 @@ pub struct RecordView {
     pub completion_pct: f64,
     pub events: Vec<StatusEvent>,
     pub conflicts: Vec<Conflict>,
+    /// Live photos, oldest first.
+    pub photos: Vec<Photo>,
+    /// Photos the template requires that the record lacks (each also an error in `issues`).
+    pub missing_photos: Vec<MissingPhoto>,
     pub updated_at_ms: i64,
+}
+
+/// What the app knows of a photo it adds. `tag` is a `photo_type` code (`landscape_e`,
+/// `sample_bag`, `before`...); `field` is the field it proves (a checklist item such as
+/// `checklist.clean_garbage`, or a photo list), null for the whole record. The position is the
+/// phone's fix at capture (used over the photo's own GPS); `takenAtMs` is used when the photo
+/// has no camera time; `stamp` null follows the template (on for soil samples).
+#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
+pub struct NewPhoto {
+    pub tag: String,
+    pub field: Option<String>,
+    pub note: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub accuracy_m: Option<f64>,
+    pub taken_at_ms: Option<i64>,
+    pub stamp: Option<bool>,
+}
+
+impl From<NewPhoto> for jingtu_core::NewPhoto {
+    fn from(p: NewPhoto) -> Self {
+        jingtu_core::NewPhoto {
+            tag: p.tag,
+            field: p.field,
+            note: p.note,
+            lat: p.lat,
+            lon: p.lon,
+            accuracy_m: p.accuracy_m,
+            taken_at_ms: p.taken_at_ms,
+            stamp: p.stamp,
+        }
+    }
+}
+
+/// A photo of a record. `sha256` names the stored image (`photoBytes`); `hasFull` is false
+/// while only the thumbnail is on this device.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Photo {
+    pub id: String,
+    pub sha256: String,
+    pub tag: String,
+    pub tag_label_zh: String,
+    pub tag_label_en: String,
+    pub field: Option<String>,
+    pub taken_at_ms: i64,
+    /// `camera` or `device`.
+    pub time_source: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub accuracy_m: Option<f64>,
+    pub width: u32,
+    pub height: u32,
+    pub size_bytes: u64,
+    pub note: Option<String>,
+    pub stamped: bool,
+    pub author: String,
+    pub device: String,
+    pub added_at_ms: i64,
+    pub removed: bool,
+    pub removed_by: Option<String>,
+    pub removed_at_ms: Option<i64>,
+    pub has_full: bool,
+    pub has_thumbnail: bool,
+}
+
+impl From<jingtu_core::RecordPhoto> for Photo {
+    fn from(p: jingtu_core::RecordPhoto) -> Self {
+        let e = p.entry;
+        Photo {
+            id: e.id,
+            sha256: e.sha256,
+            tag: e.tag,
+            tag_label_zh: p.tag_label.zh,
+            tag_label_en: p.tag_label.en,
+            field: e.field,
+            taken_at_ms: e.taken_at_ms,
+            time_source: e.time_source,
+            lat: e.lat,
+            lon: e.lon,
+            accuracy_m: e.accuracy_m,
+            width: e.width,
+            height: e.height,
+            size_bytes: e.size,
+            note: e.note,
+            stamped: e.stamped,
+            author: e.author,
+            device: e.device,
+            added_at_ms: e.added_at_ms,
+            removed: e.removed.is_some(),
+            removed_by: e.removed.as_ref().map(|r| r.by.clone()),
+            removed_at_ms: e.removed.as_ref().map(|r| r.at_ms),
+            has_full: p.has_full,
+            has_thumbnail: p.has_thumb,
+        }
+    }
+}
+
+/// A required photo the record lacks: `needed` of the tag, `present` so far.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct MissingPhoto {
+    pub tag: String,
+    pub label_zh: String,
+    pub label_en: String,
+    pub needed: u32,
+    pub present: u32,
 }
 
 fn leaves(prefix: &str, v: &Value, out: &mut Vec<FieldEntry>) {
@@ -498,6 +607,18 @@ impl FieldCore {
                 })
                 .collect(),
             conflicts: v.conflicts.into_iter().map(Conflict::from).collect(),
+            photos: v.photos.into_iter().map(Photo::from).collect(),
+            missing_photos: v
+                .missing_photos
+                .into_iter()
+                .map(|m| MissingPhoto {
+                    tag: m.tag,
+                    label_zh: m.label.zh,
+                    label_en: m.label.en,
+                    needed: m.needed,
+                    present: m.present,
+                })
+                .collect(),
             updated_at_ms: v.updated_at_ms,
         })
     }
@@ -592,6 +713,47 @@ impl FieldCore {
     pub fn resolve_conflict(&self, id: String, path: String, value: FieldValue) -> Result<()> {
         let v = value.to_json(&path)?;
         Ok(self.inner.resolve_conflict(&id, &path, &v)?)
+    }
+
+    /// Adds a photo from the camera's bytes (JPEG from iOS and Android cameras; PNG and WebP
+    /// are accepted too): turned upright, resized to 2048 px, stamped when asked, stored once,
+    /// linked to the field. Takes a fraction of a second: call it off the UI thread.
+    pub fn add_photo(&self, id: String, bytes: Vec<u8>, photo: NewPhoto) -> Result<Photo> {
+        let p =
+            self.inner
+                .add_photo(&id, jingtu_core::PhotoSource::Bytes(&bytes), &photo.into())?;
+        Ok(p.into())
+    }
+
+    /// Like `addPhoto`, reading the file at `path` (the camera's output file).
+    pub fn add_photo_file(&self, id: String, path: String, photo: NewPhoto) -> Result<Photo> {
+        let p = self.inner.add_photo(
+            &id,
+            jingtu_core::PhotoSource::Path(std::path::Path::new(&path)),
+            &photo.into(),
+        )?;
+        Ok(p.into())
+    }
+
+    /// A record's photos, oldest first; removed ones too when `includeRemoved`.
+    pub fn photos(&self, id: String, include_removed: bool) -> Result<Vec<Photo>> {
+        Ok(self
+            .inner
+            .photos(&id, include_removed)?
+            .into_iter()
+            .map(Photo::from)
+            .collect())
+    }
+
+    /// The stored JPEG of a photo (by its sha256), or its thumbnail.
+    pub fn photo_bytes(&self, sha256: String, thumbnail: bool) -> Result<Vec<u8>> {
+        Ok(self.inner.photo_bytes(&sha256, thumbnail)?)
+    }
+
+    /// Removes a photo from its record (kept in the history); its bytes stay while another
+    /// record still uses them.
+    pub fn remove_photo(&self, id: String, photo_id: String) -> Result<()> {
+        Ok(self.inner.remove_photo(&id, &photo_id)?)
     }
 }
 

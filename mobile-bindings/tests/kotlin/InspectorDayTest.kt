@@ -2,7 +2,10 @@
 // app makes. Run by mobile-bindings/tests/run-kotlin.sh; exits non-zero when any check fails.
 
 import org.jingtu.core.*
+import java.awt.image.BufferedImage
+import java.io.ByteArrayOutputStream
 import java.nio.file.Files
+import javax.imageio.ImageIO
 import java.util.concurrent.Executors
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
@@ -53,6 +56,63 @@ fun fillVillage(core: FieldCore, id: String) {
     core.setField(id, "indicators.sewage_treatment_rate_pct", num(65.5))
     core.setField(id, "indicators.bow_remediation_rate_pct", num(100.0))
     core.setField(id, "indicators.water_source_completion_pct", num(85.0))
+}
+
+// A camera-like JPEG: gradients and a pattern, different per seed.
+fun cameraJpeg(seed: Int, w: Int = 800, h: Int = 600): ByteArray {
+    val img = BufferedImage(w, h, BufferedImage.TYPE_INT_RGB)
+    for (y in 0 until h) for (x in 0 until w) {
+        val r = (x * 255 / w) xor (seed * 37 and 0xff)
+        val g = (y * 255 / h) xor (seed * 91 and 0xff)
+        val b = ((x / 16 + y / 16) % 2) * 120 + seed % 100
+        img.setRGB(x, y, (r shl 16) or (g shl 8) or b)
+    }
+    val out = ByteArrayOutputStream()
+    ImageIO.write(img, "jpg", out)
+    return out.toByteArray()
+}
+
+fun photoSection(core: FieldCore, tmp: java.nio.file.Path) {
+    val soil = core.createRecord("soil_sample", NewRecordPlace(null, null, "411321-P017", null))
+    var v = core.view(soil.id)
+    check("a new soil sample misses 8 required photos", v.missingPhotos.size == 8)
+    check("missing photos are errors too", v.issues.any { it.code == "photo_missing" && it.path == "photos.landscape_e" })
+    check("missing photos carry Chinese labels", v.missingPhotos.any { it.labelZh == "东向景观" })
+    val east = core.addPhoto(soil.id, cameraJpeg(1),
+        NewPhoto("landscape_e", null, "东侧为麦田", 33.488612, 112.431275, 3.5, null, null))
+    check("photo added with its tag and position", east.tag == "landscape_e" && east.lat == 33.488612 && east.accuracyM == 3.5)
+    check("soil photos are stamped by default", east.stamped)
+    check("stored image resized to at most 2048 px", east.width <= 2048u && east.height <= 2048u && east.width == 800u)
+    v = core.view(soil.id)
+    check("7 photos still missing", v.missingPhotos.size == 7 && v.missingPhotos.none { it.tag == "landscape_e" })
+    check("the view lists the photo", v.photos.size == 1 && v.photos[0].hasFull && v.photos[0].hasThumbnail)
+    val full = core.photoBytes(east.sha256, false)
+    val thumb = core.photoBytes(east.sha256, true)
+    check("full bytes are a JPEG", full.size > 1000 && full[0] == 0xFF.toByte() && full[1] == 0xD8.toByte())
+    check("the thumbnail is smaller (${thumb.size} < ${full.size})", thumb.size < full.size)
+    check("the SHA-256 names the bytes", java.security.MessageDigest.getInstance("SHA-256").digest(full)
+        .joinToString("") { "%02x".format(it) } == east.sha256)
+    val file = tmp.resolve("south.jpg")
+    Files.write(file, cameraJpeg(2))
+    val south = core.addPhotoFile(soil.id, file.toString(), NewPhoto("landscape_s", null, null, null, null, null, null, false))
+    check("a photo from a file, unstamped when asked", !south.stamped && core.photos(soil.id, false).size == 2)
+    core.removePhoto(soil.id, south.id)
+    check("a removed photo leaves the list", core.photos(soil.id, false).size == 1)
+    check("the history keeps it, flagged", core.photos(soil.id, true).any { it.id == south.id && it.removed && it.removedBy == core.user() })
+    check("the missing list has it again", core.view(soil.id).missingPhotos.any { it.tag == "landscape_s" })
+    val notImage = expectThrows<JingtuException.InvalidInput>("text bytes are not a photo") {
+        core.addPhoto(soil.id, "hello".toByteArray(), NewPhoto("sampling", null, null, null, null, null, null, null))
+    }
+    check("the error names the photo", notImage?.field == "photo")
+    expectThrows<JingtuException.InvalidInput>("an unknown photo type is refused") {
+        core.addPhoto(soil.id, cameraJpeg(3), NewPhoto("selfie", null, null, null, null, null, null, null))
+    }
+    // A photo of a failing checklist item goes into the item's photo list.
+    val village = core.createRecord("village_inspection", null)
+    val before = core.addPhoto(village.id, cameraJpeg(4),
+        NewPhoto("before", "checklist.clean_garbage", null, null, null, null, null, null))
+    check("the checklist item lists the photo id",
+        core.view(village.id).values.any { it.path == "checklist.clean_garbage.photos.0" && it.value == text(before.id) })
 }
 
 fun main() {
@@ -157,6 +217,9 @@ fun main() {
     check("history names both people", history.mapNotNull { it.author }.toSet().containsAll(setOf("张三", "李四")))
     check("history shows the submit", history.any { it.action == "submitted" })
 
+    // Evidence photos
+    photoSection(a, tmp)
+
     // Several threads at once on one FieldCore
     val pool = Executors.newFixedThreadPool(8)
     val done = AtomicInteger()
@@ -182,7 +245,7 @@ fun main() {
     pool.awaitTermination(120, TimeUnit.SECONDS)
     check("80 records made from 8 threads without error", done.get() == 80 && errors.get() == 0)
     val soil = a.list(RecordFilter("soil_sample", null, null, null, null, null, null))
-    check("list finds the 80 soil samples", soil.size == 80)
+    check("list finds the 80 soil samples (and the photo one)", soil.size == 81)
     check("search by name", a.list(RecordFilter(null, null, null, null, "P3-7", null, null)).size == 1)
 
     // A second open of a store in use by this process is refused with StoreLocked
