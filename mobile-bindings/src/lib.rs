@@ -45,6 +45,9 @@ impl From<CoreError> for JingtuError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::NotFound(what) => JingtuError::NotFound { what },
+            CoreError::PhotoNotFound(hash) => JingtuError::NotFound {
+                what: format!("photo {hash}"),
+            },
             CoreError::UnknownTemplate(t) => JingtuError::NotFound {
                 what: format!("template {t}"),
             },

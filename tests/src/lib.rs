@@ -70,6 +70,89 @@ impl ChildLine {
     }
 }
 
+/// One line the crash child prints in its photo mode (`jingtu-crash-child DIR SEQ photos`),
+/// each flushed on its own before or after a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhotoLine {
+    /// The store is open; it held this many records.
+    Ready { records: u64 },
+    /// About to create a record.
+    Creating,
+    /// `create_record` returned Ok.
+    Created { id: String },
+    /// About to add the photo [`test_jpeg`]`(seed, ..)` to record `id`, at `field` (`None`:
+    /// the whole record).
+    Adding {
+        id: String,
+        seed: u32,
+        field: Option<String>,
+    },
+    /// `add_photo` returned Ok with this entry.
+    Added {
+        id: String,
+        photo_id: String,
+        sha256: String,
+    },
+    /// About to remove photo `photo_id` from record `id`.
+    Removing { id: String, photo_id: String },
+    /// `remove_photo` returned Ok.
+    Removed { id: String, photo_id: String },
+}
+
+impl PhotoLine {
+    /// The line as printed, with its newline.
+    pub fn to_line(&self) -> String {
+        match self {
+            PhotoLine::Ready { records } => format!("ready {records}\n"),
+            PhotoLine::Creating => "creating\n".to_string(),
+            PhotoLine::Created { id } => format!("created {id}\n"),
+            PhotoLine::Adding { id, seed, field } => {
+                format!("adding {id} {seed} {}\n", field.as_deref().unwrap_or("-"))
+            }
+            PhotoLine::Added {
+                id,
+                photo_id,
+                sha256,
+            } => format!("added {id} {photo_id} {sha256}\n"),
+            PhotoLine::Removing { id, photo_id } => format!("removing {id} {photo_id}\n"),
+            PhotoLine::Removed { id, photo_id } => format!("removed {id} {photo_id}\n"),
+        }
+    }
+
+    /// Parses one line (without its newline).
+    pub fn parse(line: &str) -> Result<PhotoLine, String> {
+        let bad = || format!("not a crash-child photo line: {line:?}");
+        let words: Vec<&str> = line.split(' ').collect();
+        let s = |w: &str| w.to_string();
+        Ok(match words.as_slice() {
+            ["ready", n] => PhotoLine::Ready {
+                records: n.parse().map_err(|_| bad())?,
+            },
+            ["creating"] => PhotoLine::Creating,
+            ["created", id] => PhotoLine::Created { id: s(id) },
+            ["adding", id, seed, field] => PhotoLine::Adding {
+                id: s(id),
+                seed: seed.parse().map_err(|_| bad())?,
+                field: (*field != "-").then(|| s(field)),
+            },
+            ["added", id, photo_id, sha256] => PhotoLine::Added {
+                id: s(id),
+                photo_id: s(photo_id),
+                sha256: s(sha256),
+            },
+            ["removing", id, photo_id] => PhotoLine::Removing {
+                id: s(id),
+                photo_id: s(photo_id),
+            },
+            ["removed", id, photo_id] => PhotoLine::Removed {
+                id: s(id),
+                photo_id: s(photo_id),
+            },
+            _ => return Err(bad()),
+        })
+    }
+}
+
 /// The value at a dotted field path (`indicators.households_total`, `inspectors.3`).
 pub fn lookup<'a>(data: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(data, |cur, seg| match cur {
@@ -149,6 +232,46 @@ mod tests {
         }
         assert!(ChildLine::parse("done 0190aa notes").is_err());
         assert!(ChildLine::parse("done 0190aa notes {bad").is_err());
+    }
+
+    #[test]
+    fn photo_lines_read_back_as_printed() {
+        let lines = [
+            PhotoLine::Ready { records: 2 },
+            PhotoLine::Creating,
+            PhotoLine::Created {
+                id: "0190aa".into(),
+            },
+            PhotoLine::Adding {
+                id: "0190aa".into(),
+                seed: 7,
+                field: None,
+            },
+            PhotoLine::Adding {
+                id: "0190aa".into(),
+                seed: 8,
+                field: Some("checklist.clean_garbage".into()),
+            },
+            PhotoLine::Added {
+                id: "0190aa".into(),
+                photo_id: "0190bb".into(),
+                sha256: "ab12".into(),
+            },
+            PhotoLine::Removing {
+                id: "0190aa".into(),
+                photo_id: "0190bb".into(),
+            },
+            PhotoLine::Removed {
+                id: "0190aa".into(),
+                photo_id: "0190bb".into(),
+            },
+        ];
+        for l in lines {
+            let text = l.to_line();
+            assert_eq!(PhotoLine::parse(text.trim_end_matches('\n')), Ok(l));
+        }
+        assert!(PhotoLine::parse("added 0190aa 0190bb").is_err());
+        assert!(PhotoLine::parse("adding 0190aa seven -").is_err());
     }
 
     #[test]

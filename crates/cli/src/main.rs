@@ -187,7 +187,7 @@ fn main() -> ExitCode {
 
 fn error_code(e: &CoreError) -> &'static str {
     match e {
-        CoreError::NotFound(_) => "not_found",
+        CoreError::NotFound(_) | CoreError::PhotoNotFound(_) => "not_found",
         CoreError::Ambiguous { .. } => "ambiguous_id",
         CoreError::UnknownTemplate(_) => "unknown_template",
         CoreError::UnknownField { .. } => "unknown_field",

@@ -1,6 +1,7 @@
 //! A pilot's day with the real `jingtu` binary, `--json` on every command: two inspectors on
 //! two devices fill one village inspection, carry it back and forth as files, edit the same
-//! field on both, see the conflict and resolve it.
+//! field on both, see the conflict and resolve it. Then evidence photos: added, listed,
+//! written out, removed, and the mistakes made with them.
 //!
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -321,4 +322,224 @@ fn mistakes_on_the_command_line_get_an_error_code_and_exit_1() {
     dev.fails(&["show", id], "store_locked");
     drop(held);
     dev.ok(&["show", id]);
+}
+
+/// A small photograph-like JPEG (gradients and a checker pattern).
+fn test_jpeg() -> Vec<u8> {
+    let img = jingtu_media::RgbImage::from_fn(320, 240, |x, y| {
+        jingtu_media::Rgb([
+            (x * 255 / 320) as u8,
+            (y * 255 / 240) as u8,
+            (((x / 16 + y / 16) % 2) * 150 + 50) as u8,
+        ])
+    });
+    jingtu_media::encode_rgb_jpeg(&img, 90).expect("encoding a test JPEG")
+}
+
+fn tags_of(list: &Value) -> Vec<&str> {
+    let mut tags: Vec<&str> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|m| m["tag"].as_str().unwrap())
+        .collect();
+    tags.sort();
+    tags
+}
+
+#[test]
+fn photos_are_added_listed_written_out_and_removed() {
+    let bin = jingtu_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Device::new(&bin, dir.path().join("store"));
+    let file = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    dev.ok(&["init", "--user", "李采样"]);
+    let jpeg = file("camera.jpg");
+    std::fs::write(&jpeg, test_jpeg()).unwrap();
+
+    // A soil sample wants eight photos and has none.
+    let soil = dev.ok(&["new", "soil_sample"]);
+    let soil = soil["id"].as_str().unwrap();
+    let list = dev.ok(&["photo", "list", soil]);
+    assert_eq!(list["id"], soil);
+    assert_eq!(list["photos"], json!([]));
+    assert_eq!(
+        tags_of(&list["missing"]),
+        [
+            "gnss_screen",
+            "landscape_e",
+            "landscape_n",
+            "landscape_s",
+            "landscape_w",
+            "mixing",
+            "sample_bag",
+            "sampling"
+        ]
+    );
+
+    // The east landscape, of the whole record, at the phone's position fix.
+    let east = dev.ok(&[
+        "photo",
+        "add",
+        soil,
+        "-",
+        &jpeg,
+        "--tag",
+        "landscape_e",
+        "--lat",
+        "34.7",
+        "--lon",
+        "113.6",
+        "--accuracy",
+        "3",
+    ]);
+    assert_eq!(east["tag"], "landscape_e");
+    assert_eq!(east["field"], Value::Null);
+    assert_eq!(east["lat"], 34.7);
+    assert_eq!(east["lon"], 113.6);
+    assert_eq!(east["accuracy_m"], 3.0);
+    assert_eq!(east["position_source"], "device");
+    assert_eq!(
+        east["stamped"], true,
+        "soil photos carry the evidence stamp"
+    );
+    assert_eq!(east["author"], "李采样");
+    assert_eq!(east["has_full"], true);
+    assert_eq!(east["has_thumb"], true);
+    assert_eq!(east["width"], 320);
+    assert_eq!(east["height"], 240);
+    let east_id = east["id"].as_str().unwrap();
+    let east_hash = east["sha256"].as_str().unwrap();
+    assert_eq!(east_hash.len(), 64);
+    let list = dev.ok(&["photo", "list", soil]);
+    assert_eq!(list["photos"].as_array().unwrap().len(), 1);
+    assert_eq!(list["photos"][0]["id"], east_id);
+    assert_eq!(list["missing"].as_array().unwrap().len(), 7);
+    assert!(!tags_of(&list["missing"]).contains(&"landscape_e"));
+
+    // The full image and the thumbnail, written out by content id.
+    let out = dev.ok(&["photo", "get", east_hash, &file("east.jpg")]);
+    let full = std::fs::read(file("east.jpg")).unwrap();
+    assert_eq!(jingtu_media::content_id(&full), east_hash);
+    assert_eq!(out["bytes"], full.len());
+    assert_eq!(east["size"], full.len());
+    assert_eq!(out["thumbnail"], false);
+    let out = dev.ok(&[
+        "photo",
+        "get",
+        east_hash,
+        &file("east-thumb.jpg"),
+        "--thumb",
+    ]);
+    let thumb = std::fs::read(file("east-thumb.jpg")).unwrap();
+    assert_eq!(out["bytes"], thumb.len());
+    assert_eq!(out["thumbnail"], true);
+    assert!(
+        !thumb.is_empty() && thumb.len() < full.len(),
+        "thumbnail {} bytes, image {}",
+        thumb.len(),
+        full.len()
+    );
+
+    // A village inspection: a photo proving a checklist item lands in the item's photo list.
+    let village = dev.ok(&["new", "village_inspection", "--village", "杨树沟村"]);
+    let village = village["id"].as_str().unwrap();
+    let before = dev.ok(&[
+        "photo",
+        "add",
+        village,
+        "checklist.clean_garbage",
+        &jpeg,
+        "--tag",
+        "before",
+        "--note",
+        "村口垃圾堆",
+    ]);
+    assert_eq!(before["field"], "checklist.clean_garbage");
+    assert_eq!(before["list"], "checklist.clean_garbage.photos");
+    assert_eq!(before["note"], "村口垃圾堆");
+    assert_eq!(before["stamped"], false, "village photos are not stamped");
+    assert_eq!(before["position_source"], Value::Null);
+    let before_id = before["id"].as_str().unwrap();
+    let before_hash = before["sha256"].as_str().unwrap();
+    assert_ne!(before_hash, east_hash, "the stamp changed the soil photo");
+    let show = dev.ok(&["show", village]);
+    assert_eq!(
+        show["data"]["checklist"]["clean_garbage"]["photos"],
+        json!([before_id])
+    );
+    assert_eq!(show["photos"].as_array().unwrap().len(), 1);
+    let copy = file("before.jpg");
+    dev.ok(&["photo", "get", before_hash, &copy]);
+    assert_eq!(
+        jingtu_media::content_id(&std::fs::read(&copy).unwrap()),
+        before_hash
+    );
+
+    // Removed: gone from the item and the list, kept in the history; its bytes are dropped
+    // as no record uses them any more.
+    let r = dev.ok(&["photo", "remove", village, before_id]);
+    assert_eq!(r["removed"], true);
+    assert_eq!(r["photo_id"], before_id);
+    assert_eq!(dev.ok(&["photo", "list", village])["photos"], json!([]));
+    let all = dev.ok(&["photo", "list", village, "--all"]);
+    let all = all["photos"].as_array().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["id"], before_id);
+    assert_eq!(all[0]["removed"]["by"], "李采样");
+    let photos = &dev.ok(&["show", village])["data"]["checklist"]["clean_garbage"]["photos"];
+    assert!(
+        photos.is_null() || photos == &json!([]),
+        "the removed photo is still listed: {photos}"
+    );
+    dev.fails(&["photo", "remove", village, before_id], "not_found");
+    dev.fails(
+        &["photo", "get", before_hash, &file("gone.jpg")],
+        "not_found",
+    );
+    assert!(!Path::new(&file("gone.jpg")).exists());
+
+    // Mistakes: each is refused and stores nothing.
+    let e = dev.fails(
+        &["photo", "add", soil, "-", &jpeg, "--tag", "selfie"],
+        "invalid_value",
+    );
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("selfie"),
+        "{e}"
+    );
+    let text = file("notes.txt");
+    std::fs::write(&text, "采样点位于村东头，土壤湿润。\n").unwrap();
+    dev.fails(
+        &["photo", "add", soil, "-", &text, "--tag", "sampling"],
+        "bad_photo",
+    );
+    let (exit, e) = dev.run(&[
+        "photo",
+        "add",
+        soil,
+        "-",
+        &file("no-such-photo.jpg"),
+        "--tag",
+        "sampling",
+    ]);
+    assert_eq!(exit, 1, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no-such-photo.jpg")),
+        "the missing file is named: {e}"
+    );
+    dev.fails(
+        &["photo", "get", "not-a-hash", &file("bad.jpg")],
+        "invalid_value",
+    );
+    dev.fails(
+        &["photo", "get", &"0".repeat(64), &file("bad.jpg")],
+        "not_found",
+    );
+    assert!(!Path::new(&file("bad.jpg")).exists());
+    let list = dev.ok(&["photo", "list", soil, "--all"]);
+    assert_eq!(list["photos"].as_array().unwrap().len(), 1);
+    assert_eq!(list["missing"].as_array().unwrap().len(), 7);
 }

@@ -37,8 +37,10 @@ pub enum CoreError {
     Storage(StoreError),
     #[error("template: {0}")]
     Template(String),
+    #[error("photo {0} not found")]
+    PhotoNotFound(String),
     #[error("photo: {0}")]
-    BadPhoto(#[from] jingtu_media::MediaError),
+    BadPhoto(jingtu_media::MediaError),
     #[error("cancelled")]
     Cancelled,
 }
@@ -50,6 +52,12 @@ impl From<StoreError> for CoreError {
             StoreError::NotFound(id) => CoreError::NotFound(id),
             other => CoreError::Storage(other),
         }
+    }
+}
+
+impl From<jingtu_media::MediaError> for CoreError {
+    fn from(e: jingtu_media::MediaError) -> Self {
+        CoreError::BadPhoto(e)
     }
 }
 

@@ -298,7 +298,7 @@ impl DeviceCore {
         }
         self.store
             .photo_bytes(&sha, thumbnail)?
-            .ok_or_else(|| CoreError::NotFound(format!("photo {sha}")))
+            .ok_or(CoreError::PhotoNotFound(sha))
     }
 
     /// Removes a photo from its record (the entry stays in history, flagged); the bytes stay
@@ -311,7 +311,7 @@ impl DeviceCore {
                 .iter()
                 .any(|p| p.id == photo_id && p.removed.is_none())
             {
-                return Err(CoreError::NotFound(format!("photo {photo_id}")));
+                return Err(CoreError::PhotoNotFound(photo_id.to_string()));
             }
             let entry = c.doc.remove_photo(&c.template, photo_id, by)?;
             let list = entry.list.as_deref().and_then(|l| FieldPath::parse(l).ok());

@@ -112,12 +112,12 @@ fn a_photo_on_a_checklist_item_is_linked_stored_once_and_readable() {
     core.remove_photo(&other, &last).unwrap();
     assert!(matches!(
         core.photo_bytes(&added.entry.sha256, false),
-        Err(CoreError::NotFound(_))
+        Err(CoreError::PhotoNotFound(_))
     ));
     assert_eq!(core.stored_photos().unwrap(), (0, 0));
     assert!(matches!(
         core.remove_photo(&other, &last),
-        Err(CoreError::NotFound(_))
+        Err(CoreError::PhotoNotFound(_))
     ));
 }
 

@@ -17,6 +17,8 @@ pub enum DocError {
     Value { path: String, reason: String },
     #[error("status: {0}")]
     Status(String),
+    #[error("the changes depend on {0} change(s) not present here")]
+    MissingDeps(usize),
     #[error("automerge: {0}")]
     Automerge(#[from] automerge::AutomergeError),
 }

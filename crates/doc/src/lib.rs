@@ -10,11 +10,13 @@
 //! containers a record needs, so that two devices never create the same map concurrently)
 //! but nothing of storage or network.
 
+mod apply;
 mod error;
 mod photos;
 mod record;
 mod value;
 
+pub use apply::{Applied, apply_untrusted};
 pub use automerge::{ActorId, ChangeHash};
 pub use error::DocError;
 pub use photos::{PhotoEntry, PhotoRemoval};

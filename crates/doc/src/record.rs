@@ -234,15 +234,21 @@ impl RecordDoc {
             doc: loaded.with_actor(actor),
         };
         rd.meta()?;
-        match rd.doc.get(ROOT, "data") {
+        rd.check_containers()?;
+        Ok(rd)
+    }
+
+    /// The root containers every record has.
+    pub(crate) fn check_containers(&self) -> Result<(), DocError> {
+        match self.doc.get(ROOT, "data") {
             Ok(Some((AmValue::Object(ObjType::Map), _))) => {}
             _ => return Err(DocError::NotARecord("no data map".into())),
         }
-        match rd.doc.get(ROOT, "events") {
+        match self.doc.get(ROOT, "events") {
             Ok(Some((AmValue::Object(ObjType::List), _))) => {}
             _ => return Err(DocError::NotARecord("no events list".into())),
         }
-        Ok(rd)
+        Ok(())
     }
 
     /// Merges another copy of the same record (bytes from another device).

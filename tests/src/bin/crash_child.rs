@@ -1,7 +1,7 @@
-//! `jingtu-crash-child STORE_DIR [FIRST_SEQ]`: opens a device store and edits records in it
-//! until it is killed, reporting on stdout what it is about to do and what the store has
-//! confirmed (see [`jingtu_e2e::ChildLine`]). `tests/tests/crash.rs` kills it with SIGKILL at
-//! random moments and checks that every edit reported `done` survived.
+//! `jingtu-crash-child STORE_DIR [FIRST_SEQ] [edits|photos]`: opens a device store and edits
+//! records in it until it is killed, reporting on stdout what it is about to do and what the
+//! store has confirmed (see [`jingtu_e2e::ChildLine`]). `tests/tests/crash.rs` kills it with
+//! SIGKILL at random moments and checks that every edit reported `done` survived.
 //!
 //! It keeps two records in hand: the oldest one in the store (edited by every third write,
 //! across runs, so it grows past the compaction threshold and some kills land in a
@@ -9,13 +9,20 @@
 //! cycle through a number field, a text field typed as text, a checklist item and an append
 //! to the inspectors list. Every value carries a sequence number counted from FIRST_SEQ, so
 //! no two writes put the same value anywhere.
+//!
+//! In the `photos` mode it adds evidence photos instead (see [`jingtu_e2e::PhotoLine`]), one
+//! call per sequence number: 640x480 JPEGs made by [`test_jpeg`] with the sequence number as
+//! seed, on the whole record or on a checklist item. Every third one repeats the seed of two
+//! calls back (the same bytes, which the store keeps once), and every fifth call
+//! removes the oldest live photo of the record instead. The newest record takes the photos
+//! until it holds 10 entries, then a fresh one is made.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use jingtu_core::{Assignment, DeviceCore, ListFilter};
-use jingtu_e2e::ChildLine;
+use jingtu_core::{Assignment, DeviceCore, ListFilter, NewPhoto, PhotoSource};
+use jingtu_e2e::{ChildLine, PhotoLine, test_jpeg};
 use serde_json::{Value, json};
 
 const KINDS: [&str; 2] = ["village_inspection", "sewage_facility_inspection"];
@@ -35,6 +42,8 @@ const SEWAGE_ITEMS: [&str; 4] = [
     "inlet_outlet_clear",
 ];
 const RESULTS: [&str; 3] = ["pass", "fail", "na"];
+const PHOTOS_PER_RECORD: usize = 10;
+const PHOTO_TAGS: [&str; 3] = ["before", "after", "team"];
 
 struct Record {
     id: String,
@@ -157,17 +166,129 @@ fn write(core: &DeviceCore, r: &mut Record, op: u64, seq: u64) -> Result<()> {
     })
 }
 
+fn say_photo(line: PhotoLine) -> Result<()> {
+    // One write of the whole line, so a kill never leaves half a line in the pipe.
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.to_line().as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn create_for_photos(core: &DeviceCore) -> Result<String> {
+    say_photo(PhotoLine::Creating)?;
+    let id = core
+        .create_record("village_inspection", &Assignment::default())
+        .context("creating a village_inspection")?
+        .id;
+    say_photo(PhotoLine::Created { id: id.clone() })?;
+    Ok(id)
+}
+
+/// The photo mode: adds (and now and then removes) photos until killed.
+fn photos(core: &DeviceCore, first_seq: u64) -> Result<()> {
+    let records = core.list(&ListFilter::default())?;
+    say_photo(PhotoLine::Ready {
+        records: records.len() as u64,
+    })?;
+    let mut id = match records
+        .iter()
+        .max_by_key(|s| (s.created_at_ms, s.id.clone()))
+    {
+        Some(s) => s.id.clone(),
+        None => create_for_photos(core)?,
+    };
+    let entries = core.photos(&id, true)?;
+    // Photo entries of the record in hand (removed ones too), and its live ones, oldest first.
+    let mut on_record = entries.len();
+    let mut live: Vec<String> = entries
+        .into_iter()
+        .filter(|p| p.entry.removed.is_none())
+        .map(|p| p.entry.id)
+        .collect();
+    for seq in first_seq.. {
+        if on_record >= PHOTOS_PER_RECORD {
+            id = create_for_photos(core)?;
+            live.clear();
+            on_record = 0;
+        }
+        if seq % 5 == 0 && !live.is_empty() {
+            let photo_id = live.remove(0);
+            say_photo(PhotoLine::Removing {
+                id: id.clone(),
+                photo_id: photo_id.clone(),
+            })?;
+            core.remove_photo(&id, &photo_id)
+                .with_context(|| format!("removing photo {photo_id} of {id}"))?;
+            say_photo(PhotoLine::Removed {
+                id: id.clone(),
+                photo_id,
+            })?;
+            continue;
+        }
+        // Every third photo repeats the seed of two calls back (perhaps in an earlier run,
+        // in another record, or already removed): the same bytes, one stored blob.
+        let seed = if seq % 3 == 2 && seq > 2 {
+            seq - 2
+        } else {
+            seq
+        };
+        let seed = u32::try_from(seed).context("seed out of range")?;
+        let field = (seq % 2 == 1).then(|| {
+            format!(
+                "checklist.{}",
+                VILLAGE_ITEMS[(seq as usize / 2) % VILLAGE_ITEMS.len()]
+            )
+        });
+        let photo = NewPhoto {
+            tag: PHOTO_TAGS[(seq / 3 % 3) as usize].into(),
+            field: field.clone(),
+            lat: Some(34.7466),
+            lon: Some(113.6253),
+            accuracy_m: Some(4.0),
+            // No stamp: the same seed gives the same stored bytes, hence one blob.
+            stamp: Some(false),
+            ..Default::default()
+        };
+        let bytes = test_jpeg(seed, 640, 480);
+        say_photo(PhotoLine::Adding {
+            id: id.clone(),
+            seed,
+            field,
+        })?;
+        let added = core
+            .add_photo(&id, PhotoSource::Bytes(&bytes), &photo)
+            .with_context(|| format!("adding photo {seed} to {id}"))?;
+        live.push(added.entry.id.clone());
+        on_record += 1;
+        say_photo(PhotoLine::Added {
+            id: id.clone(),
+            photo_id: added.entry.id,
+            sha256: added.entry.sha256,
+        })?;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
+    let usage = "usage: jingtu-crash-child STORE_DIR [FIRST_SEQ] [edits|photos]";
     let Some(dir) = args.next().map(PathBuf::from) else {
-        bail!("usage: jingtu-crash-child STORE_DIR [FIRST_SEQ]");
+        bail!(usage);
     };
     let first_seq: u64 = match args.next() {
         Some(s) => s.parse().context("FIRST_SEQ must be a number")?,
         None => 1,
     };
+    let photo_mode = match args.next().as_deref() {
+        None | Some("edits") => false,
+        Some("photos") => true,
+        Some(other) => bail!("unknown mode {other:?}; {usage}"),
+    };
     let core =
         DeviceCore::open(&dir).with_context(|| format!("opening the store {}", dir.display()))?;
+    if photo_mode {
+        return photos(&core, first_seq);
+    }
     let records = core.list(&ListFilter::default())?;
     say(ChildLine::Ready {
         records: records.len() as u64,

@@ -1,0 +1,101 @@
+//! Applying change bytes from another party (a device's push on the server, the server's feed
+//! on a device): size-capped, panics caught, dependencies checked, and the result must still be
+//! the same, well-formed record.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::{ActorId, AutoCommit, ChangeHash};
+
+use crate::{DocError, MAX_DOC_BYTES, RecordDoc};
+
+/// What applying changes did.
+#[derive(Debug)]
+pub struct Applied {
+    /// The record after the changes.
+    pub doc: RecordDoc,
+    /// The changes that were new, as change chunks (empty when nothing was new).
+    pub new_bytes: Vec<u8>,
+    pub new_changes: usize,
+}
+
+impl RecordDoc {
+    /// Applies change bytes to this record. On error the record is unchanged only if the caller
+    /// drops it (the bytes may be half applied): callers reload from their store.
+    pub fn apply_changes(&mut self, bytes: &[u8]) -> Result<(Vec<u8>, usize), DocError> {
+        let id = self.meta()?.id;
+        let before = self.heads();
+        apply_into(&mut self.doc, bytes)?;
+        self.check_layout(Some(&id))?;
+        let new_changes = self.doc.get_changes(&before).len();
+        let new_bytes = if new_changes == 0 {
+            Vec::new()
+        } else {
+            self.doc.save_after(&before)
+        };
+        Ok((new_bytes, new_changes))
+    }
+
+    fn check_layout(&self, expected_id: Option<&str>) -> Result<(), DocError> {
+        // `load_stored` checks meta, data and events; reuse it on the current state.
+        let meta = self.meta()?;
+        if let Some(id) = expected_id
+            && meta.id != id
+        {
+            return Err(DocError::DifferentRecord {
+                existing: id.to_string(),
+                incoming: meta.id,
+            });
+        }
+        self.check_containers()
+    }
+}
+
+/// Applies `incoming` change bytes to the record stored as `existing` (or to nothing, for a
+/// record seen for the first time) and checks that the result is the record `expected_id`.
+pub fn apply_untrusted(
+    existing: Option<&[u8]>,
+    incoming: &[u8],
+    expected_id: &str,
+    actor: ActorId,
+) -> Result<Applied, DocError> {
+    if incoming.len() > MAX_DOC_BYTES {
+        return Err(DocError::TooLarge {
+            size: incoming.len(),
+            limit: MAX_DOC_BYTES,
+        });
+    }
+    let mut doc = match existing {
+        Some(bytes) => RecordDoc::load_stored(bytes, actor)?,
+        None => RecordDoc {
+            doc: AutoCommit::new().with_actor(actor),
+        },
+    };
+    let before: Vec<ChangeHash> = doc.heads();
+    apply_into(&mut doc.doc, incoming)?;
+    doc.check_layout(Some(expected_id))?;
+    let new_changes = doc.doc.get_changes(&before).len();
+    let new_bytes = if new_changes == 0 {
+        Vec::new()
+    } else {
+        doc.doc.save_after(&before)
+    };
+    Ok(Applied {
+        doc,
+        new_bytes,
+        new_changes,
+    })
+}
+
+fn apply_into(doc: &mut AutoCommit, bytes: &[u8]) -> Result<(), DocError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    catch_unwind(AssertUnwindSafe(|| doc.load_incremental(bytes)))
+        .map_err(|_| DocError::Corrupt("the decoder failed".into()))?
+        .map_err(|e| DocError::Corrupt(e.to_string()))?;
+    let missing = doc.get_missing_deps(&[]);
+    if !missing.is_empty() {
+        return Err(DocError::MissingDeps(missing.len()));
+    }
+    Ok(())
+}

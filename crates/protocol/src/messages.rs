@@ -1,0 +1,207 @@
+//! The messages. Field names are part of the protocol (MessagePack maps keep them); adding an
+//! optional field is compatible, anything else needs a new [`PROTOCOL_VERSION`].
+
+use serde::{Deserialize, Serialize};
+
+/// The version of this protocol. A server answers a request of another version with
+/// `426 Upgrade Required` and error code `protocol_version`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The media type of framed messages (see `codec`).
+pub const CONTENT_TYPE: &str = "application/vnd.jingtu.v1+msgpack";
+
+/// Paths of the HTTP API.
+pub mod paths {
+    pub const SYNC: &str = "/v1/sync";
+    pub const PHOTO_STATUS: &str = "/v1/photos/status";
+    /// `/v1/photos/{sha256}`: `PATCH` uploads a part, `GET` downloads.
+    pub const PHOTO: &str = "/v1/photos";
+    pub const HEALTHZ: &str = "/healthz";
+    pub const READYZ: &str = "/readyz";
+    pub const METRICS: &str = "/metrics";
+    pub const OPENAPI: &str = "/openapi.json";
+}
+
+/// Header of a photo part upload: the byte offset of the part in the photo.
+pub const HEADER_UPLOAD_OFFSET: &str = "upload-offset";
+/// Header of a photo part upload: the size of the whole photo.
+pub const HEADER_UPLOAD_LENGTH: &str = "upload-length";
+/// The largest part of a photo one request may carry.
+pub const MAX_PHOTO_PART_BYTES: usize = 1024 * 1024;
+/// The largest photo the server stores.
+pub const MAX_PHOTO_BYTES: u64 = 32 * 1024 * 1024;
+
+/// One request of a device: its new changes, and how far it has read the server's feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncRequest {
+    pub protocol: u32,
+    /// The device's id (its Automerge actor id, hex).
+    pub device: String,
+    /// The highest feed sequence the device has taken in (0 at first).
+    pub cursor: u64,
+    /// Changes the server has not confirmed yet, one entry per record.
+    pub pushes: Vec<Push>,
+    /// How many bytes of feed chunks the device wants at most in the answer (the server may
+    /// cap it lower); the rest comes with `more = true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response_bytes: Option<u64>,
+}
+
+/// New changes of one record: Automerge change chunks (`save_after` of the heads the server
+/// last confirmed; a whole document is also accepted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Push {
+    pub record: String,
+    #[serde(with = "serde_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Binary))]
+    pub changes: Vec<u8>,
+}
+
+/// The answer: what became of each push, then the feed after the device's cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SyncResponse {
+    pub protocol: u32,
+    /// One result per push, in the order of the pushes.
+    pub results: Vec<PushResult>,
+    /// Feed chunks after the cursor, in sequence order, less the device's own.
+    pub chunks: Vec<FeedChunk>,
+    /// The cursor to send next time (store it after storing the chunks).
+    pub cursor: u64,
+    /// More chunks wait: send another request with the new cursor.
+    pub more: bool,
+    pub server_time_ms: i64,
+}
+
+/// What became of one push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushResult {
+    pub record: String,
+    /// `accepted`: stored durably (or already known); `refused`: see `code` and `message`.
+    pub outcome: PushOutcome,
+    /// Changes new to the server.
+    pub new_changes: u32,
+    /// The feed sequence of the stored chunk, when something new was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PushOutcome {
+    Accepted,
+    Refused,
+}
+
+/// Push refusal codes.
+pub mod refusal {
+    /// The bytes do not load as Automerge changes.
+    pub const CORRUPT: &str = "corrupt_changes";
+    /// The changes need earlier changes the server does not have: push the whole record.
+    pub const MISSING_DEPS: &str = "missing_deps";
+    /// The result is not a jingtu record, or it is another record than named.
+    pub const NOT_A_RECORD: &str = "not_a_record";
+    /// Over the size limits.
+    pub const TOO_LARGE: &str = "too_large";
+    /// The record id is not a UUID.
+    pub const BAD_RECORD_ID: &str = "bad_record_id";
+}
+
+/// New changes of one record, as the server stored them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FeedChunk {
+    pub seq: u64,
+    pub record: String,
+    #[serde(with = "serde_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Binary))]
+    pub bytes: Vec<u8>,
+}
+
+/// Which of these photos does the server hold?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PhotoStatusRequest {
+    pub protocol: u32,
+    pub hashes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PhotoStatusResponse {
+    pub protocol: u32,
+    pub photos: Vec<PhotoState>,
+}
+
+/// What the server holds of one photo: `stored` (verified), `partial` (an interrupted upload,
+/// `offset` bytes received) or `missing`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PhotoState {
+    pub hash: String,
+    pub state: PhotoStateKind,
+    #[serde(default)]
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoStateKind {
+    Missing,
+    Partial,
+    Stored,
+}
+
+/// The answer to a photo part upload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PhotoUploadResponse {
+    pub protocol: u32,
+    pub hash: String,
+    /// Bytes the server now holds.
+    pub offset: u64,
+    /// True once all bytes arrived and the SHA-256 matched.
+    pub stored: bool,
+}
+
+/// The body of every error answer (JSON): `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    /// For `offset_mismatch`: the offset the server holds, to resume from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+/// Is `s` a photo content id (64 lowercase hex digits)?
+pub fn is_photo_hash(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Is `s` a record id (a UUID in its hyphenated lowercase form)?
+pub fn is_record_id(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
+        })
+}

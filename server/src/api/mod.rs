@@ -1,0 +1,172 @@
+//! The HTTP API (axum). Handlers decode, call the storage traits and the record checks off the
+//! async runtime, and encode; they never see SQL or files.
+
+mod error;
+mod health;
+mod photos;
+mod sync;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use jingtu_protocol::paths;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sha2::{Digest, Sha256};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+
+use crate::config::Limits;
+use crate::storage::{AuthStore, PhotoStore, RecordStore, TokenInfo};
+
+/// What every handler shares.
+pub struct AppState {
+    pub records: Arc<dyn RecordStore>,
+    pub photos: Arc<dyn PhotoStore>,
+    pub auth: Arc<dyn AuthStore>,
+    pub limits: Limits,
+    pub metrics: PrometheusHandle,
+    /// One push applies at a time per server process (records are read, merged and written
+    /// back; two pushes of one record at once would both store the same changes).
+    pub apply_lock: std::sync::Mutex<()>,
+}
+
+pub type Shared = Arc<AppState>;
+
+/// The authenticated device of a request.
+#[derive(Clone, Debug)]
+pub struct Caller(pub TokenInfo);
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Runs blocking work (SQLite, files, Automerge) off the async runtime; a panic inside becomes
+/// a 500 with a clear code instead of killing the server.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::internal("a worker failed"))?
+}
+
+async fn authenticate(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+        .ok_or_else(|| {
+            ApiError::unauthorized("missing_token", "send Authorization: Bearer <device token>")
+        })?;
+    let hash = token_hash(token);
+    let auth = state.auth.clone();
+    let found = blocking(move || Ok(auth.find_token(&hash)?)).await?;
+    let info = found.ok_or_else(|| {
+        ApiError::unauthorized("bad_token", "the device token is unknown or revoked")
+    })?;
+    request.extensions_mut().insert(Caller(info));
+    Ok(next.run(request).await)
+}
+
+async fn count_requests(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("jingtu_http_requests_total", "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("jingtu_http_request_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "jingtu sync API",
+        description = "Device sync, photos, health and metrics of the jingtu server. Framed \
+                       MessagePack bodies are described in docs/sync-protocol.md."
+    ),
+    paths(
+        sync::sync,
+        photos::photo_status,
+        photos::upload_part,
+        photos::download,
+        health::healthz,
+        health::readyz,
+        health::metrics_text,
+        health::openapi_json
+    ),
+    components(schemas(
+        jingtu_protocol::SyncRequest,
+        jingtu_protocol::SyncResponse,
+        jingtu_protocol::PhotoStatusRequest,
+        jingtu_protocol::PhotoStatusResponse,
+        jingtu_protocol::PhotoUploadResponse,
+        jingtu_protocol::ErrorBody
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "device_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router(state: Shared) -> Router {
+    let limits = state.limits.clone();
+    let authed = Router::new()
+        .route(paths::SYNC, post(sync::sync))
+        .route(paths::PHOTO_STATUS, post(photos::photo_status))
+        .route(
+            "/v1/photos/{hash}",
+            get(photos::download).patch(photos::upload_part),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .merge(authed)
+        .route(paths::HEALTHZ, get(health::healthz))
+        .route(paths::READYZ, get(health::readyz))
+        .route(paths::METRICS, get(health::metrics_text))
+        .route(paths::OPENAPI, get(health::openapi_json))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(middleware::from_fn(count_requests))
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(limits.request_timeout_s),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,67 @@
+//! jingtu-server: the sync server. `jingtu-server serve` runs it with no configuration on the
+//! embedded default (SQLite and a photo folder under `./jingtu-data`, port 8470).
+//!
+//! It reuses `jingtu-doc` (records are checked by loading them) and `jingtu-protocol`; it never
+//! links the device store or the sync client.
+
+pub mod api;
+pub mod config;
+pub mod storage;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::api::{AppState, Shared};
+use crate::config::Config;
+use crate::storage::files::PhotoFolder;
+use crate::storage::sqlite::SqliteStore;
+
+/// The storage of the embedded default: `<data>/jingtu-server.db` and `<data>/photos/`.
+pub struct Embedded {
+    pub db: Arc<SqliteStore>,
+    pub photos: Arc<PhotoFolder>,
+}
+
+pub fn open_embedded(config: &Config) -> anyhow::Result<Embedded> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let db_path = config.data_dir.join("jingtu-server.db");
+    let db =
+        SqliteStore::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let photos = PhotoFolder::open(&config.data_dir.join("photos"))?;
+    Ok(Embedded {
+        db: Arc::new(db),
+        photos: Arc::new(photos),
+    })
+}
+
+fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// The application over the embedded storage.
+pub fn app_state(config: &Config, storage: &Embedded) -> anyhow::Result<Shared> {
+    Ok(Arc::new(AppState {
+        records: storage.db.clone(),
+        photos: storage.photos.clone(),
+        auth: storage.db.clone(),
+        limits: config.limits.clone(),
+        metrics: metrics_handle()?,
+        apply_lock: std::sync::Mutex::new(()),
+    }))
+}
+
+/// A new device token: 256 random bits, URL-safe hex.
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("jt_{}", hex::encode(bytes))
+}

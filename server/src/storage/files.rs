@@ -1,0 +1,199 @@
+//! Photos in a folder (the embedded default): `<dir>/<aa>/<sha256>.jpg` and `.thumb.jpg`, with
+//! unfinished uploads in `<dir>/partial/<sha256>`. Each part is fsynced before it is
+//! acknowledged, so the offset the server reports is what it holds after a crash; a finished
+//! upload is checked against its SHA-256 and moved into place with a rename.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use jingtu_protocol::PhotoStateKind;
+use sha2::{Digest, Sha256};
+
+use super::{PhotoError, PhotoStore, StorageError};
+
+pub struct PhotoFolder {
+    dir: PathBuf,
+    /// Serialises appends (two uploads of one photo at once must not interleave).
+    lock: Mutex<()>,
+}
+
+impl PhotoFolder {
+    pub fn open(dir: &Path) -> Result<PhotoFolder, StorageError> {
+        fs::create_dir_all(dir.join("partial"))?;
+        Ok(PhotoFolder {
+            dir: dir.to_path_buf(),
+            lock: Mutex::new(()),
+        })
+    }
+
+    fn full(&self, hash: &str) -> PathBuf {
+        self.dir.join(&hash[..2]).join(format!("{hash}.jpg"))
+    }
+
+    fn thumb(&self, hash: &str) -> PathBuf {
+        self.dir.join(&hash[..2]).join(format!("{hash}.thumb.jpg"))
+    }
+
+    fn partial(&self, hash: &str) -> PathBuf {
+        self.dir.join("partial").join(hash)
+    }
+
+    fn finish(&self, hash: &str, part_path: &Path) -> Result<(), PhotoError> {
+        let mut bytes = Vec::new();
+        File::open(part_path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(StorageError::from)?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != hash {
+            let _ = fs::remove_file(part_path);
+            return Err(PhotoError::HashMismatch(hash.to_string()));
+        }
+        // The thumbnail is made here, from verified bytes; a photo that does not decode is
+        // stored without one (the device keeps its own).
+        let thumb = jingtu_media::thumbnail(&bytes, &jingtu_media::IngestOptions::default())
+            .ok()
+            .map(|(t, _, _)| t);
+        let final_path = self.full(hash);
+        let parent = final_path.parent().unwrap_or(&self.dir).to_path_buf();
+        fs::create_dir_all(&parent).map_err(StorageError::from)?;
+        if let Some(t) = thumb {
+            let tmp = parent.join(format!("{hash}.thumb.tmp"));
+            write_synced(&tmp, &t)?;
+            fs::rename(&tmp, self.thumb(hash)).map_err(StorageError::from)?;
+        }
+        fs::rename(part_path, &final_path).map_err(StorageError::from)?;
+        if let Ok(d) = File::open(&parent) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+impl PhotoStore for PhotoFolder {
+    fn state(&self, hash: &str) -> Result<(PhotoStateKind, u64), StorageError> {
+        if let Ok(m) = fs::metadata(self.full(hash)) {
+            return Ok((PhotoStateKind::Stored, m.len()));
+        }
+        match fs::metadata(self.partial(hash)) {
+            Ok(m) => Ok((PhotoStateKind::Partial, m.len())),
+            Err(_) => Ok((PhotoStateKind::Missing, 0)),
+        }
+    }
+
+    fn append(
+        &self,
+        hash: &str,
+        offset: u64,
+        total: u64,
+        part: &[u8],
+    ) -> Result<(u64, bool), PhotoError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(m) = fs::metadata(self.full(hash)) {
+            return Ok((m.len(), true));
+        }
+        let path = self.partial(hash);
+        let current = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if offset != current {
+            return Err(PhotoError::OffsetMismatch {
+                current,
+                given: offset,
+            });
+        }
+        if offset + part.len() as u64 > total {
+            return Err(PhotoError::TooLarge(format!(
+                "{} bytes at offset {offset} run past the photo's {total} bytes",
+                part.len()
+            )));
+        }
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(StorageError::from)?;
+        f.write_all(part).map_err(StorageError::from)?;
+        f.sync_data().map_err(StorageError::from)?;
+        let now = offset + part.len() as u64;
+        if now == total {
+            self.finish(hash, &path)?;
+            return Ok((now, true));
+        }
+        Ok((now, false))
+    }
+
+    fn read(&self, hash: &str, thumbnail: bool) -> Result<Option<Vec<u8>>, StorageError> {
+        let path = if thumbnail {
+            self.thumb(hash)
+        } else {
+            self.full(hash)
+        };
+        match fs::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn count(&self) -> Result<u64, StorageError> {
+        let mut n = 0;
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if entry.file_name().len() == 2 && entry.file_type()?.is_dir() {
+                n += fs::read_dir(entry.path())?
+                    .filter_map(Result::ok)
+                    .filter(|e| {
+                        let n = e.file_name();
+                        let n = n.to_string_lossy();
+                        n.ends_with(".jpg") && !n.ends_with(".thumb.jpg")
+                    })
+                    .count() as u64;
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_resumes_at_its_offset_and_is_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PhotoFolder::open(dir.path()).unwrap();
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let hash = hex::encode(Sha256::digest(&bytes));
+        assert_eq!(p.state(&hash).unwrap(), (PhotoStateKind::Missing, 0));
+        assert_eq!(
+            p.append(&hash, 0, 1000, &bytes[..400]).unwrap(),
+            (400, false)
+        );
+        assert_eq!(p.state(&hash).unwrap(), (PhotoStateKind::Partial, 400));
+        assert!(matches!(
+            p.append(&hash, 0, 1000, &bytes[..400]),
+            Err(PhotoError::OffsetMismatch { current: 400, .. })
+        ));
+        assert_eq!(
+            p.append(&hash, 400, 1000, &bytes[400..]).unwrap(),
+            (1000, true)
+        );
+        assert_eq!(p.state(&hash).unwrap().0, PhotoStateKind::Stored);
+        assert_eq!(p.read(&hash, false).unwrap().unwrap(), bytes);
+        assert_eq!(p.count().unwrap(), 1);
+        // Wrong bytes for a hash: refused, and the upload starts over.
+        let other = "0".repeat(64);
+        assert!(matches!(
+            p.append(&other, 0, 10, &[1; 10]),
+            Err(PhotoError::HashMismatch(_))
+        ));
+        assert_eq!(p.state(&other).unwrap(), (PhotoStateKind::Missing, 0));
+    }
+}

@@ -1,0 +1,418 @@
+//! The embedded default: one SQLite file (WAL, `synchronous=FULL`: an answered push survives a
+//! power cut). One writer connection behind a mutex, so feed sequences are handed out in commit
+//! order; a small pool of readers.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jingtu_protocol::FeedChunk;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::{AuthStore, FeedPage, NewChunk, RecordStore, StorageError, StoreStats, TokenInfo};
+
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE users (
+         id         INTEGER PRIMARY KEY,
+         name       TEXT NOT NULL UNIQUE,
+         created_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE device_tokens (
+         id         INTEGER PRIMARY KEY,
+         user_id    INTEGER NOT NULL REFERENCES users(id),
+         token_hash TEXT NOT NULL UNIQUE,
+         label      TEXT,
+         created_at INTEGER NOT NULL,
+         last_seen  INTEGER,
+         revoked_at INTEGER
+     ) STRICT;
+     CREATE TABLE records (
+         id         TEXT PRIMARY KEY,
+         kind       TEXT NOT NULL,
+         org_unit   TEXT,
+         created_at INTEGER NOT NULL,
+         updated_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE feed (
+         seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+         record_id   TEXT NOT NULL REFERENCES records(id),
+         device      TEXT NOT NULL,
+         received_at INTEGER NOT NULL,
+         bytes       BLOB NOT NULL
+     ) STRICT;
+     CREATE INDEX feed_record ON feed(record_id, seq);
+     CREATE TABLE snapshots (
+         record_id TEXT PRIMARY KEY REFERENCES records(id),
+         upto_seq  INTEGER NOT NULL,
+         bytes     BLOB NOT NULL
+     ) STRICT;",
+];
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore, StorageError> {
+        let mut writer = Connection::open(path)?;
+        writer.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;
+             PRAGMA busy_timeout=10000;",
+        )?;
+        migrate(&mut writer)?;
+        let readers = (0..4)
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.execute_batch("PRAGMA busy_timeout=10000;")?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: Default::default(),
+        })
+    }
+
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        // Try each reader once without waiting, then wait on one.
+        let start = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            if let Ok(g) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return g;
+            }
+        }
+        lock(&self.readers[start % self.readers.len()])
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if found > known {
+        return Err(StorageError::TooNew { found, known });
+    }
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", step as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl RecordStore for SqliteStore {
+    fn load_record(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let conn = self.reader();
+        let snapshot: Option<(i64, Vec<u8>)> = conn
+            .prepare_cached("SELECT upto_seq, bytes FROM snapshots WHERE record_id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (after, mut out) = snapshot.unwrap_or((0, Vec::new()));
+        let mut found = !out.is_empty();
+        let mut stmt = conn.prepare_cached(
+            "SELECT bytes FROM feed WHERE record_id = ?1 AND seq > ?2 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![id, after])?;
+        while let Some(row) = rows.next()? {
+            let b = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            out.extend_from_slice(b);
+            found = true;
+        }
+        Ok(found.then_some(out))
+    }
+
+    fn commit_chunks(&self, device: &str, chunks: &[NewChunk]) -> Result<Vec<u64>, StorageError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let now = now_ms();
+        let mut seqs = Vec::with_capacity(chunks.len());
+        {
+            let mut rec = tx.prepare_cached(
+                "INSERT INTO records (id, kind, org_unit, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
+            )?;
+            let mut feed = tx.prepare_cached(
+                "INSERT INTO feed (record_id, device, received_at, bytes) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for c in chunks {
+                rec.execute(params![c.record, c.kind, c.org_unit, now])?;
+                feed.execute(params![c.record, device, now, c.bytes])?;
+                seqs.push(tx.last_insert_rowid() as u64);
+            }
+        }
+        tx.commit()?;
+        Ok(seqs)
+    }
+
+    fn save_snapshot(&self, id: &str, upto_seq: u64, bytes: &[u8]) -> Result<(), StorageError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO snapshots (record_id, upto_seq, bytes) VALUES (?1, ?2, ?3)
+             ON CONFLICT(record_id) DO UPDATE SET upto_seq = excluded.upto_seq,
+                 bytes = excluded.bytes
+             WHERE excluded.upto_seq > snapshots.upto_seq",
+            params![id, upto_seq as i64, bytes],
+        )?;
+        Ok(())
+    }
+
+    fn chunk_count(&self, id: &str) -> Result<u64, StorageError> {
+        let conn = self.reader();
+        let n: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM feed WHERE record_id = ?1
+                 AND seq > coalesce((SELECT upto_seq FROM snapshots WHERE record_id = ?1), 0)",
+            )?
+            .query_row([id], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    fn feed_after(
+        &self,
+        cursor: u64,
+        exclude_device: &str,
+        max_bytes: u64,
+    ) -> Result<FeedPage, StorageError> {
+        const ROWS: i64 = 2000;
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, record_id, device, length(bytes), bytes FROM feed
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let mut page = FeedPage {
+            cursor,
+            ..Default::default()
+        };
+        let mut bytes = 0u64;
+        let mut rows = stmt.query(params![cursor as i64, ROWS])?;
+        let mut scanned = 0;
+        while let Some(row) = rows.next()? {
+            scanned += 1;
+            let seq: i64 = row.get(0)?;
+            let device: String = row.get(2)?;
+            let len: i64 = row.get(3)?;
+            if device != exclude_device {
+                // Always hand out at least one chunk, however large, so a page moves on.
+                if !page.chunks.is_empty() && bytes + len as u64 > max_bytes {
+                    page.more = true;
+                    return Ok(page);
+                }
+                bytes += len as u64;
+                page.chunks.push(FeedChunk {
+                    seq: seq as u64,
+                    record: row.get(1)?,
+                    bytes: row.get(4)?,
+                });
+            }
+            page.cursor = seq as u64;
+        }
+        page.more = scanned == ROWS;
+        Ok(page)
+    }
+
+    fn stats(&self) -> Result<StoreStats, StorageError> {
+        let conn = self.reader();
+        Ok(conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM records),
+                    coalesce((SELECT MAX(seq) FROM feed), 0),
+                    (SELECT COUNT(*) FROM users),
+                    (SELECT COUNT(*) FROM device_tokens WHERE revoked_at IS NULL)",
+            [],
+            |r| {
+                Ok(StoreStats {
+                    records: r.get::<_, i64>(0)? as u64,
+                    feed_seq: r.get::<_, i64>(1)? as u64,
+                    users: r.get::<_, i64>(2)? as u64,
+                    devices: r.get::<_, i64>(3)? as u64,
+                })
+            },
+        )?)
+    }
+}
+
+fn read_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        user: r.get(1)?,
+        label: r.get(2)?,
+        created_at_ms: r.get(3)?,
+        last_seen_ms: r.get(4)?,
+        revoked: r.get::<_, Option<i64>>(5)?.is_some(),
+    })
+}
+
+const TOKEN_COLUMNS: &str =
+    "t.id, u.name, t.label, t.created_at, t.last_seen, t.revoked_at FROM device_tokens t
+     JOIN users u ON u.id = t.user_id";
+
+impl AuthStore for SqliteStore {
+    fn create_user(&self, name: &str) -> Result<(), StorageError> {
+        let conn = lock(&self.writer);
+        match conn.execute(
+            "INSERT INTO users (name, created_at) VALUES (?1, ?2)",
+            params![name, now_ms()],
+        ) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StorageError::Exists(format!("user {name}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn user_count(&self) -> Result<u64, StorageError> {
+        let conn = self.reader();
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    fn add_token(
+        &self,
+        user: &str,
+        token_hash: &str,
+        label: Option<&str>,
+    ) -> Result<TokenInfo, StorageError> {
+        let conn = lock(&self.writer);
+        let user_id: Option<i64> = conn
+            .query_row("SELECT id FROM users WHERE name = ?1", [user], |r| r.get(0))
+            .optional()?;
+        let user_id = user_id.ok_or_else(|| StorageError::NotFound(format!("user {user}")))?;
+        conn.execute(
+            "INSERT INTO device_tokens (user_id, token_hash, label, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![user_id, token_hash, label, now_ms()],
+        )?;
+        let id = conn.last_insert_rowid();
+        Ok(conn.query_row(
+            &format!("SELECT {TOKEN_COLUMNS} WHERE t.id = ?1"),
+            [id],
+            read_token,
+        )?)
+    }
+
+    fn find_token(&self, token_hash: &str) -> Result<Option<TokenInfo>, StorageError> {
+        let found = {
+            let conn = self.reader();
+            conn.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} WHERE t.token_hash = ?1 AND t.revoked_at IS NULL"
+            ))?
+            .query_row([token_hash], read_token)
+            .optional()?
+        };
+        if let Some(t) = &found {
+            // Last seen, at most once a minute per token (no write per request).
+            let now = now_ms();
+            if t.last_seen_ms.is_none_or(|s| now - s > 60_000) {
+                let conn = lock(&self.writer);
+                conn.execute(
+                    "UPDATE device_tokens SET last_seen = ?1 WHERE id = ?2",
+                    params![now, t.id],
+                )?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn list_tokens(&self) -> Result<Vec<TokenInfo>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS} ORDER BY t.id"))?;
+        let rows = stmt
+            .query_map([], read_token)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn revoke_token(&self, id: i64) -> Result<(), StorageError> {
+        let conn = lock(&self.writer);
+        let n = conn.execute(
+            "UPDATE device_tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+            params![now_ms(), id],
+        )?;
+        if n == 0 {
+            return Err(StorageError::NotFound(format!("live token {id}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(record: &str, bytes: &[u8]) -> NewChunk {
+        NewChunk {
+            record: record.into(),
+            bytes: bytes.to_vec(),
+            kind: "soil_sample".into(),
+            org_unit: None,
+        }
+    }
+
+    #[test]
+    fn feed_sequences_follow_commits_and_pages_skip_the_own_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let a = s
+            .commit_chunks("dev-a", &[chunk("r1", b"aa"), chunk("r2", b"bb")])
+            .unwrap();
+        let b = s.commit_chunks("dev-b", &[chunk("r1", b"cc")]).unwrap();
+        assert_eq!(a, vec![1, 2]);
+        assert_eq!(b, vec![3]);
+        assert_eq!(s.load_record("r1").unwrap().unwrap(), b"aacc");
+        let page = s.feed_after(0, "dev-a", 1 << 20).unwrap();
+        assert_eq!(page.chunks.len(), 1);
+        assert_eq!((page.cursor, page.more), (3, false));
+        let page = s.feed_after(0, "dev-c", 3).unwrap();
+        assert_eq!(page.chunks.len(), 1, "a page holds at least one chunk");
+        assert!(page.more);
+        assert_eq!(page.cursor, 1);
+        s.save_snapshot("r1", 3, b"SNAP").unwrap();
+        assert_eq!(s.load_record("r1").unwrap().unwrap(), b"SNAP");
+        assert_eq!(s.chunk_count("r1").unwrap(), 0);
+        assert_eq!(s.load_record("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn tokens_are_found_by_hash_and_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("db")).unwrap();
+        s.create_user("张三").unwrap();
+        assert!(matches!(
+            s.create_user("张三"),
+            Err(StorageError::Exists(_))
+        ));
+        let t = s.add_token("张三", "h1", Some("phone")).unwrap();
+        assert_eq!(s.find_token("h1").unwrap().unwrap().user, "张三");
+        assert!(s.find_token("h2").unwrap().is_none());
+        s.revoke_token(t.id).unwrap();
+        assert!(s.find_token("h1").unwrap().is_none());
+        assert!(s.list_tokens().unwrap()[0].revoked);
+        assert!(matches!(
+            s.add_token("nobody", "h3", None),
+            Err(StorageError::NotFound(_))
+        ));
+    }
+}
