@@ -39,6 +39,12 @@ pub enum JingtuError {
     /// The device storage failed (disk full, damaged file, ...).
     #[error("storage failure: {reason}")]
     Storage { reason: String },
+    /// The server cannot be reached or failed after retries: try again later.
+    #[error("network: {reason}")]
+    Network { reason: String },
+    /// The server does not accept this device's token (revoked or wrong): enroll again.
+    #[error("unauthorized: {reason}")]
+    Unauthorized { reason: String },
 }
 
 impl From<CoreError> for JingtuError {
@@ -74,6 +80,15 @@ impl From<CoreError> for JingtuError {
             },
             CoreError::BadRecord(reason) => JingtuError::BadRecord { reason },
             CoreError::Cancelled => JingtuError::Cancelled,
+            CoreError::NoServer => JingtuError::InvalidState {
+                reason: "no server is set: call setServer first".into(),
+            },
+            CoreError::Sync(e) if e.is_unauthorized() => JingtuError::Unauthorized {
+                reason: e.to_string(),
+            },
+            CoreError::Sync(e) => JingtuError::Network {
+                reason: e.to_string(),
+            },
             CoreError::BadPhoto(e) => JingtuError::InvalidInput {
                 field: "photo".into(),
                 reason: e.to_string(),

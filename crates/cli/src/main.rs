@@ -114,6 +114,13 @@ enum Command {
         path: String,
         value: String,
     },
+    /// Connect this device to a server with a device token (from `jingtu-server admin
+    /// issue-token`, or printed at the server's first start).
+    Enroll { url: String, token: String },
+    /// Send this device's changes and photos to the server and take in what others did.
+    Sync,
+    /// What waits to be synced.
+    Status,
     /// Evidence photos: add, list, get, remove.
     #[command(subcommand)]
     Photo(PhotoCommand),
@@ -200,6 +207,10 @@ fn error_code(e: &CoreError) -> &'static str {
         CoreError::Storage(_) => "storage",
         CoreError::Template(_) => "template",
         CoreError::BadPhoto(_) => "bad_photo",
+        CoreError::NoServer => "no_server",
+        CoreError::Sync(e) if e.is_unauthorized() => "unauthorized",
+        CoreError::Sync(jingtu_core::ClientError::Refused { .. }) => "sync_refused",
+        CoreError::Sync(_) => "network",
         CoreError::Cancelled => "cancelled",
     }
 }
@@ -432,6 +443,85 @@ fn run(cli: Cli) -> Result<()> {
             });
         }
         Command::Photo(cmd) => photo(&core, json, cmd)?,
+        Command::Enroll { url, token } => {
+            core.set_server(&url, &token)?;
+            let url = core.server_url()?.unwrap_or_default();
+            out(
+                json,
+                json!({"server": url, "device": core.device_id()}),
+                || format!("device {} will sync with {url}", core.device_id()),
+            );
+        }
+        Command::Sync => {
+            let bar = (!json).then(|| {
+                let b = indicatif::ProgressBar::new(0);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg:>10} [{bar:30}] {pos}/{len}  {prefix}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                b
+            });
+            let report = core.sync(&mut |p| {
+                if let Some(b) = &bar {
+                    b.set_message(p.phase.as_str());
+                    b.set_length(p.total.max(p.done));
+                    b.set_position(p.done);
+                    b.set_prefix(format!("{} KB", p.bytes / 1024));
+                }
+                true
+            });
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let r = report?;
+            let refused = r.refused.len();
+            out(json, serde_json::to_value(&r)?, || {
+                let mut s = format!(
+                    "pushed {} record(s), received {} change chunk(s) ({} new record(s)), \
+                     uploaded {} photo(s), fetched {} thumbnail(s); {} round trip(s), \
+                     {} B up, {} B down, {} ms",
+                    r.records_pushed,
+                    r.chunks_pulled,
+                    r.records_received,
+                    r.photos_uploaded,
+                    r.thumbnails_fetched,
+                    r.round_trips,
+                    r.bytes_up,
+                    r.bytes_down,
+                    r.duration_ms
+                );
+                for x in &r.refused {
+                    s.push_str(&format!(
+                        "\nrefused {}: {} ({})",
+                        x.record, x.message, x.code
+                    ));
+                }
+                s
+            });
+            if refused > 0 {
+                anyhow::bail!("the server refused {refused} record(s); they stay pending");
+            }
+        }
+        Command::Status => {
+            let s = core.sync_status()?;
+            out(json, serde_json::to_value(&s)?, || {
+                format!(
+                    "server {}\nlast sync {}\n{} record(s), {} waiting to be sent, {} photo(s) to upload",
+                    s.server_url
+                        .as_deref()
+                        .unwrap_or("(none: run jingtu enroll URL TOKEN)"),
+                    s.last_sync_ms
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "never".into()),
+                    s.records,
+                    s.records_pending,
+                    s.photos_pending
+                )
+            });
+        }
     }
     Ok(())
 }

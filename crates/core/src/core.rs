@@ -71,7 +71,7 @@ pub struct ImportOutcome {
 pub(crate) struct Cached {
     pub(crate) doc: RecordDoc,
     pub(crate) template: Arc<Template>,
-    chunks: u32,
+    pub(crate) chunks: u32,
     pub(crate) meta: RecordMeta,
     pub(crate) data: Value,
     status: Status,
@@ -81,7 +81,11 @@ pub(crate) struct Cached {
 }
 
 impl Cached {
-    fn new(mut doc: RecordDoc, template: Arc<Template>, chunks: u32) -> Result<Cached, CoreError> {
+    pub(crate) fn new(
+        mut doc: RecordDoc,
+        template: Arc<Template>,
+        chunks: u32,
+    ) -> Result<Cached, CoreError> {
         let meta = doc.meta()?;
         let data = doc.data();
         let status = doc.status();
@@ -100,7 +104,7 @@ impl Cached {
     }
 
     /// The live photo references, for the store.
-    fn photo_refs(&self) -> Vec<PhotoRef> {
+    pub(crate) fn photo_refs(&self) -> Vec<PhotoRef> {
         self.photos
             .iter()
             .filter(|p| p.removed.is_none())
@@ -132,7 +136,7 @@ impl Cached {
     }
 
     /// Brings the derived state up to date after an edit.
-    fn refresh(&mut self, touched: &Touched) -> Result<(), CoreError> {
+    pub(crate) fn refresh(&mut self, touched: &Touched) -> Result<(), CoreError> {
         match touched {
             Touched::Paths(paths) => {
                 for p in paths {
@@ -266,13 +270,13 @@ fn prune(v: &mut Value) -> bool {
 }
 
 #[derive(Default)]
-struct Cache {
+pub(crate) struct Cache {
     docs: HashMap<String, Cached>,
     order: VecDeque<String>,
 }
 
 impl Cache {
-    fn insert(&mut self, id: String, c: Cached) {
+    pub(crate) fn insert(&mut self, id: String, c: Cached) {
         if self.docs.insert(id.clone(), c).is_none() {
             self.order.push_back(id);
         }
@@ -283,7 +287,7 @@ impl Cache {
         }
     }
 
-    fn remove(&mut self, id: &str) {
+    pub(crate) fn remove(&mut self, id: &str) {
         self.docs.remove(id);
         self.order.retain(|k| k != id);
     }
@@ -294,12 +298,12 @@ impl Cache {
 pub struct DeviceCore {
     pub(crate) store: Store,
     pub(crate) templates: TemplateSet,
-    actor: ActorId,
+    pub(crate) actor: ActorId,
     user: Mutex<String>,
-    cache: Mutex<Cache>,
+    pub(crate) cache: Mutex<Cache>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -449,7 +453,11 @@ impl DeviceCore {
         }
     }
 
-    fn load<'a>(&self, cache: &'a mut Cache, id: &str) -> Result<&'a mut Cached, CoreError> {
+    pub(crate) fn load<'a>(
+        &self,
+        cache: &'a mut Cache,
+        id: &str,
+    ) -> Result<&'a mut Cached, CoreError> {
         if !cache.docs.contains_key(id) {
             let (bytes, chunks) = self.store.load(id)?;
             let doc = RecordDoc::load_stored(&bytes, self.actor.clone())?;
@@ -539,7 +547,7 @@ impl DeviceCore {
         Ok(result)
     }
 
-    fn summarize(&self, c: &Cached, updated_at_ms: i64) -> RecordSummary {
+    pub(crate) fn summarize(&self, c: &Cached, updated_at_ms: i64) -> RecordSummary {
         let eval = c.template.evaluate(&c.data, &meta_json(&c.meta));
         RecordSummary {
             id: c.meta.id.clone(),

@@ -41,6 +41,10 @@ pub enum CoreError {
     PhotoNotFound(String),
     #[error("photo: {0}")]
     BadPhoto(jingtu_media::MediaError),
+    #[error("no server is set: enroll the device first")]
+    NoServer,
+    #[error("sync: {0}")]
+    Sync(jingtu_client::ClientError),
     #[error("cancelled")]
     Cancelled,
 }

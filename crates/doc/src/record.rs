@@ -273,6 +273,11 @@ impl RecordDoc {
         self.doc.get_actor().to_hex_string()
     }
 
+    /// Whether this document holds the change `hash`.
+    pub fn has_change(&mut self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_by_hash(hash).is_some()
+    }
+
     pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.doc.get_heads()
     }

@@ -16,6 +16,6 @@ mod store;
 pub use error::StoreError;
 pub use schema::SCHEMA_VERSION;
 pub use store::{
-    Durability, ListFilter, PhotoBlob, PhotoChange, PhotoInfo, PhotoRef, RecordSummary, Store,
-    StoreOptions,
+    DirtyRecord, Durability, ListFilter, Origin, PhotoBlob, PhotoChange, PhotoInfo, PhotoRef,
+    RecordSummary, Store, StoreOptions, SyncCounts,
 };

@@ -56,6 +56,14 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (record_id, photo_id)
      ) STRICT, WITHOUT ROWID;
      CREATE INDEX photo_refs_sha256 ON photo_refs(sha256);",
+    // 2 -> 3: sync state. `dirty`: changes the server has not confirmed; `edit_seq` counts local
+    // writes (a push confirms only the writes it carried); `synced_heads`: the Automerge heads
+    // the server confirmed (concatenated 32-byte hashes). Photos: uploaded to the server.
+    "ALTER TABLE records ADD COLUMN dirty INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE records ADD COLUMN edit_seq INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE records ADD COLUMN synced_heads BLOB;
+     CREATE INDEX records_dirty ON records(dirty) WHERE dirty = 1;
+     ALTER TABLE photos ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.

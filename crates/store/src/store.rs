@@ -86,6 +86,34 @@ pub struct PhotoChange<'a> {
     pub refs: &'a [PhotoRef],
 }
 
+/// Where written change bytes come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin<'a> {
+    /// Made or imported on this device: the server has not seen them.
+    Local,
+    /// Received from the server; `heads` are the record's heads after them (kept as the
+    /// confirmed heads when no local write waits).
+    Server { heads: &'a [u8] },
+}
+
+/// A record with changes the server has not confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyRecord {
+    pub id: String,
+    /// The heads the server confirmed, concatenated 32-byte hashes (`None`: nothing yet).
+    pub synced_heads: Option<Vec<u8>>,
+    /// The local write count when read; a push confirms only up to it.
+    pub edit_seq: i64,
+}
+
+/// How much waits to be synced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    pub records: u64,
+    pub records_pending: u64,
+    pub photos_pending: u64,
+}
+
 /// What the store holds of one photo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhotoInfo {
@@ -212,6 +240,17 @@ impl Store {
         bytes: &[u8],
         photos: Option<PhotoChange<'_>>,
     ) -> Result<(), StoreError> {
+        self.insert_record_from(summary, bytes, photos, Origin::Local)
+    }
+
+    /// Stores a new record that came from `origin`.
+    pub fn insert_record_from(
+        &self,
+        summary: &RecordSummary,
+        bytes: &[u8],
+        photos: Option<PhotoChange<'_>>,
+        origin: Origin<'_>,
+    ) -> Result<(), StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         let exists: bool = tx
@@ -228,6 +267,12 @@ impl Store {
             "INSERT INTO chunks (record_id, seq, snapshot, bytes) VALUES (?1, 0, 1, ?2)",
             params![summary.id, bytes],
         )?;
+        if let Origin::Server { heads } = origin {
+            tx.execute(
+                "UPDATE records SET dirty = 0, synced_heads = ?2 WHERE id = ?1",
+                params![summary.id, heads],
+            )?;
+        }
         if let Some(change) = photos {
             write_photos(&tx, &summary.id, change)?;
         }
@@ -249,6 +294,17 @@ impl Store {
         bytes: &[u8],
         photos: Option<PhotoChange<'_>>,
     ) -> Result<u32, StoreError> {
+        self.append_chunk_from(summary, bytes, photos, Origin::Local)
+    }
+
+    /// Appends change bytes that came from `origin` (see [`Origin`]).
+    pub fn append_chunk_from(
+        &self,
+        summary: &RecordSummary,
+        bytes: &[u8],
+        photos: Option<PhotoChange<'_>>,
+        origin: Origin<'_>,
+    ) -> Result<u32, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         let (next, count): (Option<i64>, i64) = tx
@@ -263,6 +319,21 @@ impl Store {
                 "INSERT INTO chunks (record_id, seq, snapshot, bytes) VALUES (?1, ?2, 0, ?3)",
             )?
             .execute(params![summary.id, next, bytes])?;
+            match origin {
+                Origin::Local => {
+                    tx.prepare_cached(
+                        "UPDATE records SET dirty = 1, edit_seq = edit_seq + 1 WHERE id = ?1",
+                    )?
+                    .execute([&summary.id])?;
+                }
+                Origin::Server { heads } => {
+                    // Everything held is on the server, unless local writes wait.
+                    tx.prepare_cached(
+                        "UPDATE records SET synced_heads = ?2 WHERE id = ?1 AND dirty = 0",
+                    )?
+                    .execute(params![summary.id, heads])?;
+                }
+            }
         }
         if let Some(change) = photos {
             write_photos(&tx, &summary.id, change)?;
@@ -430,6 +501,135 @@ impl Store {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(refs)
+    }
+
+    /// Records with changes the server has not confirmed, oldest first.
+    pub fn dirty_records(&self, limit: u32) -> Result<Vec<DirtyRecord>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, synced_heads, edit_seq FROM records WHERE dirty = 1
+             ORDER BY updated_at LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit], |r| {
+                Ok(DirtyRecord {
+                    id: r.get(0)?,
+                    synced_heads: r.get(1)?,
+                    edit_seq: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The server confirmed a record up to `heads`, pushed when its write count was
+    /// `edit_seq`: clean unless it was written since.
+    pub fn mark_pushed(&self, id: &str, heads: &[u8], edit_seq: i64) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.prepare_cached(
+            "UPDATE records SET synced_heads = ?2,
+                 dirty = CASE WHEN edit_seq = ?3 THEN 0 ELSE dirty END
+             WHERE id = ?1",
+        )?
+        .execute(params![id, heads, edit_seq])?;
+        Ok(())
+    }
+
+    /// Forget what the server confirmed of a record (it will be pushed whole).
+    pub fn reset_synced(&self, id: &str) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "UPDATE records SET synced_heads = NULL, dirty = 1 WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
+    }
+
+    /// Whether a record waits to be pushed, and how many of its photos wait to be uploaded.
+    pub fn record_sync_state(&self, id: &str) -> Result<(bool, u64), StoreError> {
+        let conn = lock(&self.reader);
+        conn.prepare_cached(
+            "SELECT dirty, (SELECT COUNT(DISTINCT p.sha256) FROM photo_refs r
+                 JOIN photos p ON p.sha256 = r.sha256
+                 WHERE r.record_id = records.id AND p.uploaded = 0 AND p.bytes IS NOT NULL)
+             FROM records WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((r.get::<_, i64>(0)? != 0, r.get::<_, i64>(1)? as u64))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    pub fn sync_counts(&self) -> Result<SyncCounts, StoreError> {
+        let conn = lock(&self.reader);
+        Ok(conn.query_row(
+            "SELECT (SELECT COUNT(*) FROM records),
+                    (SELECT COUNT(*) FROM records WHERE dirty = 1),
+                    (SELECT COUNT(*) FROM photos WHERE uploaded = 0 AND bytes IS NOT NULL)",
+            [],
+            |r| {
+                Ok(SyncCounts {
+                    records: r.get::<_, i64>(0)? as u64,
+                    records_pending: r.get::<_, i64>(1)? as u64,
+                    photos_pending: r.get::<_, i64>(2)? as u64,
+                })
+            },
+        )?)
+    }
+
+    /// Photos held in full that the server has not confirmed.
+    pub fn photos_to_upload(&self) -> Result<Vec<String>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT sha256 FROM photos WHERE uploaded = 0 AND bytes IS NOT NULL ORDER BY added_at",
+        )?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn mark_photo_uploaded(&self, sha256: &str) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute("UPDATE photos SET uploaded = 1 WHERE sha256 = ?1", [sha256])?;
+        Ok(())
+    }
+
+    /// Photos some record uses that this device holds nothing of (not even a thumbnail).
+    pub fn photos_without_thumbnail(&self) -> Result<Vec<String>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT r.sha256 FROM photo_refs r
+             WHERE NOT EXISTS (SELECT 1 FROM photos p WHERE p.sha256 = r.sha256
+                               AND p.thumb IS NOT NULL)",
+        )?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Stores what the server sent of a photo some record uses: its thumbnail, or the full
+    /// image (both come from the server, so they count as uploaded).
+    pub fn put_downloaded_photo(
+        &self,
+        sha256: &str,
+        thumb: Option<&[u8]>,
+        full: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.prepare_cached(
+            "INSERT INTO photos (sha256, bytes, thumb, width, height, size, added_at, uploaded)
+             SELECT ?1, ?2, ?3, 0, 0, coalesce(length(?2), 0), unixepoch('subsec') * 1000, 1
+             WHERE EXISTS (SELECT 1 FROM photo_refs WHERE sha256 = ?1)
+             ON CONFLICT(sha256) DO UPDATE SET
+                 bytes = coalesce(photos.bytes, excluded.bytes),
+                 thumb = coalesce(photos.thumb, excluded.thumb),
+                 size = max(photos.size, excluded.size)",
+        )?
+        .execute(params![sha256, full, thumb])?;
+        Ok(())
     }
 
     /// How many photo blobs the store holds, and how many of them no record refers to (always

@@ -1,0 +1,565 @@
+//! Sync with the server (docs/sync-protocol.md): push the changes the server has not confirmed,
+//! pull the feed after the cursor, upload photos (resuming interrupted uploads), fetch the
+//! thumbnails of photos taken on other devices. Idempotent at every step: a record is marked
+//! clean only after the server confirmed it (durably), the cursor moves only after the chunks
+//! before it are stored, a photo counts as uploaded only after the server verified its hash.
+
+use std::time::Instant;
+
+use jingtu_client::{Client, ClientError, ClientOptions};
+use jingtu_doc::{ChangeHash, apply_untrusted};
+use jingtu_protocol::{
+    PROTOCOL_VERSION, PhotoStateKind, Push, PushOutcome, SyncRequest, SyncResponse, refusal,
+};
+use jingtu_store::{Origin, PhotoChange};
+use serde::Serialize;
+
+use crate::CoreError;
+use crate::core::{COMPACT_AFTER_CHUNKS, Cached, DeviceCore, Touched, lock, now_ms};
+
+const KEY_URL: &str = "server_url";
+const KEY_TOKEN: &str = "server_token";
+const KEY_CURSOR: &str = "sync_cursor";
+const KEY_LAST_SYNC: &str = "last_sync_ms";
+/// A request carries at most this many bytes of pushed changes (more go in the next one).
+const PUSH_BATCH_BYTES: usize = 2 * 1024 * 1024;
+const PUSH_BATCH_RECORDS: usize = 1000;
+
+/// Where a sync is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    /// Sending records' changes (done/total: records).
+    Push,
+    /// Taking in other devices' changes (done: chunks; total 0 while unknown).
+    Pull,
+    /// Uploading photos (done/total: bytes of the photo being sent).
+    Photos,
+    /// Fetching thumbnails of photos taken elsewhere (done/total: photos).
+    Thumbnails,
+}
+
+impl SyncPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncPhase::Push => "push",
+            SyncPhase::Pull => "pull",
+            SyncPhase::Photos => "photos",
+            SyncPhase::Thumbnails => "thumbnails",
+        }
+    }
+}
+
+/// Progress of a sync, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SyncProgress {
+    pub phase: SyncPhase,
+    pub done: u64,
+    pub total: u64,
+    /// Bytes sent and received so far.
+    pub bytes: u64,
+}
+
+/// A push the server refused: the record keeps its changes and stays pending.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefusedPush {
+    pub record: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SyncReport {
+    pub records_pushed: u64,
+    pub chunks_pulled: u64,
+    pub records_received: u64,
+    pub photos_uploaded: u64,
+    pub photo_bytes_uploaded: u64,
+    pub thumbnails_fetched: u64,
+    pub refused: Vec<RefusedPush>,
+    pub round_trips: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub duration_ms: u64,
+    pub cursor: u64,
+}
+
+/// How far this device is in step with the server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncStatus {
+    pub server_url: Option<String>,
+    pub last_sync_ms: Option<i64>,
+    pub cursor: u64,
+    pub records: u64,
+    /// Records with changes the server has not confirmed.
+    pub records_pending: u64,
+    /// Photos not uploaded yet.
+    pub photos_pending: u64,
+}
+
+/// One record's sync state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RecordSyncState {
+    /// Changes wait to be pushed.
+    pub pending_upload: bool,
+    /// Photos of the record wait to be uploaded.
+    pub photos_pending: u64,
+}
+
+impl RecordSyncState {
+    pub fn label(&self) -> &'static str {
+        if self.pending_upload {
+            "pending_upload"
+        } else if self.photos_pending > 0 {
+            "photo_pending"
+        } else {
+            "synced"
+        }
+    }
+}
+
+/// Change bytes to push and the encoded heads they end at.
+type Outgoing = (Vec<u8>, Vec<u8>);
+
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+    if !bytes.len().is_multiple_of(32) {
+        return None;
+    }
+    bytes
+        .chunks(32)
+        .map(|c| ChangeHash::try_from(c).ok())
+        .collect()
+}
+
+impl DeviceCore {
+    /// Sets the server this device syncs with and its device token (checked at the next sync).
+    pub fn set_server(&self, url: &str, token: &str) -> Result<(), CoreError> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > 256 || token.chars().any(char::is_whitespace) {
+            return Err(CoreError::InvalidValue {
+                path: "token".into(),
+                reason: "a device token is one word of up to 256 characters".into(),
+            });
+        }
+        let client = Client::new(url, token, ClientOptions::default()).map_err(|e| {
+            CoreError::InvalidValue {
+                path: "url".into(),
+                reason: e.to_string(),
+            }
+        })?;
+        let previous = self.store.setting(KEY_URL)?;
+        if previous.as_deref() != Some(client.base_url()) {
+            // Another server: its feed starts anew, and everything must reach it.
+            self.store.set_setting(KEY_CURSOR, "0")?;
+        }
+        self.store.set_setting(KEY_URL, client.base_url())?;
+        self.store.set_setting(KEY_TOKEN, token)?;
+        Ok(())
+    }
+
+    /// The server URL, when one is set.
+    pub fn server_url(&self) -> Result<Option<String>, CoreError> {
+        Ok(self.store.setting(KEY_URL)?)
+    }
+
+    /// A client for the configured server.
+    pub fn client(&self, options: ClientOptions) -> Result<Client, CoreError> {
+        let (Some(url), Some(token)) =
+            (self.store.setting(KEY_URL)?, self.store.setting(KEY_TOKEN)?)
+        else {
+            return Err(CoreError::NoServer);
+        };
+        Client::new(&url, &token, options).map_err(CoreError::Sync)
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus, CoreError> {
+        let counts = self.store.sync_counts()?;
+        Ok(SyncStatus {
+            server_url: self.store.setting(KEY_URL)?,
+            last_sync_ms: self
+                .store
+                .setting(KEY_LAST_SYNC)?
+                .and_then(|s| s.parse().ok()),
+            cursor: self.cursor()?,
+            records: counts.records,
+            records_pending: counts.records_pending,
+            photos_pending: counts.photos_pending,
+        })
+    }
+
+    pub fn record_sync_state(&self, id: &str) -> Result<RecordSyncState, CoreError> {
+        let (pending_upload, photos_pending) = self.store.record_sync_state(id)?;
+        Ok(RecordSyncState {
+            pending_upload,
+            photos_pending,
+        })
+    }
+
+    fn cursor(&self) -> Result<u64, CoreError> {
+        Ok(self
+            .store
+            .setting(KEY_CURSOR)?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Syncs with the configured server. `progress` returns false to stop; what was done
+    /// stays done, and the next sync goes on from there.
+    pub fn sync(
+        &self,
+        progress: &mut dyn FnMut(&SyncProgress) -> bool,
+    ) -> Result<SyncReport, CoreError> {
+        let client = self.client(ClientOptions::default())?;
+        self.sync_with(&client, progress)
+    }
+
+    /// Like [`Self::sync`] through a given client (its counters say what went over the wire).
+    pub fn sync_with(
+        &self,
+        client: &Client,
+        progress: &mut dyn FnMut(&SyncProgress) -> bool,
+    ) -> Result<SyncReport, CoreError> {
+        let started = Instant::now();
+        let before = client.counters();
+        let mut report = SyncReport::default();
+        let bytes = |c: &Client| {
+            let now = c.counters();
+            now.bytes_up + now.bytes_down - before.bytes_up - before.bytes_down
+        };
+        let stop = std::cell::Cell::new(false);
+        let cancelled = || stop.get();
+        let mut tell = |p: SyncProgress| {
+            if !progress(&p) {
+                stop.set(true);
+            }
+        };
+
+        // Push and pull. Records refused for missing dependencies are pushed whole once more.
+        let dirty = self.store.dirty_records(u32::MAX)?;
+        let total = dirty.len() as u64;
+        tell(SyncProgress {
+            phase: SyncPhase::Push,
+            done: 0,
+            total,
+            bytes: 0,
+        });
+        let mut queue: std::collections::VecDeque<(String, Option<Vec<u8>>, i64, bool)> = dirty
+            .into_iter()
+            .map(|d| (d.id, d.synced_heads, d.edit_seq, false))
+            .collect();
+        let mut pushed = 0u64;
+        let mut more = true;
+        let mut first = true;
+        while first || more || !queue.is_empty() {
+            first = false;
+            if cancelled() {
+                return Err(CoreError::Cancelled);
+            }
+            // Build one request's pushes.
+            let mut pushes = Vec::new();
+            let mut meta = Vec::new(); // (id, heads at push, edit_seq, retried)
+            let mut size = 0;
+            while let Some((id, synced, edit_seq, retried)) = queue.pop_front() {
+                let Some((changes, heads)) = self.changes_to_push(&id, synced.as_deref())? else {
+                    continue;
+                };
+                if changes.is_empty() {
+                    self.store.mark_pushed(&id, &heads, edit_seq)?;
+                    pushed += 1;
+                    continue;
+                }
+                size += changes.len();
+                pushes.push(Push {
+                    record: id.clone(),
+                    changes,
+                });
+                meta.push((id, heads, edit_seq, retried));
+                if size >= PUSH_BATCH_BYTES || pushes.len() >= PUSH_BATCH_RECORDS {
+                    break;
+                }
+            }
+            let request = SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                device: self.device_id(),
+                cursor: self.cursor()?,
+                pushes,
+                max_response_bytes: None,
+            };
+            let response = client.sync(&request, &cancelled).map_err(|e| match e {
+                ClientError::Cancelled => CoreError::Cancelled,
+                other => CoreError::Sync(other),
+            })?;
+            for (result, (id, heads, edit_seq, retried)) in response.results.iter().zip(meta) {
+                match result.outcome {
+                    PushOutcome::Accepted => {
+                        self.store.mark_pushed(&id, &heads, edit_seq)?;
+                        pushed += 1;
+                        report.records_pushed += 1;
+                    }
+                    PushOutcome::Refused
+                        if result.code.as_deref() == Some(refusal::MISSING_DEPS) && !retried =>
+                    {
+                        // The server lacks what our confirmed heads say it has: send it all.
+                        self.store.reset_synced(&id)?;
+                        queue.push_back((id, None, edit_seq, true));
+                    }
+                    PushOutcome::Refused => report.refused.push(RefusedPush {
+                        record: id,
+                        code: result.code.clone().unwrap_or_default(),
+                        message: result.message.clone().unwrap_or_default(),
+                    }),
+                }
+            }
+            tell(SyncProgress {
+                phase: SyncPhase::Push,
+                done: pushed.min(total),
+                total,
+                bytes: bytes(client),
+            });
+            more = response.more;
+            self.take_in(&response, &mut report)?;
+            tell(SyncProgress {
+                phase: SyncPhase::Pull,
+                done: report.chunks_pulled,
+                total: if more { 0 } else { report.chunks_pulled },
+                bytes: bytes(client),
+            });
+        }
+
+        // Photos up.
+        let to_upload = self.store.photos_to_upload()?;
+        if !to_upload.is_empty() {
+            let states = client
+                .photo_status(&to_upload, &cancelled)
+                .map_err(map_client)?;
+            let total_photos = states.len() as u64;
+            for (n, state) in states.into_iter().enumerate() {
+                if cancelled() {
+                    return Err(CoreError::Cancelled);
+                }
+                if state.state != PhotoStateKind::Stored {
+                    let Some(bytes_full) = self.store.photo_bytes(&state.hash, false)? else {
+                        continue;
+                    };
+                    let offset = match state.state {
+                        PhotoStateKind::Partial => state.offset,
+                        _ => 0,
+                    };
+                    let sent_before = report.photo_bytes_uploaded;
+                    let mut sent = 0;
+                    client
+                        .upload_photo(
+                            &state.hash,
+                            &bytes_full,
+                            offset,
+                            &mut |done, total| {
+                                sent = done - offset;
+                                tell(SyncProgress {
+                                    phase: SyncPhase::Photos,
+                                    done,
+                                    total,
+                                    bytes: bytes(client),
+                                });
+                                !stop.get()
+                            },
+                            &cancelled,
+                        )
+                        .map_err(map_client)?;
+                    report.photo_bytes_uploaded = sent_before + sent;
+                    report.photos_uploaded += 1;
+                }
+                self.store.mark_photo_uploaded(&state.hash)?;
+                tell(SyncProgress {
+                    phase: SyncPhase::Photos,
+                    done: n as u64 + 1,
+                    total: total_photos,
+                    bytes: bytes(client),
+                });
+            }
+        }
+
+        // Thumbnails of photos taken on other devices.
+        let wanted = self.store.photos_without_thumbnail()?;
+        let total_thumbs = wanted.len() as u64;
+        for (n, hash) in wanted.iter().enumerate() {
+            if cancelled() {
+                return Err(CoreError::Cancelled);
+            }
+            if let Some(thumb) = client
+                .download_photo(hash, true, &cancelled)
+                .map_err(map_client)?
+            {
+                self.store.put_downloaded_photo(hash, Some(&thumb), None)?;
+                report.thumbnails_fetched += 1;
+            }
+            tell(SyncProgress {
+                phase: SyncPhase::Thumbnails,
+                done: n as u64 + 1,
+                total: total_thumbs,
+                bytes: bytes(client),
+            });
+        }
+
+        self.store
+            .set_setting(KEY_LAST_SYNC, &now_ms().to_string())?;
+        let after = client.counters();
+        report.round_trips = after.round_trips - before.round_trips;
+        report.bytes_up = after.bytes_up - before.bytes_up;
+        report.bytes_down = after.bytes_down - before.bytes_down;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        report.cursor = self.cursor()?;
+        Ok(report)
+    }
+
+    /// The full image of a photo taken on another device, fetched from the server once and
+    /// kept.
+    pub fn fetch_photo(&self, sha256: &str) -> Result<Vec<u8>, CoreError> {
+        if let Ok(bytes) = self.photo_bytes(sha256, false) {
+            return Ok(bytes);
+        }
+        let sha = sha256.trim().to_ascii_lowercase();
+        let client = self.client(ClientOptions::default())?;
+        let bytes = client
+            .download_photo(&sha, false, &|| false)
+            .map_err(map_client)?
+            .ok_or_else(|| CoreError::PhotoNotFound(sha.clone()))?;
+        if jingtu_media::content_id(&bytes) != sha {
+            return Err(CoreError::BadRecord(format!(
+                "the server sent other bytes for photo {sha}"
+            )));
+        }
+        self.store.put_downloaded_photo(&sha, None, Some(&bytes))?;
+        Ok(bytes)
+    }
+
+    /// The changes of a record the server has not confirmed, and the heads they end at;
+    /// `None` when the record is gone.
+    fn changes_to_push(
+        &self,
+        id: &str,
+        synced: Option<&[u8]>,
+    ) -> Result<Option<Outgoing>, CoreError> {
+        let mut cache = lock(&self.cache);
+        let entry = match self.load(&mut cache, id) {
+            Ok(e) => e,
+            Err(CoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let heads = entry.doc.heads();
+        let base = synced
+            .and_then(decode_heads)
+            .filter(|hs| !hs.is_empty() && hs.iter().all(|h| entry.doc.has_change(h)));
+        let changes = match base {
+            Some(hs) => entry.doc.save_after(&hs),
+            None => entry.doc.save(),
+        };
+        Ok(Some((changes, encode_heads(&heads))))
+    }
+
+    /// Stores the chunks of an answer, then moves the cursor.
+    fn take_in(&self, response: &SyncResponse, report: &mut SyncReport) -> Result<(), CoreError> {
+        for chunk in &response.chunks {
+            if self.apply_pulled(&chunk.record, &chunk.bytes)? {
+                report.records_received += 1;
+            }
+            report.chunks_pulled += 1;
+        }
+        if response.cursor > self.cursor()? {
+            self.store
+                .set_setting(KEY_CURSOR, &response.cursor.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Applies one feed chunk; true when it brought a record new to this device.
+    fn apply_pulled(&self, id: &str, bytes: &[u8]) -> Result<bool, CoreError> {
+        let mut cache = lock(&self.cache);
+        let exists = match self.store.summary(id) {
+            Ok(_) => true,
+            Err(jingtu_store::StoreError::NotFound(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !exists {
+            let applied = apply_untrusted(None, bytes, id, self.actor.clone())?;
+            let meta = applied.doc.meta()?;
+            let template = self
+                .templates
+                .get(&meta.kind, meta.template_version)
+                .map_err(|_| {
+                    CoreError::BadRecord(format!(
+                        "template {}.v{} is not known on this device",
+                        meta.kind, meta.template_version
+                    ))
+                })?;
+            let mut cached = Cached::new(applied.doc, template, 1)?;
+            let summary = self.summarize(&cached, now_ms());
+            let heads = encode_heads(&cached.doc.heads());
+            let refs = cached.photo_refs();
+            let snapshot = cached.doc.save();
+            self.store.insert_record_from(
+                &summary,
+                &snapshot,
+                Some(PhotoChange {
+                    put: None,
+                    refs: &refs,
+                }),
+                Origin::Server { heads: &heads },
+            )?;
+            cache.insert(id.to_string(), cached);
+            return Ok(true);
+        }
+        let entry = self.load(&mut cache, id)?;
+        let applied = entry.doc.apply_changes(bytes);
+        let (new_bytes, new_changes) = match applied {
+            Ok(r) => r,
+            Err(e) => {
+                cache.remove(id);
+                return Err(e.into());
+            }
+        };
+        if new_changes == 0 {
+            return Ok(false);
+        }
+        if let Err(e) = entry.refresh(&Touched::Everything) {
+            cache.remove(id);
+            return Err(e);
+        }
+        let summary = self.summarize(entry, now_ms());
+        let heads = encode_heads(&entry.doc.heads());
+        let refs = entry.photo_refs();
+        match self.store.append_chunk_from(
+            &summary,
+            &new_bytes,
+            Some(PhotoChange {
+                put: None,
+                refs: &refs,
+            }),
+            Origin::Server { heads: &heads },
+        ) {
+            Ok(chunks) => entry.chunks = chunks,
+            Err(e) => {
+                cache.remove(id);
+                return Err(e.into());
+            }
+        }
+        if entry.chunks >= COMPACT_AFTER_CHUNKS {
+            let snapshot = entry.doc.save();
+            if self.store.compact(id, &snapshot).is_ok() {
+                entry.chunks = 1;
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn map_client(e: ClientError) -> CoreError {
+    match e {
+        ClientError::Cancelled => CoreError::Cancelled,
+        other => CoreError::Sync(other),
+    }
+}
