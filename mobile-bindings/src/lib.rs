@@ -484,6 +484,55 @@ pub struct ImportOutcome {
     pub new_changes: u64,
 }
 
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncReport {
+    pub records_pushed: u64,
+    pub chunks_pulled: u64,
+    pub records_received: u64,
+    pub photos_uploaded: u64,
+    pub thumbnails_fetched: u64,
+    /// Records the server refused (they keep their changes and stay pending).
+    pub refused: Vec<RefusedPush>,
+    pub round_trips: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RefusedPush {
+    pub record_id: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// How far the device is in step with the server.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncStatus {
+    pub server_url: Option<String>,
+    pub last_sync_ms: Option<i64>,
+    pub records: u64,
+    pub records_pending: u64,
+    pub photos_pending: u64,
+}
+
+/// One record's sync state: `synced`, `pending_upload` or `photo_pending`.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RecordSyncState {
+    pub state: String,
+    pub pending_upload: bool,
+    pub photos_pending: u64,
+}
+
+/// Progress of a sync: `phase` is `push`, `pull`, `photos` or `thumbnails`; `done` of
+/// `total` items (bytes for `photos`; `total` 0 while unknown); `bytes` sent and received so
+/// far. Return `false` to cancel.
+#[uniffi::export(foreign)]
+pub trait SyncListener: Send + Sync {
+    fn on_sync_progress(&self, phase: String, done: u64, total: u64, bytes: u64) -> bool;
+}
+
 /// Progress of a long operation. Return `false` from `on_progress` to cancel it.
 #[uniffi::export(foreign)]
 pub trait ProgressListener: Send + Sync {
@@ -766,6 +815,68 @@ impl FieldCore {
     /// The stored JPEG of a photo (by its sha256), or its thumbnail.
     pub fn photo_bytes(&self, sha256: String, thumbnail: bool) -> Result<Vec<u8>> {
         Ok(self.inner.photo_bytes(&sha256, thumbnail)?)
+    }
+
+    /// Sets the server and this device's token (from the server's admin).
+    pub fn set_server(&self, url: String, token: String) -> Result<()> {
+        Ok(self.inner.set_server(&url, &token)?)
+    }
+
+    /// Sends this device's changes and photos, takes in other devices' changes and photo
+    /// thumbnails. The listener sees phases `push`, `pull`, `photos`, `thumbnails` with done and
+    /// total, and may cancel (what was synced stays synced). Retries network errors itself;
+    /// raises `Network` when the server stays unreachable, `Unauthorized` for a revoked token.
+    pub fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
+        let r = self.inner.sync(&mut |p| match &listener {
+            Some(l) => l.on_sync_progress(p.phase.as_str().to_string(), p.done, p.total, p.bytes),
+            None => true,
+        })?;
+        Ok(SyncReport {
+            records_pushed: r.records_pushed,
+            chunks_pulled: r.chunks_pulled,
+            records_received: r.records_received,
+            photos_uploaded: r.photos_uploaded,
+            thumbnails_fetched: r.thumbnails_fetched,
+            refused: r
+                .refused
+                .into_iter()
+                .map(|x| RefusedPush {
+                    record_id: x.record,
+                    code: x.code,
+                    message: x.message,
+                })
+                .collect(),
+            round_trips: r.round_trips,
+            bytes_up: r.bytes_up,
+            bytes_down: r.bytes_down,
+            duration_ms: r.duration_ms,
+        })
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        let s = self.inner.sync_status()?;
+        Ok(SyncStatus {
+            server_url: s.server_url,
+            last_sync_ms: s.last_sync_ms,
+            records: s.records,
+            records_pending: s.records_pending,
+            photos_pending: s.photos_pending,
+        })
+    }
+
+    pub fn record_sync_state(&self, id: String) -> Result<RecordSyncState> {
+        let s = self.inner.record_sync_state(&id)?;
+        Ok(RecordSyncState {
+            state: s.label().to_string(),
+            pending_upload: s.pending_upload,
+            photos_pending: s.photos_pending,
+        })
+    }
+
+    /// The full image of a photo taken on another device (the sync brings thumbnails only),
+    /// downloaded once and kept.
+    pub fn fetch_photo(&self, sha256: String) -> Result<Vec<u8>> {
+        Ok(self.inner.fetch_photo(&sha256)?)
     }
 
     /// Removes a photo from its record (kept in the history); its bytes stay while another

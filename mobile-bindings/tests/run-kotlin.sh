@@ -10,8 +10,9 @@ JNA=${JNA:-/usr/share/java/jna.jar}
 OUT=${OUT:-build/bindings}
 BUILD=build/kotlin-test
 mobile-bindings/build-bindings.sh
+cargo build -p jingtu-server
 mkdir -p "$BUILD"
 "$KOTLINC" -nowarn -cp "$JNA" "$OUT"/kotlin/org/jingtu/core/*.kt \
   mobile-bindings/tests/kotlin/InspectorDayTest.kt -d "$BUILD/test.jar"
 STDLIB=$(dirname "$(readlink -f "$(command -v "$KOTLINC")")")/../lib/kotlin-stdlib.jar
-java -cp "$BUILD/test.jar:$STDLIB:$JNA" -Djna.library.path="$TARGET_DIR/debug" InspectorDayTestKt
+JINGTU_SERVER_BIN="$TARGET_DIR/debug/jingtu-server" java -cp "$BUILD/test.jar:$STDLIB:$JNA" -Djna.library.path="$TARGET_DIR/debug" InspectorDayTestKt

@@ -115,6 +115,86 @@ fun photoSection(core: FieldCore, tmp: java.nio.file.Path) {
         core.view(village.id).values.any { it.path == "checklist.clean_garbage.photos.0" && it.value == text(before.id) })
 }
 
+// Two phones sync through a real jingtu-server process and see each other's edits merged.
+fun syncSection(tmp: java.nio.file.Path) {
+    val serverBin = System.getenv("JINGTU_SERVER_BIN")
+    if (serverBin == null) { check("JINGTU_SERVER_BIN is set", false); return }
+    val server = ProcessBuilder(serverBin, "serve", "--data-dir", tmp.resolve("server").toString(),
+        "--listen", "127.0.0.1:0").start()
+    try {
+        val url = server.inputStream.bufferedReader().readLine()?.substringAfter("listening on ")?.trim()
+        val err = server.errorStream.bufferedReader()
+        var token: String? = null
+        while (token == null) {
+            val line = err.readLine() ?: break
+            token = Regex("jt_[0-9a-f]+").find(line)?.value
+        }
+        Thread { try { while (err.readLine() != null) {} } catch (e: java.io.IOException) {} }
+            .apply { isDaemon = true; start() }
+        check("the server started ($url)", url != null && url.startsWith("http://") && token != null)
+        if (url == null || token == null) return
+        val a = FieldCore.open(tmp.resolve("sync-a").toString(), "王建军")
+        val b = FieldCore.open(tmp.resolve("sync-b").toString(), "李秀兰")
+        a.setServer(url, token)
+        b.setServer(url, token)
+        val rec = a.createRecord("village_inspection", NewRecordPlace("411321102", "杨树沟村", null, null))
+        a.setField(rec.id, "village_name", text("杨树沟村"))
+        val photo = a.addPhoto(rec.id, cameraJpeg(7),
+            NewPhoto("before", "checklist.clean_garbage", null, 33.48, 112.43, 5.0, null, null))
+        check("a new record waits to be sent", a.recordSyncState(rec.id).state == "pending_upload")
+        val phases = mutableSetOf<String>()
+        var lastBytes = 0UL
+        val listener = object : SyncListener {
+            override fun onSyncProgress(phase: String, done: ULong, total: ULong, bytes: ULong): Boolean {
+                synchronized(phases) { phases.add(phase); lastBytes = bytes }
+                return true
+            }
+        }
+        val first = a.sync(listener)
+        check("phone A pushed its record and photo", first.recordsPushed == 1UL && first.photosUploaded == 1UL)
+        check("the listener saw push and photos", phases.containsAll(listOf("push", "photos")))
+        check("the listener counts bytes ($lastBytes)", lastBytes > 1000UL)
+        val stopper = object : SyncListener {
+            override fun onSyncProgress(phase: String, done: ULong, total: ULong, bytes: ULong) = false
+        }
+        a.setField(rec.id, "eval_year", int(2024))
+        expectThrows<JingtuException.Cancelled>("a sync listener can cancel") { a.sync(stopper) }
+        a.sync(null)
+        check("after the sync the record is synced", a.recordSyncState(rec.id).state == "synced")
+        check("nothing pending", a.syncStatus().let { it.recordsPending == 0UL && it.photosPending == 0UL })
+        val got = b.sync(null)
+        check("phone B received the record", got.recordsReceived == 1UL && b.view(rec.id).name == "杨树沟村")
+        val bPhoto = b.photos(rec.id, false).firstOrNull()
+        check("phone B has the photo's thumbnail, not the full image",
+            bPhoto != null && bPhoto.hasThumbnail && !bPhoto.hasFull && got.thumbnailsFetched == 1UL)
+        val full = b.fetchPhoto(photo.sha256)
+        check("phone B fetches the full image on demand", java.security.MessageDigest.getInstance("SHA-256")
+            .digest(full).joinToString("") { "%02x".format(it) } == photo.sha256)
+        // Edits on both phones, synced both ways, merge.
+        a.setField(rec.id, "township", text("云阳镇"))
+        b.setField(rec.id, "admin_code", text("411321102206"))
+        a.sync(null); b.sync(null); a.sync(null)
+        check("both phones hold both edits", a.view(rec.id).dataJson == b.view(rec.id).dataJson &&
+            a.view(rec.id).dataJson.contains("云阳镇") && a.view(rec.id).dataJson.contains("411321102206"))
+        // Same field on both: a conflict both phones see.
+        a.setField(rec.id, "township", text("城郊乡"))
+        b.setField(rec.id, "township", text("皇路店镇"))
+        a.sync(null); b.sync(null); a.sync(null)
+        check("the same-field edit is a conflict on both phones",
+            a.conflicts(rec.id).size == 1 && b.conflicts(rec.id).size == 1)
+        val c = FieldCore.open(tmp.resolve("sync-c").toString(), "赵六")
+        c.setServer(url, "jt_not_a_real_token")
+        expectThrows<JingtuException.Unauthorized>("a wrong token is refused") { c.sync(null) }
+        val d = FieldCore.open(tmp.resolve("sync-d").toString(), "钱七")
+        d.setServer("http://127.0.0.1:9", token)
+        expectThrows<JingtuException.Network>("an unreachable server is a network error") { d.sync(null) }
+        a.close(); b.close(); c.close(); d.close()
+    } finally {
+        server.destroy()
+        server.waitFor(10, TimeUnit.SECONDS)
+    }
+}
+
 fun main() {
     val tmp = Files.createTempDirectory("jingtu-kotlin")
     val a = FieldCore.open(tmp.resolve("phone-a").toString(), "张三")
@@ -219,6 +299,9 @@ fun main() {
 
     // Evidence photos
     photoSection(a, tmp)
+
+    // Sync through a real server
+    syncSection(tmp)
 
     // Several threads at once on one FieldCore
     val pool = Executors.newFixedThreadPool(8)
