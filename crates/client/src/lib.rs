@@ -207,15 +207,16 @@ impl Client {
         Err(last)
     }
 
-    /// One sync round trip.
-    pub fn sync(
+    /// Posts a framed message to `path` and decodes the framed answer.
+    fn post_framed<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
         &self,
-        request: &SyncRequest,
+        path: &str,
+        message: &Q,
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<SyncResponse, ClientError> {
+    ) -> Result<A, ClientError> {
         let body =
-            jingtu_protocol::encode(request).map_err(|e| ClientError::BadAnswer(e.to_string()))?;
-        let url = format!("{}{}", self.base, paths::SYNC);
+            jingtu_protocol::encode(message).map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+        let url = format!("{}{path}", self.base);
         let (_, answer) = self.send(
             &|| {
                 self.http
@@ -225,8 +226,17 @@ impl Client {
             },
             cancelled,
         )?;
-        let response: SyncResponse = jingtu_protocol::decode(&answer, MAX_MESSAGE_BYTES)
-            .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+        jingtu_protocol::decode(&answer, MAX_MESSAGE_BYTES)
+            .map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
+    /// One sync round trip.
+    pub fn sync(
+        &self,
+        request: &SyncRequest,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<SyncResponse, ClientError> {
+        let response: SyncResponse = self.post_framed(paths::SYNC, request, cancelled)?;
         if response.results.len() != request.pushes.len() {
             return Err(ClientError::BadAnswer(format!(
                 "{} results for {} pushes",
@@ -245,23 +255,12 @@ impl Client {
     ) -> Result<Vec<PhotoState>, ClientError> {
         let mut out = Vec::with_capacity(hashes.len());
         for batch in hashes.chunks(5000) {
-            let body = jingtu_protocol::encode(&PhotoStatusRequest {
+            let request = PhotoStatusRequest {
                 protocol: PROTOCOL_VERSION,
                 hashes: batch.to_vec(),
-            })
-            .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
-            let url = format!("{}{}", self.base, paths::PHOTO_STATUS);
-            let (_, answer) = self.send(
-                &|| {
-                    self.http
-                        .post(&url)
-                        .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-                        .body(body.clone())
-                },
-                cancelled,
-            )?;
-            let r: PhotoStatusResponse = jingtu_protocol::decode(&answer, MAX_MESSAGE_BYTES)
-                .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+            };
+            let r: PhotoStatusResponse =
+                self.post_framed(paths::PHOTO_STATUS, &request, cancelled)?;
             out.extend(r.photos);
         }
         Ok(out)

@@ -10,7 +10,8 @@ use jingtu_model::{
     FieldPath, Issue, MissingPhoto, PathSeg, Severity, Template, TemplateSet, TemplateSummary,
 };
 use jingtu_store::{
-    Durability, ListFilter, PhotoBlob, PhotoChange, PhotoRef, RecordSummary, Store, StoreOptions,
+    Durability, ListFilter, Origin, PhotoBlob, PhotoChange, PhotoRef, RecordSummary, Store,
+    StoreOptions,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -271,7 +272,7 @@ fn prune(v: &mut Value) -> bool {
 
 #[derive(Default)]
 pub(crate) struct Cache {
-    docs: HashMap<String, Cached>,
+    pub(crate) docs: HashMap<String, Cached>,
     order: VecDeque<String>,
 }
 
@@ -527,24 +528,38 @@ impl DeviceCore {
             Vec::new()
         };
         let change = photos_touched.then_some(PhotoChange { put, refs: &refs });
-        match self
-            .store
-            .append_chunk_with_photos(&summary, &bytes, change)
-        {
-            Ok(chunks) => entry.chunks = chunks,
+        self.persist(&mut cache, id, &summary, &bytes, change, Origin::Local)?;
+        Ok(result)
+    }
+
+    /// Appends a cached record's new change bytes to the store (compacting when the chunks
+    /// pile up). On failure the cached document is ahead of the store: it is forgotten.
+    pub(crate) fn persist(
+        &self,
+        cache: &mut Cache,
+        id: &str,
+        summary: &RecordSummary,
+        bytes: &[u8],
+        photos: Option<PhotoChange<'_>>,
+        origin: Origin<'_>,
+    ) -> Result<(), CoreError> {
+        let chunks = match self.store.append_chunk_from(summary, bytes, photos, origin) {
+            Ok(chunks) => chunks,
             Err(e) => {
-                // The document in memory is ahead of the store: forget it.
                 cache.remove(id);
                 return Err(e.into());
             }
-        }
-        if entry.chunks >= COMPACT_AFTER_CHUNKS {
-            let snapshot = entry.doc.save();
-            if self.store.compact(id, &snapshot).is_ok() {
-                entry.chunks = 1;
+        };
+        if let Some(entry) = cache.docs.get_mut(id) {
+            entry.chunks = chunks;
+            if entry.chunks >= COMPACT_AFTER_CHUNKS {
+                let snapshot = entry.doc.save();
+                if self.store.compact(id, &snapshot).is_ok() {
+                    entry.chunks = 1;
+                }
             }
         }
-        Ok(result)
+        Ok(())
     }
 
     pub(crate) fn summarize(&self, c: &Cached, updated_at_ms: i64) -> RecordSummary {

@@ -15,7 +15,7 @@ use jingtu_store::{Origin, PhotoChange};
 use serde::Serialize;
 
 use crate::CoreError;
-use crate::core::{COMPACT_AFTER_CHUNKS, Cached, DeviceCore, Touched, lock, now_ms};
+use crate::core::{Cached, DeviceCore, Touched, lock, now_ms};
 
 const KEY_URL: &str = "server_url";
 const KEY_TOKEN: &str = "server_token";
@@ -532,7 +532,9 @@ impl DeviceCore {
         let summary = self.summarize(entry, now_ms());
         let heads = encode_heads(&entry.doc.heads());
         let refs = entry.photo_refs();
-        match self.store.append_chunk_from(
+        self.persist(
+            &mut cache,
+            id,
             &summary,
             &new_bytes,
             Some(PhotoChange {
@@ -540,19 +542,7 @@ impl DeviceCore {
                 refs: &refs,
             }),
             Origin::Server { heads: &heads },
-        ) {
-            Ok(chunks) => entry.chunks = chunks,
-            Err(e) => {
-                cache.remove(id);
-                return Err(e.into());
-            }
-        }
-        if entry.chunks >= COMPACT_AFTER_CHUNKS {
-            let snapshot = entry.doc.save();
-            if self.store.compact(id, &snapshot).is_ok() {
-                entry.chunks = 1;
-            }
-        }
+        )?;
         Ok(false)
     }
 }
