@@ -1,5 +1,14 @@
 //! Helpers shared by the end-to-end tests and the crash child: the line protocol the child
-//! speaks on stdout, and reading a value at a field path out of a record's data.
+//! speaks on stdout, reading a value at a field path out of a record's data, and a sync
+//! server run as a real process ([`ServerProcess`]).
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -197,6 +206,235 @@ pub fn test_jpeg(seed: u32, width: u32, height: u32) -> Vec<u8> {
         ])
     });
     jingtu_media::encode_rgb_jpeg(&img, 90).expect("encoding a test JPEG")
+}
+
+/// How long a server may take to print its address (a debug build on a busy machine).
+const SERVER_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A `jingtu-server serve` process on `127.0.0.1`, killed (SIGKILL) when dropped.
+///
+/// The tests get the binary from Cargo (`env!("CARGO_BIN_EXE_jingtu-e2e-server")`: the
+/// server's `main.rs` built as a binary of this package). stdout and stderr are read by
+/// threads all the time (the server logs to stderr; a full pipe would stall it); what it
+/// wrote to stderr is kept for failure messages ([`ServerProcess::log`]).
+pub struct ServerProcess {
+    bin: PathBuf,
+    data_dir: PathBuf,
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The device token of the user `admin`, printed on the first start of a data dir.
+    pub admin_token: Option<String>,
+    log: Arc<Mutex<String>>,
+    starts: u32,
+}
+
+impl ServerProcess {
+    /// Starts `bin serve --data-dir DATA_DIR --listen 127.0.0.1:0` and waits for its address
+    /// (and, on the first start of the data dir, the admin token). Panics with the server's
+    /// output when it does not come up.
+    pub fn start(bin: impl AsRef<Path>, data_dir: &Path) -> ServerProcess {
+        let mut server = ServerProcess {
+            bin: bin.as_ref().to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            child: None,
+            url: String::new(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_token: None,
+            log: Arc::new(Mutex::new(String::new())),
+            starts: 0,
+        };
+        if let Err(e) = server.spawn("127.0.0.1:0") {
+            panic!(
+                "the server did not start: {e}\n--- its log:\n{}",
+                server.log()
+            );
+        }
+        server
+    }
+
+    /// Starts the process and reads its address; on the first start of the data dir also
+    /// the admin token.
+    fn spawn(&mut self, listen: &str) -> Result<(), String> {
+        assert!(self.child.is_none(), "the server is running already");
+        let first_start = !self.data_dir.join("jingtu-server.db").exists();
+        self.starts += 1;
+        let run = self.starts;
+        let mut child = Command::new(&self.bin)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["serve", "--listen", listen])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("JINGTU_CONFIG")
+            .env_remove("JINGTU_DATA_DIR")
+            .env_remove("JINGTU_LISTEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("running {}: {e}", self.bin.display()))?;
+        let (out_tx, out_rx) = mpsc::channel::<String>();
+        let stdout = child.stdout.take().expect("piped stdout");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = out_tx.send(line);
+            }
+        });
+        let (err_tx, err_rx) = mpsc::channel::<String>();
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let log = self.log.clone();
+        thread::spawn(move || {
+            // Bytes, not lines: the log is kept whatever it holds.
+            let mut pending = Vec::new();
+            let mut buf = [0u8; 8192];
+            loop {
+                let n = match stderr.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                pending.extend_from_slice(&buf[..n]);
+                while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                    let line = String::from_utf8_lossy(&pending[..end]).into_owned();
+                    pending.drain(..=end);
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    log.push_str(&format!("[run {run}] {line}\n"));
+                    drop(log);
+                    let _ = err_tx.send(line);
+                }
+            }
+        });
+        let deadline = Instant::now() + SERVER_START_TIMEOUT;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match out_rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("jingtu-server listening on http://") {
+                        break rest
+                            .trim()
+                            .parse::<SocketAddr>()
+                            .map_err(|e| format!("bad address in {line:?}: {e}"))?;
+                    }
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let status = child.wait();
+                    return Err(format!(
+                        "no address on stdout ({e:?}); the process ended with {status:?}"
+                    ));
+                }
+            }
+        };
+        if first_start {
+            let token = loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match err_rx.recv_timeout(left) {
+                    Ok(line) if line.trim().starts_with("jt_") => break line.trim().to_string(),
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(format!(
+                            "no admin token on stderr at the first start ({e:?})"
+                        ));
+                    }
+                }
+            };
+            self.admin_token = Some(token);
+        }
+        // The rest of stderr goes to the log only.
+        drop(err_rx);
+        self.addr = addr;
+        self.url = format!("http://{addr}");
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and waits for it to end.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Starts the server again on the same data dir (killing it first if it runs), on the
+    /// same port when it can be had again within a few seconds, else on a new one. Returns
+    /// true when the URL stayed the same.
+    pub fn restart(&mut self) -> bool {
+        self.kill();
+        let old = self.url.clone();
+        let same_port = format!("127.0.0.1:{}", self.addr.port());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.spawn(&same_port) {
+                Ok(()) => return true,
+                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(100)),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = self.spawn("127.0.0.1:0") {
+            panic!(
+                "the server did not start again: {e}\n--- its log:\n{}",
+                self.log()
+            );
+        }
+        self.url == old
+    }
+
+    /// Runs `jingtu-server --data-dir DIR admin ARGS...` and returns its stdout, trimmed;
+    /// panics with its stderr when it fails.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.bin)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("admin")
+            .args(args)
+            .env_remove("JINGTU_CONFIG")
+            .env_remove("JINGTU_DATA_DIR")
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.bin.display()));
+        assert!(
+            out.status.success(),
+            "admin {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A new user and a device token for it (`admin create-user`, `admin issue-token`).
+    pub fn new_user_token(&self, user: &str) -> String {
+        self.admin(&["create-user", user]);
+        let token = self.admin(&["issue-token", user, "--label", &format!("{user}'s phone")]);
+        assert!(token.starts_with("jt_"), "issue-token printed {token:?}");
+        token
+    }
+
+    /// What the server wrote to stderr so far, over all its runs.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,8 @@ const KEY_LAST_SYNC: &str = "last_sync_ms";
 /// A request carries at most this many bytes of pushed changes (more go in the next one).
 const PUSH_BATCH_BYTES: usize = 2 * 1024 * 1024;
 const PUSH_BATCH_RECORDS: usize = 1000;
+/// The server's limit of one record's changes in one push (its default `max_push_bytes`).
+const MAX_PUSH_BYTES: usize = 8 * 1024 * 1024;
 
 /// Where a sync is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -271,6 +273,18 @@ impl DeviceCore {
                 if changes.is_empty() {
                     self.store.mark_pushed(&id, &heads, edit_seq)?;
                     pushed += 1;
+                    continue;
+                }
+                if changes.len() > MAX_PUSH_BYTES {
+                    // The server would refuse it; say so without sending megabytes.
+                    report.refused.push(RefusedPush {
+                        record: id,
+                        code: refusal::TOO_LARGE.into(),
+                        message: format!(
+                            "{} bytes of changes, over the {MAX_PUSH_BYTES}-byte limit of one push",
+                            changes.len()
+                        ),
+                    });
                     continue;
                 }
                 size += changes.len();

@@ -85,6 +85,32 @@ async fn authenticate(
     Ok(next.run(request).await)
 }
 
+/// Answers of the layers (body limit, timeout) carry no JSON body: give them the protocol's.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    use axum::response::IntoResponse;
+    match status {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            status,
+            "too_large",
+            "the request body is over the server's limit",
+        )
+        .into_response(),
+        axum::http::StatusCode::REQUEST_TIMEOUT => {
+            ApiError::new(status, "timeout", "the request took too long").into_response()
+        }
+        _ => response,
+    }
+}
+
 async fn count_requests(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -162,6 +188,7 @@ pub fn router(state: Shared) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn(count_requests))
         .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(json_errors))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

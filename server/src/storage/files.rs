@@ -40,6 +40,36 @@ impl PhotoFolder {
         self.dir.join("partial").join(hash)
     }
 
+    /// A partial upload that holds every byte (the process died between the last part and
+    /// its move into place) is finished now: true when it was. Called under the lock.
+    fn complete_interrupted(&self, hash: &str) -> Result<bool, StorageError> {
+        let path = self.partial(hash);
+        let Ok(meta) = fs::metadata(&path) else {
+            return Ok(false);
+        };
+        if meta.len() == 0 || meta.len() > jingtu_protocol::MAX_PHOTO_BYTES {
+            return Ok(false);
+        }
+        let mut hasher = Sha256::new();
+        let mut file = File::open(&path)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        if hex::encode(hasher.finalize()) != hash {
+            return Ok(false);
+        }
+        match self.finish(hash, &path) {
+            Ok(()) => Ok(true),
+            Err(PhotoError::Storage(e)) => Err(e),
+            Err(_) => Ok(false),
+        }
+    }
+
     fn finish(&self, hash: &str, part_path: &Path) -> Result<(), PhotoError> {
         let mut bytes = Vec::new();
         File::open(part_path)
@@ -83,6 +113,12 @@ impl PhotoStore for PhotoFolder {
         if let Ok(m) = fs::metadata(self.full(hash)) {
             return Ok((PhotoStateKind::Stored, m.len()));
         }
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.complete_interrupted(hash)?
+            && let Ok(m) = fs::metadata(self.full(hash))
+        {
+            return Ok((PhotoStateKind::Stored, m.len()));
+        }
         match fs::metadata(self.partial(hash)) {
             Ok(m) => Ok((PhotoStateKind::Partial, m.len())),
             Err(_) => Ok((PhotoStateKind::Missing, 0)),
@@ -98,6 +134,11 @@ impl PhotoStore for PhotoFolder {
     ) -> Result<(u64, bool), PhotoError> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Ok(m) = fs::metadata(self.full(hash)) {
+            return Ok((m.len(), true));
+        }
+        if self.complete_interrupted(hash)?
+            && let Ok(m) = fs::metadata(self.full(hash))
+        {
             return Ok((m.len(), true));
         }
         let path = self.partial(hash);
@@ -188,6 +229,13 @@ mod tests {
         assert_eq!(p.state(&hash).unwrap().0, PhotoStateKind::Stored);
         assert_eq!(p.read(&hash, false).unwrap().unwrap(), bytes);
         assert_eq!(p.count().unwrap(), 1);
+        let _ = &bytes;
+        // A crash between the last part and the move into place: finished on the next look.
+        let late: Vec<u8> = (0..500u32).map(|i| (i % 13) as u8).collect();
+        let late_hash = hex::encode(Sha256::digest(&late));
+        std::fs::write(p.partial(&late_hash), &late).unwrap();
+        assert_eq!(p.state(&late_hash).unwrap(), (PhotoStateKind::Stored, 500));
+        assert_eq!(p.read(&late_hash, false).unwrap().unwrap(), late);
         // Wrong bytes for a hash: refused, and the upload starts over.
         let other = "0".repeat(64);
         assert!(matches!(
