@@ -4,6 +4,10 @@
 //!
 //! Suite `core`: durable single-field edits, record creation, opening and listing a store of
 //! 10,000 records, bytes on disk per record, and a plain rusqlite JSON upsert as the floor.
+//! Suite `photos`: photo ingest. Suite `sync`: sync against a real `jingtu-server` process on
+//! loopback (see `sync.rs`).
+
+mod sync;
 
 use std::path::Path;
 use std::time::Instant;
@@ -21,18 +25,33 @@ struct Cli {
     /// One JSON object per line on stdout (suite, metric, value, unit).
     #[arg(long)]
     json: bool,
-    /// Records for the create/open/list measurements.
+    /// Records for the create/open/list measurements (core, default 10,000), or of the first
+    /// sync (sync, default 1,000).
+    #[arg(long)]
+    records: Option<usize>,
+    /// Edits measured for the edit latency (core, default 2,000), or incremental syncs
+    /// measured (sync, default 30).
+    #[arg(long)]
+    edits: Option<usize>,
+    /// sync: records the device of the incremental sync holds.
     #[arg(long, default_value_t = 10_000)]
-    records: usize,
-    /// Edits measured for the edit latency.
-    #[arg(long, default_value_t = 2_000)]
-    edits: usize,
+    held: usize,
+    /// sync: devices syncing at once.
+    #[arg(long, default_value_t = 100)]
+    devices: usize,
+    /// sync: new records per concurrent device.
+    #[arg(long, default_value_t = 10)]
+    per_device: usize,
+    /// sync: run only these parts (first, incremental, concurrent; comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Suite {
     Core,
     Photos,
+    Sync,
 }
 
 struct Report {
@@ -66,6 +85,7 @@ fn main() -> Result<()> {
     match cli.suite {
         Suite::Core => core_suite(&cli),
         Suite::Photos => photos_suite(&cli),
+        Suite::Sync => sync::sync_suite(&cli),
     }
 }
 
@@ -88,6 +108,8 @@ fn core_suite(cli: &Cli) -> Result<()> {
         json: cli.json,
         suite: "core",
     };
+    let records = cli.records.unwrap_or(10_000);
+    let edits = cli.edits.unwrap_or(2_000);
     let tmp = tempfile::tempdir()?;
     let example: Value = serde_json::from_str(EXAMPLE)?;
     let data = example["data"].as_object().context("example data")?.clone();
@@ -100,13 +122,13 @@ fn core_suite(cli: &Cli) -> Result<()> {
     for (k, v) in &data {
         core.set_field(&rec.id, k, v)?;
     }
-    let mut edit_ms = Vec::with_capacity(cli.edits);
-    for i in 0..cli.edits {
+    let mut edit_ms = Vec::with_capacity(edits);
+    for i in 0..edits {
         let v = json!(40.0 + (i % 600) as f64 / 10.0);
         let t = Instant::now();
         core.set_field(&rec.id, "indicators.sewage_treatment_rate_pct", &v)?;
         edit_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        progress("edits", i + 1, cli.edits);
+        progress("edits", i + 1, edits);
     }
     edit_ms.sort_by(f64::total_cmp);
     let edit_median = percentile(&edit_ms, 0.5);
@@ -121,15 +143,15 @@ fn core_suite(cli: &Cli) -> Result<()> {
     drop(core);
 
     // The floor: the same single-field update as a plain upsert of the record's JSON.
-    let floor_median = floor_upsert(&tmp.path().join("floor.db"), &record_json, cli.edits)?;
+    let floor_median = floor_upsert(&tmp.path().join("floor.db"), &record_json, edits)?;
 
     // Create many records, then open the store cold and list them all.
     let many_dir = tmp.path().join("many");
     let core = DeviceCore::open(&many_dir)?;
     core.set_user("bench")?;
-    let mut create_ms = Vec::with_capacity(cli.records);
+    let mut create_ms = Vec::with_capacity(records);
     let start = Instant::now();
-    for i in 0..cli.records {
+    for i in 0..records {
         let a = Assignment {
             village: Some(format!("村{}", i % 300)),
             ..Default::default()
@@ -137,7 +159,7 @@ fn core_suite(cli: &Cli) -> Result<()> {
         let t = Instant::now();
         core.create_record("village_inspection", &a)?;
         create_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        progress("records", i + 1, cli.records);
+        progress("records", i + 1, records);
     }
     let create_total = start.elapsed().as_secs_f64();
     create_ms.sort_by(f64::total_cmp);
@@ -148,11 +170,7 @@ fn core_suite(cli: &Cli) -> Result<()> {
     let open_ms = t.elapsed().as_secs_f64() * 1e3;
     let listed = core.list(&ListFilter::default())?;
     let open_list_ms = t.elapsed().as_secs_f64() * 1e3;
-    anyhow::ensure!(
-        listed.len() == cli.records,
-        "listed {} records",
-        listed.len()
-    );
+    anyhow::ensure!(listed.len() == records, "listed {} records", listed.len());
 
     report.metric("edit_median_ms", edit_median, "ms");
     report.metric("edit_p99_ms", percentile(&edit_ms, 0.99), "ms");
@@ -162,16 +180,12 @@ fn core_suite(cli: &Cli) -> Result<()> {
     report.metric("create_record_ms", percentile(&create_ms, 0.5), "ms");
     report.metric(
         "create_10k_s",
-        create_total * 10_000.0 / cli.records as f64,
+        create_total * 10_000.0 / records as f64,
         "s",
     );
     report.metric("open_list_10k_ms", open_list_ms, "ms");
     report.metric("open_10k_ms", open_ms, "ms");
-    report.metric(
-        "bytes_per_record",
-        bytes as f64 / cli.records as f64,
-        "bytes",
-    );
+    report.metric("bytes_per_record", bytes as f64 / records as f64, "bytes");
     Ok(())
 }
 

@@ -22,7 +22,7 @@ const KEY_TOKEN: &str = "server_token";
 const KEY_CURSOR: &str = "sync_cursor";
 const KEY_LAST_SYNC: &str = "last_sync_ms";
 /// A request carries at most this many bytes of pushed changes (more go in the next one).
-const PUSH_BATCH_BYTES: usize = 2 * 1024 * 1024;
+const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const PUSH_BATCH_RECORDS: usize = 1000;
 /// The server's limit of one record's changes in one push (its default `max_push_bytes`).
 const MAX_PUSH_BYTES: usize = 8 * 1024 * 1024;
@@ -459,18 +459,28 @@ impl DeviceCore {
         synced: Option<&[u8]>,
     ) -> Result<Option<Outgoing>, CoreError> {
         let mut cache = lock(&self.cache);
-        let entry = match self.load(&mut cache, id) {
-            Ok(e) => e,
-            Err(CoreError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        // An open record is at hand; others are loaded as bare documents (building the
+        // cached view of a record costs more than loading it, and a push needs none of it).
+        let mut loaded;
+        let doc = match cache.docs.get_mut(id) {
+            Some(entry) => &mut entry.doc,
+            None => {
+                let bytes = match self.store.load(id) {
+                    Ok((bytes, _)) => bytes,
+                    Err(jingtu_store::StoreError::NotFound(_)) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
+                loaded = jingtu_doc::RecordDoc::load_stored(&bytes, self.actor.clone())?;
+                &mut loaded
+            }
         };
-        let heads = entry.doc.heads();
+        let heads = doc.heads();
         let base = synced
             .and_then(decode_heads)
-            .filter(|hs| !hs.is_empty() && hs.iter().all(|h| entry.doc.has_change(h)));
+            .filter(|hs| !hs.is_empty() && hs.iter().all(|h| doc.has_change(h)));
         let changes = match base {
-            Some(hs) => entry.doc.save_after(&hs),
-            None => entry.doc.save(),
+            Some(hs) => doc.save_after(&hs),
+            None => doc.save(),
         };
         Ok(Some((changes, encode_heads(&heads))))
     }

@@ -12,7 +12,9 @@ pub const FRAME_MSGPACK_ZSTD: u8 = 0x02;
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 /// Smaller messages are not worth compressing.
 const COMPRESS_OVER: usize = 512;
-const ZSTD_LEVEL: i32 = 3;
+/// Level 9: on a batch of record changes about 10 % smaller than level 3, still well over
+/// 50 MB/s on this machine.
+const ZSTD_LEVEL: i32 = 9;
 
 #[derive(Debug, Error)]
 pub enum CodecError {

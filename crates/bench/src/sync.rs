@@ -1,0 +1,971 @@
+//! Suite `sync`: device stores syncing with a real `jingtu-server` process on loopback (the
+//! binary next to `jingtu-bench`), a fresh server and data directory for each measurement.
+//!
+//! - first sync of 1,000 records (`--records`), about 30 fields each, two ~200 KB photos on
+//!   every tenth record: wall time, and round trips and bytes of the record data (push and pull,
+//!   counted up to the first photo progress) apart from the photo uploads;
+//! - incremental sync: a device holding 10,000 synced records (`--held`) changes one field and
+//!   syncs (median of `--edits` runs, default 30);
+//! - 100 devices (`--devices`, each its own store, client and device token) with 10 new records
+//!   each (`--per-device`) start their syncs together: records per second, per-sync latency,
+//!   failed syncs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use jingtu_core::{
+    Assignment, ClientOptions, Counters, DeviceCore, NewPhoto, PhotoSource, SyncPhase, SyncReport,
+};
+use jingtu_protocol::{PROTOCOL_VERSION, Push, SyncRequest};
+use serde_json::{Value, json};
+
+use crate::{Cli, Report, percentile, progress};
+
+/// The stored size a test photo aims at, after ingest (re-encoded at quality 85).
+const PHOTO_W: u32 = 1280;
+const PHOTO_H: u32 = 960;
+const PHOTO_NOISE: i32 = 4;
+
+// ---------------------------------------------------------------------------------------------
+// The server process.
+
+/// A `jingtu-server serve` child on a free loopback port with its own data directory; killed
+/// when dropped (also when the bench fails half-way).
+struct Server {
+    child: Child,
+    exe: PathBuf,
+    url: String,
+    admin_token: String,
+    /// The last lines of its stderr, for error messages.
+    log: Arc<Mutex<Vec<String>>>,
+    // Dropped after the child is killed (fields drop after `Drop::drop`).
+    data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_exe() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("finding jingtu-bench's own path")?;
+    let dir = me.parent().context("jingtu-bench has no folder")?;
+    let exe = dir.join(format!("jingtu-server{}", std::env::consts::EXE_SUFFIX));
+    if !exe.is_file() {
+        bail!(
+            "the sync suite needs the server binary next to jingtu-bench, and {} does not \
+             exist: build it with `cargo build --release -p jingtu-server` (same profile)",
+            exe.display()
+        );
+    }
+    Ok(exe)
+}
+
+enum Line {
+    Url(String),
+    Token(String),
+}
+
+impl Server {
+    fn start() -> Result<Server> {
+        let exe = server_exe()?;
+        let data = tempfile::tempdir()?;
+        let mut child = Command::new(&exe)
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("JINGTU_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let stderr = child.stderr.take().context("server stderr")?;
+        let mut server = Server {
+            child,
+            exe,
+            url: String::new(),
+            admin_token: String::new(),
+            log: Arc::new(Mutex::new(Vec::new())),
+            data,
+        };
+        let (tx, rx) = mpsc::channel();
+        // Both pipes are read to their end so the server never blocks on a full pipe.
+        let tx_out = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("jingtu-server listening on ") {
+                    let _ = tx_out.send(Line::Url(url.trim().to_string()));
+                }
+            }
+        });
+        let log = server.log.clone();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let t = line.trim();
+                if !sent && t.starts_with("jt_") && !t.contains(char::is_whitespace) {
+                    sent = true;
+                    let _ = tx.send(Line::Token(t.to_string()));
+                }
+                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                if log.len() >= 40 {
+                    log.remove(0);
+                }
+                log.push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.url.is_empty() || server.admin_token.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+                Ok(Line::Url(u)) => server.url = u,
+                Ok(Line::Token(t)) => server.admin_token = t,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(status) = server.child.try_wait()? {
+                        bail!("jingtu-server exited ({status}):\n{}", server.log_tail());
+                    }
+                    if left.is_zero() {
+                        bail!(
+                            "jingtu-server did not print its address and first token within \
+                             30 s:\n{}",
+                            server.log_tail()
+                        );
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = server.child.wait();
+                    bail!("jingtu-server stopped:\n{}", server.log_tail());
+                }
+            }
+        }
+        Ok(server)
+    }
+
+    fn log_tail(&self) -> String {
+        std::thread::sleep(Duration::from_millis(50));
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join("\n")
+    }
+
+    /// Seconds the server spent answering requests to `route` so far, and how many it
+    /// answered (its Prometheus `jingtu_http_request_seconds` summary, from `GET /metrics`).
+    fn handled(&self, route: &str) -> Result<(f64, f64)> {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(addr)?;
+        write!(
+            conn,
+            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut text = String::new();
+        conn.read_to_string(&mut text)?;
+        let value = |name: &str| {
+            let key = format!("{name}{{route=\"{route}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&key))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok((
+            value("jingtu_http_request_seconds_sum"),
+            value("jingtu_http_request_seconds_count"),
+        ))
+    }
+
+    /// `n` device tokens, one per device.
+    fn issue_tokens(&self, n: usize) -> Result<Vec<String>> {
+        (0..n)
+            .map(|d| self.issue_token(&format!("bench device {d}")))
+            .collect()
+    }
+
+    /// A new device token for user `admin` (`jingtu-server admin issue-token`).
+    fn issue_token(&self, label: &str) -> Result<String> {
+        let out = Command::new(&self.exe)
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .args(["admin", "issue-token", "admin", "--label", label])
+            .env_remove("JINGTU_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .context("running jingtu-server admin issue-token")?;
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !out.status.success() || !token.starts_with("jt_") {
+            bail!(
+                "jingtu-server admin issue-token failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(token)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test data.
+
+const VILLAGES: &[&str] = &[
+    "杨树沟",
+    "云阳",
+    "皇路店",
+    "马市坪",
+    "崔庄",
+    "留山",
+    "白土岗",
+    "板山坪",
+    "石门",
+    "南河店",
+    "小店",
+    "太山庙",
+    "乔端",
+    "城郊",
+    "四棵树",
+    "桐树庄",
+];
+const TOWNSHIPS: &[&str] = &["云阳镇", "皇路店镇", "南河店镇", "板山坪镇", "白土岗镇"];
+const INSPECTORS: &[&str] = &["王建军", "李秀兰", "张伟", "刘芳", "陈志强", "赵丽娟"];
+/// Checklist items set on every record (one of them failed, with its issue).
+const ITEMS: &[&str] = &[
+    "clean_garbage",
+    "clean_sewage",
+    "clean_ponds_ditches",
+    "clean_clutter",
+    "disorder_building",
+    "disorder_stacking",
+    "disorder_dumping",
+    "toilet_upgrade_coverage",
+    "toilet_septic_intact",
+    "waste_bins",
+    "waste_collected_on_time",
+    "sewage_facility_running",
+];
+/// The failed item, which the photos prove.
+const FAILED_ITEM: &str = "disorder_stacking";
+
+fn village(i: usize) -> String {
+    format!(
+        "{}{}村",
+        VILLAGES[i % VILLAGES.len()],
+        i / VILLAGES.len() + 1
+    )
+}
+
+/// About 30 fields of a village inspection, values as in the template's examples; returns
+/// the number of fields set.
+fn fill_inspection(core: &DeviceCore, id: &str, i: usize) -> Result<usize> {
+    let households = 180 + (i * 37) % 600;
+    let mut fields: Vec<(String, Value)> = vec![
+        ("village_name".into(), json!(village(i))),
+        (
+            "admin_code".into(),
+            json!(format!("411321{:06}", 100_000 + (i * 7919) % 900_000)),
+        ),
+        ("township".into(), json!(TOWNSHIPS[i % TOWNSHIPS.len()])),
+        (
+            "position".into(),
+            json!({"lat": 33.40 + (i % 997) as f64 * 1.3e-4,
+                   "lon": 112.35 + (i % 991) as f64 * 1.7e-4,
+                   "accuracy_m": 3.0 + (i % 5) as f64 * 0.5}),
+        ),
+        ("eval_year".into(), json!(2024)),
+        ("eval_half".into(), json!(1 + i % 2)),
+        ("eval_level".into(), json!("county_self")),
+        (
+            "inspected_at".into(),
+            json!(format!(
+                "2024-07-{:02}T{:02}:{:02}:00+08:00",
+                1 + i % 28,
+                8 + i % 9,
+                (i * 7) % 60
+            )),
+        ),
+        (
+            "inspectors".into(),
+            json!([
+                INSPECTORS[i % INSPECTORS.len()],
+                INSPECTORS[(i + 1) % INSPECTORS.len()]
+            ]),
+        ),
+        (
+            "indicators.sewage_treatment_rate_pct".into(),
+            json!(55.0 + (i % 400) as f64 / 10.0),
+        ),
+        ("indicators.bow_remediation_rate_pct".into(), json!(100)),
+        (
+            "indicators.water_source_completion_pct".into(),
+            json!(80 + i % 21),
+        ),
+        ("indicators.households_total".into(), json!(households)),
+        (
+            "indicators.households_sewage_treated".into(),
+            json!(households * 2 / 3),
+        ),
+        ("indicators.sewage_mode".into(), json!("decentralized")),
+        ("indicators.facility_status".into(), json!("normal")),
+        ("resident_approval".into(), json!(true)),
+        (
+            "notes".into(),
+            json!(format!(
+                "上半年县级自评。{}问题已当场交办，8月中旬复查。",
+                village(i)
+            )),
+        ),
+    ];
+    for item in ITEMS {
+        let value = if *item == FAILED_ITEM {
+            json!({"result": "fail",
+                   "issue": format!("村西头道路两侧柴草、建筑材料乱堆乱放约{}处", 5 + i % 20),
+                   "deadline": "2024-08-10",
+                   "owner": "村委会 张明",
+                   "score": 60})
+        } else {
+            json!({"result": "pass", "score": 100})
+        };
+        fields.push((format!("checklist.{item}"), value));
+    }
+    for (path, value) in &fields {
+        core.set_field(id, path, value)
+            .with_context(|| format!("setting {path}"))?;
+    }
+    Ok(fields.len())
+}
+
+/// A JPEG of the test photo size with field-like gradients and sensor noise; `seed` makes
+/// every photo different (photos are stored once by content).
+fn noisy_photo(seed: u64) -> Result<Vec<u8>> {
+    let (w, h) = (PHOTO_W, PHOTO_H);
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % (2 * PHOTO_NOISE as u64 + 1)) as i32 - PHOTO_NOISE
+    };
+    let shift = (seed % 97) as f32 / 97.0;
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        let fy = y as f32 / h as f32;
+        for x in 0..w {
+            let fx = x as f32 / w as f32;
+            let (r, g, b) = if fy < 0.4 {
+                (120.0 + 80.0 * fy, 160.0 + 60.0 * fy, 230.0 - 40.0 * fx)
+            } else {
+                let furrow = ((fx * 150.0 + fy * 40.0 + shift * 6.0).sin() * 0.5 + 0.5) * 40.0;
+                (
+                    90.0 + furrow,
+                    110.0 + 0.6 * furrow + 40.0 * fy,
+                    50.0 + 20.0 * fx,
+                )
+            };
+            let n = noise() as f32;
+            rgb.push((r + n).clamp(0.0, 255.0) as u8);
+            rgb.push((g + n).clamp(0.0, 255.0) as u8);
+            rgb.push((b + n).clamp(0.0, 255.0) as u8);
+        }
+    }
+    let img = jingtu_media::RgbImage::from_raw(w, h, rgb).context("buffer size")?;
+    jingtu_media::encode_rgb_jpeg(&img, 92).map_err(|e| anyhow!("test photo: {e}"))
+}
+
+fn open_device(dir: &Path, user: &str) -> Result<DeviceCore> {
+    let core = DeviceCore::open(dir)?;
+    core.set_user(user)?;
+    Ok(core)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The metrics, printed together once every part ran.
+#[derive(Default)]
+struct Metrics(Vec<(&'static str, f64, &'static str)>);
+
+impl Metrics {
+    fn add(&mut self, name: &'static str, value: f64, unit: &'static str) {
+        self.0.push((name, value, unit));
+    }
+    fn get(&self, name: &str) -> f64 {
+        self.0
+            .iter()
+            .find(|m| m.0 == name)
+            .map(|m| m.1)
+            .unwrap_or(f64::NAN)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The suite.
+
+pub(crate) fn sync_suite(cli: &Cli) -> Result<()> {
+    let report = Report {
+        json: cli.json,
+        suite: "sync",
+    };
+    let records = cli.records.unwrap_or(1_000).max(1);
+    let runs = cli.edits.unwrap_or(30).max(1);
+    let devices = cli.devices.max(1);
+    let per_device = cli.per_device.max(1);
+    server_exe()?;
+    let run = |part: &str| cli.only.is_empty() || cli.only.iter().any(|p| p == part);
+    if let Some(p) = cli
+        .only
+        .iter()
+        .find(|p| !["first", "incremental", "concurrent"].contains(&p.as_str()))
+    {
+        bail!("--only takes first, incremental, concurrent; not '{p}'");
+    }
+    let started = Instant::now();
+    let mut m = Metrics::default();
+    if run("first") {
+        first_sync(records, &mut m)?;
+    }
+    if run("incremental") {
+        incremental(cli.held.max(1), runs, &mut m)?;
+    }
+    if run("concurrent") {
+        concurrent(devices, per_device, &mut m)?;
+    }
+    eprintln!(
+        "\nsync suite: first sync of {records} records, incremental sync holding {} records \
+         ({runs} runs), {devices} devices x {per_device} records; {:.1} s in all",
+        cli.held,
+        started.elapsed().as_secs_f64()
+    );
+    for (name, value, unit) in &m.0 {
+        report.metric(name, *value, unit);
+    }
+    let mb = |b: f64| b / 1e6;
+    eprintln!("\ngoals (for reference, not asserted):");
+    eprintln!(
+        "  incremental: <= 2 KB on the wire, 1 round trip, <= 30 ms    measured {:.0} bytes, {} round trip(s), {:.1} ms",
+        m.get("incremental_bytes_total"),
+        m.get("incremental_round_trips"),
+        m.get("incremental_ms"),
+    );
+    eprintln!(
+        "  first sync:  record data <= 0.5 MB, <= 10 round trips, <= 1 s    measured {:.3} MB up + {:.3} MB down, {} round trips, {:.2} s for the records ({:.2} s with the photos)",
+        mb(m.get("first_sync_1000_bytes_up")),
+        mb(m.get("first_sync_1000_bytes_down")),
+        m.get("first_sync_1000_round_trips"),
+        m.get("first_sync_1000_records_s"),
+        m.get("first_sync_1000_s"),
+    );
+    eprintln!(
+        "  concurrent:  >= 500 records/s, 0 errors    measured {:.0} records/s, {} errors",
+        m.get("concurrent_records_per_s"),
+        m.get("concurrent_errors"),
+    );
+    Ok(())
+}
+
+/// (a) The first sync of a device with `n` filled records, photos on every tenth.
+fn first_sync(n: usize, m: &mut Metrics) -> Result<()> {
+    let server = Server::start()?;
+    let tmp = tempfile::tempdir()?;
+    let core = open_device(&tmp.path().join("device"), "王建军")?;
+    let mut ids = Vec::with_capacity(n);
+    let mut fields = 0;
+    for i in 0..n {
+        let a = Assignment {
+            village: Some(village(i)),
+            org_unit: Some("411321".into()),
+            ..Default::default()
+        };
+        let rec = core.create_record("village_inspection", &a)?;
+        fields += fill_inspection(&core, &rec.id, i)?;
+        ids.push(rec.id);
+        progress("first sync: records", i + 1, n);
+    }
+    // Two photos of the failed item on every tenth record, ingested on two threads.
+    let with_photos: Vec<&String> = ids.iter().step_by(10).collect();
+    let total_photos = with_photos.len() * 2;
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let stored = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| -> Result<()> {
+        let workers: Vec<_> = (0..2)
+            .map(|t| {
+                let (core, with_photos, done, stored) = (&core, &with_photos, &done, &stored);
+                s.spawn(move || -> Result<()> {
+                    for (k, id) in with_photos.iter().enumerate().skip(t).step_by(2) {
+                        for (j, tag) in ["before", "after"].into_iter().enumerate() {
+                            let jpeg = noisy_photo((k * 2 + j) as u64 + 1)?;
+                            let photo = NewPhoto {
+                                tag: tag.into(),
+                                field: Some(format!("checklist.{FAILED_ITEM}")),
+                                stamp: Some(false),
+                                lat: Some(33.4886),
+                                lon: Some(112.4313),
+                                accuracy_m: Some(4.0),
+                                ..Default::default()
+                            };
+                            let p = core.add_photo(id, PhotoSource::Bytes(&jpeg), &photo)?;
+                            stored.fetch_add(p.entry.size, std::sync::atomic::Ordering::Relaxed);
+                            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            progress("first sync: photos", d, total_photos);
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().map_err(|_| anyhow!("a photo thread panicked"))??;
+        }
+        Ok(())
+    })?;
+
+    core.set_server(&server.url, &server.admin_token)?;
+    let client = core.client(ClientOptions::default())?;
+    eprintln!("first sync: syncing {n} records and {total_photos} photos");
+    let t = Instant::now();
+    // Counters and time at the last push/pull progress, frozen at the first photo progress.
+    let mut records_part: Option<(Counters, Duration)> = None;
+    let mut last = (Counters::default(), Duration::ZERO);
+    let r = core.sync_with(&client, &mut |p| {
+        if matches!(p.phase, SyncPhase::Push | SyncPhase::Pull) {
+            last = (client.counters(), t.elapsed());
+        } else if records_part.is_none() {
+            records_part = Some(last);
+        }
+        true
+    })?;
+    let wall = t.elapsed();
+    let total = client.counters();
+    let (rec, rec_time) = records_part.unwrap_or((total, wall));
+    let (server_sync_s, _) = server.handled("/v1/sync")?;
+    let (server_photo_s, _) = server.handled("/v1/photos/{hash}")?;
+    ensure!(
+        r.refused.is_empty(),
+        "the server refused {} record(s): {:?}",
+        r.refused.len(),
+        r.refused.first()
+    );
+    ensure!(
+        r.records_pushed == n as u64 && r.photos_uploaded == total_photos as u64,
+        "pushed {} of {n} records and {} of {total_photos} photos",
+        r.records_pushed,
+        r.photos_uploaded
+    );
+    let status = core.sync_status()?;
+    ensure!(
+        status.records_pending == 0 && status.photos_pending == 0,
+        "after the sync {} records and {} photos still wait",
+        status.records_pending,
+        status.photos_pending
+    );
+
+    m.add("first_sync_1000_s", wall.as_secs_f64(), "s");
+    m.add(
+        "first_sync_1000_round_trips",
+        rec.round_trips as f64,
+        "count",
+    );
+    m.add("first_sync_1000_bytes_up", rec.bytes_up as f64, "bytes");
+    m.add("first_sync_1000_bytes_down", rec.bytes_down as f64, "bytes");
+    m.add(
+        "first_sync_1000_photo_bytes",
+        r.photo_bytes_uploaded as f64,
+        "bytes",
+    );
+    m.add("first_sync_1000_records_s", rec_time.as_secs_f64(), "s");
+    m.add(
+        "first_sync_1000_photos_s",
+        (wall - rec_time).as_secs_f64(),
+        "s",
+    );
+    m.add(
+        "first_sync_1000_photo_round_trips",
+        (total.round_trips - rec.round_trips) as f64,
+        "count",
+    );
+    m.add(
+        "first_sync_1000_photo_wire_bytes",
+        (total.bytes_up + total.bytes_down - rec.bytes_up - rec.bytes_down) as f64,
+        "bytes",
+    );
+    m.add("first_sync_server_sync_s", server_sync_s, "s");
+    m.add("first_sync_server_photo_s", server_photo_s, "s");
+    m.add("first_sync_records", n as f64, "count");
+    m.add(
+        "first_sync_fields_per_record",
+        fields as f64 / n as f64,
+        "count",
+    );
+    m.add("first_sync_photos", total_photos as f64, "count");
+    m.add(
+        "first_sync_photo_stored_avg_bytes",
+        stored.into_inner() as f64 / total_photos.max(1) as f64,
+        "bytes",
+    );
+    m.add(
+        "first_sync_bytes_up_per_record",
+        rec.bytes_up as f64 / n as f64,
+        "bytes",
+    );
+    m.add(
+        "first_sync_local_store_bytes_per_record",
+        core.disk_bytes() as f64 / n as f64,
+        "bytes",
+    );
+    m.add("first_sync_retries", total.retries as f64, "count");
+    // What the pushed documents weigh before the frame's compression.
+    let mut raw = 0;
+    for id in &ids {
+        raw += core.export(id)?.len();
+    }
+    m.add(
+        "first_sync_doc_bytes_per_record",
+        raw as f64 / n as f64,
+        "bytes",
+    );
+    Ok(())
+}
+
+/// (b) A device holding `held` synced records changes one field and syncs, `runs` times.
+fn incremental(held: usize, runs: usize, m: &mut Metrics) -> Result<()> {
+    let server = Server::start()?;
+    let tmp = tempfile::tempdir()?;
+    let core = open_device(&tmp.path().join("device"), "李秀兰")?;
+    let mut target = None;
+    for i in 0..held {
+        let a = Assignment {
+            village: Some(village(i)),
+            ..Default::default()
+        };
+        let rec = core.create_record("village_inspection", &a)?;
+        core.set_field(&rec.id, "village_name", &json!(village(i)))?;
+        if i == held / 2 {
+            target = Some(rec.id);
+        }
+        progress("incremental: records", i + 1, held);
+    }
+    let target = target.context("no record")?;
+    core.set_server(&server.url, &server.admin_token)?;
+    let client = core.client(ClientOptions::default())?;
+    eprintln!("incremental: first sync of {held} records (not timed)");
+    let t = Instant::now();
+    let first = core.sync_with(&client, &mut |_| true)?;
+    let setup_s = t.elapsed().as_secs_f64();
+    ensure!(
+        first.records_pushed == held as u64 && first.refused.is_empty(),
+        "the setup sync pushed {} of {held} records ({} refused)",
+        first.records_pushed,
+        first.refused.len()
+    );
+    let (setup_server_s, setup_requests) = server.handled("/v1/sync")?;
+    let mut times = Vec::with_capacity(runs);
+    let mut reports: Vec<SyncReport> = Vec::with_capacity(runs);
+    for k in 0..runs {
+        let v = json!(40.0 + (k % 600) as f64 / 10.0);
+        core.set_field(&target, "indicators.sewage_treatment_rate_pct", &v)?;
+        let t = Instant::now();
+        let r = core.sync_with(&client, &mut |_| true)?;
+        times.push(ms(t.elapsed()));
+        ensure!(
+            r.records_pushed == 1 && r.refused.is_empty(),
+            "an incremental sync pushed {} records ({} refused)",
+            r.records_pushed,
+            r.refused.len()
+        );
+        reports.push(r);
+        progress("incremental: syncs", k + 1, runs);
+    }
+    let (server_s, requests) = server.handled("/v1/sync")?;
+    let server_ms = (server_s - setup_server_s) * 1e3 / (requests - setup_requests).max(1.0);
+    let median_of = |f: &dyn Fn(&SyncReport) -> u64| {
+        let mut v: Vec<f64> = reports.iter().map(|r| f(r) as f64).collect();
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 0.5)
+    };
+    let up = median_of(&|r| r.bytes_up);
+    let down = median_of(&|r| r.bytes_down);
+    let trips = reports.iter().map(|r| r.round_trips).max().unwrap_or(0);
+    times.sort_by(f64::total_cmp);
+    m.add("incremental_ms", percentile(&times, 0.5), "ms");
+    m.add("incremental_round_trips", trips as f64, "count");
+    m.add("incremental_bytes_up", up, "bytes");
+    m.add("incremental_bytes_down", down, "bytes");
+    m.add(
+        "incremental_bytes_total",
+        median_of(&|r| r.bytes_up + r.bytes_down),
+        "bytes",
+    );
+    m.add("incremental_p90_ms", percentile(&times, 0.9), "ms");
+    m.add(
+        "incremental_max_ms",
+        times.last().copied().unwrap_or(0.0),
+        "ms",
+    );
+    m.add("incremental_server_avg_ms", server_ms, "ms");
+    m.add("incremental_held_records", held as f64, "count");
+    m.add("incremental_setup_sync_s", setup_s, "s");
+    m.add(
+        "incremental_setup_round_trips",
+        first.round_trips as f64,
+        "count",
+    );
+    m.add("incremental_setup_bytes_up", first.bytes_up as f64, "bytes");
+    m.add("incremental_setup_server_s", setup_server_s, "s");
+    Ok(())
+}
+
+/// (c) `devices` devices, each with `per_device` new records, sync at once.
+fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> {
+    let server = Server::start()?;
+    let tmp = tempfile::tempdir()?;
+    let t = Instant::now();
+    let tokens = server.issue_tokens(devices)?;
+    let tokens_s = t.elapsed().as_secs_f64();
+    let mut cores = Vec::with_capacity(devices);
+    for (d, token) in tokens.iter().enumerate() {
+        let core = open_device(
+            &tmp.path().join(format!("device-{d}")),
+            INSPECTORS[d % INSPECTORS.len()],
+        )?;
+        let mut ids = Vec::with_capacity(per_device);
+        for k in 0..per_device {
+            let i = d * per_device + k;
+            let a = Assignment {
+                village: Some(village(i)),
+                ..Default::default()
+            };
+            let rec = core.create_record("village_inspection", &a)?;
+            core.set_field(&rec.id, "village_name", &json!(village(i)))?;
+            core.set_field(&rec.id, "eval_year", &json!(2024))?;
+            core.set_field(
+                &rec.id,
+                "inspectors",
+                &json!([INSPECTORS[i % INSPECTORS.len()]]),
+            )?;
+            core.set_field(&rec.id, "notes", &json!(format!("{}村口复查", village(i))))?;
+            ids.push(rec.id);
+        }
+        core.set_server(&server.url, token)?;
+        let client = core.client(ClientOptions::default())?;
+        cores.push((core, client, ids));
+        progress("concurrent: devices", d + 1, devices);
+    }
+
+    eprintln!("concurrent: {devices} devices sync at once");
+    let barrier = Barrier::new(devices + 1);
+    /// The sync's result and duration, when it ended, its counters, and when the answer to
+    /// its first request was in (the first progress after the request: before the pulled
+    /// chunks are stored).
+    type Outcome = (
+        Result<SyncReport, String>,
+        Duration,
+        Instant,
+        Counters,
+        Option<Instant>,
+    );
+    let (start, outcomes) = std::thread::scope(|s| -> Result<(Instant, Vec<Outcome>)> {
+        let handles: Vec<_> = cores
+            .iter()
+            .map(|(core, client, _)| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let t = Instant::now();
+                    let mut answered = None;
+                    let r = core
+                        .sync_with(client, &mut |p| {
+                            if answered.is_none() && p.phase == SyncPhase::Push && p.done > 0 {
+                                answered = Some(Instant::now());
+                            }
+                            true
+                        })
+                        .map_err(|e| e.to_string());
+                    (r, t.elapsed(), Instant::now(), client.counters(), answered)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let outcomes = handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow!("a device thread panicked")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((start, outcomes))
+    })?;
+    let end = outcomes.iter().map(|o| o.2).max().context("no device")?;
+    let wall = end.saturating_duration_since(start);
+    let mut latencies: Vec<f64> = outcomes.iter().map(|o| ms(o.1)).collect();
+    latencies.sort_by(f64::total_cmp);
+    let mut answers: Vec<f64> = outcomes
+        .iter()
+        .filter_map(|o| o.4)
+        .map(|a| ms(a.saturating_duration_since(start)))
+        .collect();
+    answers.sort_by(f64::total_cmp);
+    let (server_s, _) = server.handled("/v1/sync")?;
+    let mut errors = 0;
+    let mut first_error = None;
+    let (mut pulled, mut trips, mut retries) = (0u64, 0u64, 0u64);
+    for (r, _, _, counters, _) in &outcomes {
+        retries += counters.retries;
+        match r {
+            Ok(r) if r.refused.is_empty() && r.records_pushed == per_device as u64 => {
+                pulled += r.chunks_pulled;
+                trips += r.round_trips;
+            }
+            Ok(r) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| {
+                    format!(
+                        "pushed {} of {per_device}, refused {:?}",
+                        r.records_pushed,
+                        r.refused.first()
+                    )
+                });
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| e.clone());
+            }
+        }
+    }
+    if let Some(e) = &first_error {
+        eprintln!("concurrent: {errors} failed sync(s), the first: {e}");
+    }
+    let total = (devices * per_device) as f64;
+    m.add(
+        "concurrent_records_per_s",
+        total / wall.as_secs_f64(),
+        "records/s",
+    );
+    m.add("concurrent_p50_ms", percentile(&latencies, 0.5), "ms");
+    m.add("concurrent_p99_ms", percentile(&latencies, 0.99), "ms");
+    m.add("concurrent_errors", errors as f64, "count");
+    m.add("concurrent_wall_s", wall.as_secs_f64(), "s");
+    // The push alone: every device's first answer in (the pulled records not yet stored).
+    if let Some(last) = answers.last() {
+        m.add(
+            "concurrent_pushed_records_per_s",
+            total / (last / 1e3),
+            "records/s",
+        );
+    }
+    m.add("concurrent_answer_p50_ms", percentile(&answers, 0.5), "ms");
+    m.add("concurrent_answer_p99_ms", percentile(&answers, 0.99), "ms");
+    m.add(
+        "concurrent_server_avg_ms",
+        server_s * 1e3 / devices as f64,
+        "ms",
+    );
+    m.add("concurrent_devices", devices as f64, "count");
+    m.add(
+        "concurrent_round_trips_avg",
+        trips as f64 / (devices - errors).max(1) as f64,
+        "count",
+    );
+    m.add(
+        "concurrent_chunks_pulled_avg",
+        pulled as f64 / (devices - errors).max(1) as f64,
+        "count",
+    );
+    m.add("concurrent_retries", retries as f64, "count");
+    m.add("concurrent_token_issue_s", tokens_s, "s");
+
+    // Nothing lost: a new device pulls every record (alone, timed).
+    let check = open_device(&tmp.path().join("check"), "核对")?;
+    check.set_server(&server.url, &server.admin_token)?;
+    eprintln!("concurrent: a new device pulls every record");
+    let t = Instant::now();
+    let r = check.sync(&mut |_| true)?;
+    let pull = t.elapsed();
+    let expected = (devices - errors) * per_device;
+    ensure!(
+        r.records_received as usize >= expected,
+        "a new device received {} records, {expected} were synced",
+        r.records_received
+    );
+    m.add("new_device_pull_s", pull.as_secs_f64(), "s");
+    m.add(
+        "new_device_pull_ms_per_record",
+        ms(pull) / r.records_received.max(1) as f64,
+        "ms",
+    );
+    drop(server);
+
+    // The same first pushes straight over the protocol to a fresh server, with a cursor past
+    // the end of the feed: what the server alone takes in, without the devices storing the
+    // records they pull.
+    let server = Server::start()?;
+    let tokens = server.issue_tokens(devices)?;
+    let mut requests = Vec::with_capacity(devices);
+    for ((core, _, ids), token) in cores.iter().zip(&tokens) {
+        let pushes = ids
+            .iter()
+            .map(|id| {
+                Ok(Push {
+                    record: id.clone(),
+                    changes: core.export(id)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let client = jingtu_client::Client::new(&server.url, token, ClientOptions::default())?;
+        let request = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            device: core.device_id(),
+            cursor: i64::MAX as u64,
+            pushes,
+            max_response_bytes: None,
+        };
+        requests.push((client, request));
+    }
+    drop(cores);
+    eprintln!("concurrent: {devices} pushes at once, without pulling");
+    let barrier = Barrier::new(devices + 1);
+    let (start, outcomes) = std::thread::scope(|s| -> Result<_> {
+        let handles: Vec<_> = requests
+            .iter()
+            .map(|(client, request)| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let t = Instant::now();
+                    let r = client.sync(request, &|| false);
+                    let ok = r.is_ok_and(|r| {
+                        r.results
+                            .iter()
+                            .all(|x| x.outcome == jingtu_protocol::PushOutcome::Accepted)
+                    });
+                    (ok, t.elapsed(), Instant::now())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let outcomes = handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow!("a push thread panicked")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((start, outcomes))
+    })?;
+    let end = outcomes.iter().map(|o| o.2).max().context("no device")?;
+    let wall = end.saturating_duration_since(start);
+    let mut latencies: Vec<f64> = outcomes.iter().map(|o| ms(o.1)).collect();
+    latencies.sort_by(f64::total_cmp);
+    let failed = outcomes.iter().filter(|o| !o.0).count();
+    m.add(
+        "push_only_records_per_s",
+        total / wall.as_secs_f64(),
+        "records/s",
+    );
+    m.add("push_only_p50_ms", percentile(&latencies, 0.5), "ms");
+    m.add("push_only_p99_ms", percentile(&latencies, 0.99), "ms");
+    m.add("push_only_errors", failed as f64, "count");
+    Ok(())
+}
