@@ -771,6 +771,26 @@ impl DeviceCore {
         Ok(entry.doc.history())
     }
 
+    /// The template a record from elsewhere was made with, if this device knows it.
+    pub(crate) fn template_of(&self, meta: &RecordMeta) -> Result<Arc<Template>, CoreError> {
+        self.templates
+            .get(&meta.kind, meta.template_version)
+            .map_err(|_| {
+                CoreError::BadRecord(format!(
+                    "template {}.v{} is not known on this device",
+                    meta.kind, meta.template_version
+                ))
+            })
+    }
+
+    pub(crate) fn has_record(&self, id: &str) -> Result<bool, CoreError> {
+        match self.store.summary(id) {
+            Ok(_) => Ok(true),
+            Err(jingtu_store::StoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The whole record as bytes, to carry to another device.
     pub fn export(&self, id: &str) -> Result<Vec<u8>, CoreError> {
         let mut cache = lock(&self.cache);
@@ -782,21 +802,8 @@ impl DeviceCore {
     pub fn import(&self, bytes: &[u8]) -> Result<ImportOutcome, CoreError> {
         let incoming = RecordDoc::load(bytes, self.actor.clone())?;
         let meta = incoming.meta()?;
-        let template = self
-            .templates
-            .get(&meta.kind, meta.template_version)
-            .map_err(|_| {
-                CoreError::BadRecord(format!(
-                    "template {}.v{} is not known on this device",
-                    meta.kind, meta.template_version
-                ))
-            })?;
-        let exists = match self.store.summary(&meta.id) {
-            Ok(_) => true,
-            Err(jingtu_store::StoreError::NotFound(_)) => false,
-            Err(e) => return Err(e.into()),
-        };
-        if !exists {
+        let template = self.template_of(&meta)?;
+        if !self.has_record(&meta.id)? {
             let mut cached = Cached::new(incoming, template, 1)?;
             let new_changes = cached.doc.history().len();
             let summary = self.summarize(&cached, now_ms());

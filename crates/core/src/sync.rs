@@ -503,23 +503,10 @@ impl DeviceCore {
     /// Applies one feed chunk; true when it brought a record new to this device.
     fn apply_pulled(&self, id: &str, bytes: &[u8]) -> Result<bool, CoreError> {
         let mut cache = lock(&self.cache);
-        let exists = match self.store.summary(id) {
-            Ok(_) => true,
-            Err(jingtu_store::StoreError::NotFound(_)) => false,
-            Err(e) => return Err(e.into()),
-        };
-        if !exists {
+        if !self.has_record(id)? {
             let applied = apply_untrusted(None, bytes, id, self.actor.clone())?;
             let meta = applied.doc.meta()?;
-            let template = self
-                .templates
-                .get(&meta.kind, meta.template_version)
-                .map_err(|_| {
-                    CoreError::BadRecord(format!(
-                        "template {}.v{} is not known on this device",
-                        meta.kind, meta.template_version
-                    ))
-                })?;
+            let template = self.template_of(&meta)?;
             let mut cached = Cached::new(applied.doc, template, 1)?;
             let summary = self.summarize(&cached, now_ms());
             let heads = encode_heads(&cached.doc.heads());
