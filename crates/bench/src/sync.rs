@@ -759,7 +759,6 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
     }
 
     eprintln!("concurrent: {devices} devices sync at once");
-    let barrier = Barrier::new(devices + 1);
     /// The sync's result and duration, when it ended, its counters, and when the answer to
     /// its first request was in (the first progress after the request: before the pulled
     /// chunks are stored).
@@ -770,34 +769,18 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
         Counters,
         Option<Instant>,
     );
-    let (start, outcomes) = std::thread::scope(|s| -> Result<(Instant, Vec<Outcome>)> {
-        let handles: Vec<_> = cores
-            .iter()
-            .map(|(core, client, _)| {
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    let t = Instant::now();
-                    let mut answered = None;
-                    let r = core
-                        .sync_with(client, &mut |p| {
-                            if answered.is_none() && p.phase == SyncPhase::Push && p.done > 0 {
-                                answered = Some(Instant::now());
-                            }
-                            true
-                        })
-                        .map_err(|e| e.to_string());
-                    (r, t.elapsed(), Instant::now(), client.counters(), answered)
-                })
+    let (start, outcomes): (Instant, Vec<Outcome>) = all_at_once(&cores, |(core, client, _)| {
+        let t = Instant::now();
+        let mut answered = None;
+        let r = core
+            .sync_with(client, &mut |p| {
+                if answered.is_none() && p.phase == SyncPhase::Push && p.done > 0 {
+                    answered = Some(Instant::now());
+                }
+                true
             })
-            .collect();
-        barrier.wait();
-        let start = Instant::now();
-        let outcomes = handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| anyhow!("a device thread panicked")))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((start, outcomes))
+            .map_err(|e| e.to_string());
+        (r, t.elapsed(), Instant::now(), client.counters(), answered)
     })?;
     let end = outcomes.iter().map(|o| o.2).max().context("no device")?;
     let wall = end.saturating_duration_since(start);
@@ -927,32 +910,15 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
     }
     drop(cores);
     eprintln!("concurrent: {devices} pushes at once, without pulling");
-    let barrier = Barrier::new(devices + 1);
-    let (start, outcomes) = std::thread::scope(|s| -> Result<_> {
-        let handles: Vec<_> = requests
-            .iter()
-            .map(|(client, request)| {
-                let barrier = &barrier;
-                s.spawn(move || {
-                    barrier.wait();
-                    let t = Instant::now();
-                    let r = client.sync(request, &|| false);
-                    let ok = r.is_ok_and(|r| {
-                        r.results
-                            .iter()
-                            .all(|x| x.outcome == jingtu_protocol::PushOutcome::Accepted)
-                    });
-                    (ok, t.elapsed(), Instant::now())
-                })
-            })
-            .collect();
-        barrier.wait();
-        let start = Instant::now();
-        let outcomes = handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| anyhow!("a push thread panicked")))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((start, outcomes))
+    let (start, outcomes) = all_at_once(&requests, |(client, request)| {
+        let t = Instant::now();
+        let r = client.sync(request, &|| false);
+        let ok = r.is_ok_and(|r| {
+            r.results
+                .iter()
+                .all(|x| x.outcome == jingtu_protocol::PushOutcome::Accepted)
+        });
+        (ok, t.elapsed(), Instant::now())
     })?;
     let end = outcomes.iter().map(|o| o.2).max().context("no device")?;
     let wall = end.saturating_duration_since(start);
@@ -968,4 +934,32 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
     m.add("push_only_p99_ms", percentile(&latencies, 0.99), "ms");
     m.add("push_only_errors", failed as f64, "count");
     Ok(())
+}
+
+/// Runs `work` on every item in its own thread, all released at once; returns the moment of
+/// release and the results in item order.
+fn all_at_once<I: Sync, T: Send>(
+    items: &[I],
+    work: impl Fn(&I) -> T + Sync,
+) -> Result<(Instant, Vec<T>)> {
+    let barrier = Barrier::new(items.len() + 1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let (barrier, work) = (&barrier, &work);
+                s.spawn(move || {
+                    barrier.wait();
+                    work(item)
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let outcomes = handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow!("a device thread panicked")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((start, outcomes))
+    })
 }

@@ -356,14 +356,15 @@ impl Client {
     }
 }
 
+/// Bytes of header lines on the wire (`name: value\r\n`).
+fn header_bytes(h: &reqwest::header::HeaderMap) -> usize {
+    h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
+}
+
 /// Bytes of the request on the wire: request line, headers, body (HTTP/1.1 framing).
 fn request_bytes(r: &reqwest::blocking::Request) -> u64 {
     let line = r.method().as_str().len() + r.url().as_str().len() + 12;
-    let headers: usize = r
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
+    let headers = header_bytes(r.headers());
     let body = r
         .body()
         .and_then(|b| b.as_bytes())
@@ -376,11 +377,7 @@ fn request_bytes(r: &reqwest::blocking::Request) -> u64 {
 /// The answer's status and body, and its bytes on the wire.
 fn read_response(r: Response) -> Result<(StatusCode, (Vec<u8>, u64)), ClientError> {
     let status = r.status();
-    let headers: usize = r
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
+    let headers = header_bytes(r.headers());
     let body = r
         .bytes()
         .map_err(|e| ClientError::Network(e.to_string()))?
