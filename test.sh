@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 cargo test --workspace
-mobile-bindings/tests/run-kotlin.sh
+JINGTU_SERVER_BIN="${CARGO_TARGET_DIR:-target}/debug/jingtu-server" mobile-bindings/tests/run-kotlin.sh
 clang -fsyntax-only -Wno-pragma-once-outside-header -x c build/bindings/swift/JingtuCoreFFI.h
 echo "Swift bindings: C header compiles"

@@ -9,7 +9,7 @@ cd "$root"
 targets=(aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios)
 rustup target add "${targets[@]}"
 for t in "${targets[@]}"; do
-  cargo build -p jingtu-mobile --lib --profile mobile --target "$t"
+  cargo rustc -p jingtu-mobile --lib --profile mobile --target "$t" --crate-type staticlib
 done
 # Bindings are generated from a host build of the same library.
 cargo build -p jingtu-mobile --features bindgen --bin uniffi-bindgen

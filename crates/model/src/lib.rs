@@ -16,6 +16,7 @@ mod expr;
 mod label;
 mod path;
 mod photos;
+mod role;
 pub mod rules;
 mod template;
 
@@ -26,4 +27,5 @@ pub use expr::Expr;
 pub use label::Label;
 pub use path::{FieldPath, PathSeg};
 pub use photos::{MissingPhoto, PHOTO_TYPE_TABLE, PhotoRules, RequiredPhoto};
+pub use role::Role;
 pub use template::{ComputedDef, FieldDef, FieldKind, Template, TemplateSet, TemplateSummary};
