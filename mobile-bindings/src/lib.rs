@@ -334,6 +334,8 @@ pub struct RecordView {
     pub org_unit: Option<String>,
     pub village: Option<String>,
     pub planned_point: Option<String>,
+    /// The assignment the record was created for.
+    pub assignment_id: Option<String>,
     /// Every value, by leaf path.
     pub values: Vec<FieldEntry>,
     /// The record's data as one JSON object.
@@ -492,8 +494,19 @@ pub struct SyncReport {
     pub records_received: u64,
     pub photos_uploaded: u64,
     pub thumbnails_fetched: u64,
-    /// Records the server refused (they keep their changes and stay pending).
+    /// Records the server refused. For `forbidden` and `out_of_scope` the refused edit is
+    /// kept (see `refusedEdits`) and the record is back at the server's version with what is
+    /// still allowed written again; other codes leave the record pending as it is.
     pub refused: Vec<RefusedPush>,
+    /// Assignments held after the sync.
+    pub assignments: u64,
+    /// Records removed because they left what this user may see.
+    pub records_removed: u64,
+    /// Records that left it but hold unsynced changes, so are kept.
+    pub kept_out_of_scope: Vec<String>,
+    /// Records received whose form this app version does not know (kept; opened after an
+    /// update).
+    pub parked: u64,
     pub round_trips: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
@@ -505,6 +518,115 @@ pub struct RefusedPush {
     pub record_id: String,
     pub code: String,
     pub message: String,
+    /// The rule broken (`review_by_supervisor`, `status_by_role`, `custody_append_only`,
+    /// `approved_locked`, `meta_write_once`), for `forbidden`.
+    pub rule: Option<String>,
+    /// The document path the refused change touched (`review/r1/decision`).
+    pub path: Option<String>,
+    /// The kept refused edit, when one was kept.
+    pub refused_edit_id: Option<i64>,
+    /// Field values, photos and submissions written again onto the server's version.
+    pub replayed: u64,
+}
+
+/// An edit the server refused, kept on the device with the reason: never silently dropped.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RefusedEdit {
+    pub id: i64,
+    pub record_id: String,
+    /// `forbidden` or `out_of_scope`.
+    pub code: String,
+    pub rule: Option<String>,
+    pub path: Option<String>,
+    pub message: String,
+    pub refused_at_ms: i64,
+    /// The whole record as it was on this device before the refused changes came out (JSON).
+    pub local_json: String,
+    pub dismissed: bool,
+}
+
+impl From<jingtu_core::RefusedEdit> for RefusedEdit {
+    fn from(e: jingtu_core::RefusedEdit) -> Self {
+        RefusedEdit {
+            id: e.id,
+            record_id: e.record_id,
+            code: e.code,
+            rule: e.rule,
+            path: e.path,
+            message: e.message,
+            refused_at_ms: e.refused_at_ms,
+            local_json: e.local_json,
+            dismissed: e.dismissed_at_ms.is_some(),
+        }
+    }
+}
+
+/// A piece of field work a supervisor gave this device's user (read-only here).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Assignment {
+    pub id: String,
+    /// `village`, `water_body` or `sampling_point`.
+    pub target_kind: String,
+    /// 村庄, 水体 or 采样点位.
+    pub target_kind_label: String,
+    pub target: String,
+    pub target_name: String,
+    /// The record kind to capture.
+    pub kind: String,
+    pub org_unit: String,
+    pub due_date: Option<String>,
+    pub note: Option<String>,
+    pub assigned_by: String,
+    pub assigned_at_ms: i64,
+}
+
+impl From<jingtu_core::Assignment> for Assignment {
+    fn from(a: jingtu_core::Assignment) -> Self {
+        Assignment {
+            id: a.id,
+            target_kind: a.target_kind.as_str().to_string(),
+            target_kind_label: a.target_kind.label_zh().to_string(),
+            target: a.target,
+            target_name: a.target_name,
+            kind: a.kind,
+            org_unit: a.org_unit,
+            due_date: a.due_date,
+            note: a.note,
+            assigned_by: a.assigned_by,
+            assigned_at_ms: a.assigned_at_ms,
+        }
+    }
+}
+
+/// Who this device is enrolled for.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Enrollment {
+    pub user: String,
+    /// `inspector`, `sampler`, `supervisor` or `admin`.
+    pub role: String,
+    /// 巡查员, 采样员, 审核员 or 管理员.
+    pub role_label: String,
+    pub org_units: Vec<String>,
+    pub server_url: String,
+}
+
+impl From<jingtu_core::Enrollment> for Enrollment {
+    fn from(e: jingtu_core::Enrollment) -> Self {
+        Enrollment {
+            user: e.user,
+            role: e.role.as_str().to_string(),
+            role_label: e.role.label_zh().to_string(),
+            org_units: e.org_units,
+            server_url: e.server_url,
+        }
+    }
+}
+
+/// A record received whose form (template) this app version does not know yet.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ParkedRecord {
+    pub record_id: String,
+    pub reason: String,
 }
 
 /// How far the device is in step with the server.
@@ -517,12 +639,14 @@ pub struct SyncStatus {
     pub photos_pending: u64,
 }
 
-/// One record's sync state: `synced`, `pending_upload` or `photo_pending`.
+/// One record's sync state: `refused` (an edit of it was refused and not dismissed),
+/// `pending_upload`, `photo_pending` or `synced`.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct RecordSyncState {
     pub state: String,
     pub pending_upload: bool,
     pub photos_pending: u64,
+    pub refused_edits: u64,
 }
 
 /// Progress of a sync: `phase` is `push`, `pull`, `photos` or `thumbnails`; `done` of
@@ -600,7 +724,7 @@ impl FieldCore {
         place: Option<NewRecordPlace>,
     ) -> Result<RecordSummary> {
         let p = place.unwrap_or_default();
-        let a = jingtu_core::Assignment {
+        let a = jingtu_core::NewRecordPlace {
             org_unit: p.org_unit,
             village: p.village,
             planned_point: p.planned_point,
@@ -657,6 +781,7 @@ impl FieldCore {
             org_unit: v.meta.org_unit,
             village: v.meta.village,
             planned_point: v.meta.planned_point,
+            assignment_id: v.meta.assignment,
             values,
             data_json: v.data.to_string(),
             computed_json: Value::Object(v.computed).to_string(),
@@ -844,8 +969,16 @@ impl FieldCore {
                     record_id: x.record,
                     code: x.code,
                     message: x.message,
+                    rule: x.rule,
+                    path: x.path,
+                    refused_edit_id: x.refused_edit,
+                    replayed: x.replayed,
                 })
                 .collect(),
+            assignments: r.assignments,
+            records_removed: r.records_removed,
+            kept_out_of_scope: r.kept_out_of_scope,
+            parked: r.parked,
             round_trips: r.round_trips,
             bytes_up: r.bytes_up,
             bytes_down: r.bytes_down,
@@ -870,7 +1003,76 @@ impl FieldCore {
             state: s.label().to_string(),
             pending_upload: s.pending_upload,
             photos_pending: s.photos_pending,
+            refused_edits: s.refused_edits,
         })
+    }
+
+    /// Enrolls this device with a one-time code from an admin or supervisor (typed, or the
+    /// scanned QR payload `jingtu://enroll?...`, then `url` may be empty). Keeps the server
+    /// and the device token; the enrolled user becomes the author of new edits. Raises
+    /// `Network` with the server's reason (`bad_code`, `code_used`, `code_expired`) when
+    /// refused.
+    pub fn enroll(
+        &self,
+        url: String,
+        code: String,
+        device_label: Option<String>,
+        app_version: Option<String>,
+    ) -> Result<Enrollment> {
+        Ok(self
+            .inner
+            .enroll(&url, &code, device_label.as_deref(), app_version.as_deref())?
+            .into())
+    }
+
+    /// Who this device is enrolled for (none before `enroll`).
+    pub fn enrollment(&self) -> Result<Option<Enrollment>> {
+        Ok(self.inner.enrollment()?.map(Into::into))
+    }
+
+    /// This user's assignments, soonest due first (they arrive with sync).
+    pub fn assignments(&self) -> Result<Vec<Assignment>> {
+        Ok(self
+            .inner
+            .assignments()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Creates the record of an assignment (kind, org unit, village or point from it).
+    pub fn create_record_for_assignment(&self, assignment_id: String) -> Result<RecordSummary> {
+        Ok(self.inner.create_record_for(&assignment_id)?.into())
+    }
+
+    /// Edits the server refused, newest first; of one record when `record_id` is given.
+    pub fn refused_edits(
+        &self,
+        record_id: Option<String>,
+        include_dismissed: bool,
+    ) -> Result<Vec<RefusedEdit>> {
+        Ok(self
+            .inner
+            .refused_edits(record_id.as_deref(), include_dismissed)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The user has read a refused edit: it leaves the lists (and the record's state) but
+    /// stays in the store.
+    pub fn dismiss_refused_edit(&self, id: i64) -> Result<()> {
+        Ok(self.inner.dismiss_refused_edit(id)?)
+    }
+
+    /// Records received whose form this app version does not know (opened after an update).
+    pub fn parked_records(&self) -> Result<Vec<ParkedRecord>> {
+        Ok(self
+            .inner
+            .parked_records()?
+            .into_iter()
+            .map(|(record_id, reason)| ParkedRecord { record_id, reason })
+            .collect())
     }
 
     /// The full image of a photo taken on another device (the sync brings thumbnails only),

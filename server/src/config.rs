@@ -1,5 +1,24 @@
 //! Configuration: defaults, then a TOML file (`--config` or `JINGTU_CONFIG`), then environment
 //! variables (`JINGTU_DATA_DIR`, `JINGTU_LISTEN`), then command-line flags.
+//!
+//! ```toml
+//! data_dir = "/var/lib/jingtu"
+//! listen = "127.0.0.1:8470"
+//! public_url = "https://jingtu.example.gov.cn"   # written into enrollment QR codes
+//! trust_proxy = true          # behind nginx/Caddy that sets X-Forwarded-For
+//! insecure_cookies = false    # true only for plain-http trials: no `Secure` on the cookie
+//! [limits]
+//! max_body_bytes = 16777216
+//! max_json_bytes = 65536
+//! [auth]
+//! session_hours = 12
+//! enrollment_code_hours = 24
+//! enrollment_code_max_hours = 168
+//! login_per_minute = 10       # per client address; login_burst at once
+//! enroll_per_minute = 10      # per client address; enroll_burst at once
+//! lockout_failures = 5        # failed logins within lockout_window_minutes ...
+//! lockout_minutes = 15        # ... lock the user out this long
+//! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +35,57 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub limits: Limits,
+    /// Session cookies without `Secure`, for a server reached over plain http (loopback tests,
+    /// a trial on a laptop). Default false: browsers then send the cookie over https only.
+    pub insecure_cookies: bool,
+    /// Take the client's address from the last entry of `X-Forwarded-For` (set it when, and
+    /// only when, a proxy in front adds that header). Default false: the peer address.
+    pub trust_proxy: bool,
+    /// The address devices reach the server at (`https://jingtu.example.gov.cn`), written into
+    /// enrollment QR codes. Default: the `Host` of the issuing request (the admin command line:
+    /// `http://<listen>`).
+    pub public_url: Option<String>,
+    pub auth: AuthConfig,
+}
+
+/// People and devices: sessions, enrollment codes, abuse limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a web login lasts.
+    pub session_hours: u64,
+    /// How long an enrollment code is valid unless the issuer says otherwise ...
+    pub enrollment_code_hours: u64,
+    /// ... and at most.
+    pub enrollment_code_max_hours: u64,
+    /// Login attempts per minute from one address, and the burst allowed at once.
+    pub login_per_minute: u32,
+    pub login_burst: u32,
+    /// Enrollment attempts per minute from one address, and the burst.
+    pub enroll_per_minute: u32,
+    pub enroll_burst: u32,
+    /// A user is locked out after this many failed logins within `lockout_window_minutes` ...
+    pub lockout_failures: u32,
+    pub lockout_window_minutes: u64,
+    /// ... for this long (a right password is refused meanwhile).
+    pub lockout_minutes: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_hours: 12,
+            enrollment_code_hours: 24,
+            enrollment_code_max_hours: 7 * 24,
+            login_per_minute: 10,
+            login_burst: 10,
+            enroll_per_minute: 10,
+            enroll_burst: 10,
+            lockout_failures: 5,
+            lockout_window_minutes: 15,
+            lockout_minutes: 15,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +102,8 @@ pub struct Limits {
     /// Most feed bytes in one answer.
     pub max_feed_bytes: u64,
     pub request_timeout_s: u64,
+    /// Largest JSON body (login, enrollment, the people endpoints).
+    pub max_json_bytes: usize,
 }
 
 impl Default for Limits {
@@ -43,6 +115,7 @@ impl Default for Limits {
             max_pushes: 5000,
             max_feed_bytes: 4 * 1024 * 1024,
             request_timeout_s: 60,
+            max_json_bytes: 64 * 1024,
         }
     }
 }
@@ -53,6 +126,10 @@ impl Default for Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
             limits: Limits::default(),
+            insecure_cookies: false,
+            trust_proxy: false,
+            public_url: None,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -81,6 +158,41 @@ impl Config {
                 .parse()
                 .with_context(|| format!("JINGTU_LISTEN={listen} is not an address"))?;
         }
+        config.check()?;
         Ok(config)
+    }
+
+    /// Refuses settings that cannot work.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let a = &self.auth;
+        for (name, v) in [
+            ("auth.session_hours", a.session_hours),
+            ("auth.enrollment_code_hours", a.enrollment_code_hours),
+            (
+                "auth.enrollment_code_max_hours",
+                a.enrollment_code_max_hours,
+            ),
+            ("auth.login_per_minute", a.login_per_minute.into()),
+            ("auth.login_burst", a.login_burst.into()),
+            ("auth.enroll_per_minute", a.enroll_per_minute.into()),
+            ("auth.enroll_burst", a.enroll_burst.into()),
+            ("auth.lockout_failures", a.lockout_failures.into()),
+            ("auth.lockout_window_minutes", a.lockout_window_minutes),
+            ("auth.lockout_minutes", a.lockout_minutes),
+            ("limits.max_json_bytes", self.limits.max_json_bytes as u64),
+        ] {
+            if v == 0 {
+                anyhow::bail!("{name} must be at least 1");
+            }
+        }
+        if a.enrollment_code_hours > a.enrollment_code_max_hours {
+            anyhow::bail!("auth.enrollment_code_hours is over auth.enrollment_code_max_hours");
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            anyhow::bail!("public_url must be an http:// or https:// address, not {url}");
+        }
+        Ok(())
     }
 }

@@ -4,8 +4,11 @@
 //! It reuses `jingtu-doc` (records are checked by loading them) and `jingtu-protocol`; it never
 //! links the device store or the sync client.
 
+pub mod admin;
 pub mod api;
+pub mod assignments;
 pub mod config;
+pub mod people;
 pub mod storage;
 
 use std::sync::Arc;
@@ -38,14 +41,18 @@ pub fn open_embedded(config: &Config) -> anyhow::Result<Embedded> {
 }
 
 fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
-    if let Some(h) = HANDLE.get() {
+    // One recorder per process, installed once even when app states are made on several
+    // threads at once (tests).
+    static HANDLE: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
+    let mut held = HANDLE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(h) = &*held {
         return Ok(h.clone());
     }
     let handle = PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    *held = Some(handle.clone());
+    Ok(handle)
 }
 
 /// The application over the embedded storage.
@@ -54,9 +61,11 @@ pub fn app_state(config: &Config, storage: &Embedded) -> anyhow::Result<Shared> 
         records: storage.db.clone(),
         photos: storage.photos.clone(),
         auth: storage.db.clone(),
+        scope: storage.db.clone(),
         limits: config.limits.clone(),
         metrics: metrics_handle()?,
         apply_lock: std::sync::Mutex::new(()),
+        people: crate::api::people::PeopleState::new(config),
     }))
 }
 

@@ -1,19 +1,21 @@
-//! `jingtu-server`: `serve` runs the sync server; `admin` manages users and device tokens.
+//! `jingtu-server`: `serve` runs the sync server; `admin` manages org units, users, enrollment
+//! codes, devices and reads the audit log (`jingtu_server::admin`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use jingtu_server::admin::Admin;
 use jingtu_server::api::{router, token_hash};
 use jingtu_server::config::Config;
-use jingtu_server::storage::AuthStore;
+use jingtu_server::storage::{AuditAction, AuditEntry, AuditLog, AuditOutcome, AuthStore};
 use jingtu_server::{app_state, new_token, open_embedded};
 
 #[derive(Parser)]
 #[command(name = "jingtu-server", version, about = "净土 jingtu sync server")]
 struct Cli {
-    /// A TOML configuration file (data_dir, listen, [limits]).
+    /// A TOML configuration file (data_dir, listen, public_url, trust_proxy, insecure_cookies, [limits], [auth]).
     #[arg(long, global = true, env = "JINGTU_CONFIG")]
     config: Option<PathBuf>,
     /// The data directory (SQLite database and photo folder); default ./jingtu-data.
@@ -31,29 +33,9 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
-    /// Users and device tokens.
+    /// Org units, users, enrollment codes, devices and the audit log.
     #[command(subcommand)]
     Admin(Admin),
-}
-
-#[derive(Subcommand)]
-enum Admin {
-    /// Create a user.
-    CreateUser { name: String },
-    /// Issue a device token for a user (shown once; the server keeps only its hash).
-    IssueToken {
-        user: String,
-        /// What the device is, e.g. "张三's phone".
-        #[arg(long)]
-        label: Option<String>,
-    },
-    /// List device tokens.
-    ListTokens {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke a device token by its id (from list-tokens).
-    RevokeToken { id: i64 },
 }
 
 fn main() -> Result<()> {
@@ -69,7 +51,7 @@ fn main() -> Result<()> {
             }
             serve(config)
         }
-        Command::Admin(cmd) => admin(&config, cmd),
+        Command::Admin(cmd) => jingtu_server::admin::run(&config, cmd),
     }
 }
 
@@ -86,9 +68,27 @@ fn serve(config: Config) -> Result<()> {
         // First start: an admin user and a device token, printed once.
         storage.db.create_user("admin")?;
         let token = new_token();
-        storage
+        let info = storage
             .db
             .add_token("admin", &token_hash(&token), Some("first start"))?;
+        storage.db.audit(
+            &AuditEntry::new(
+                AuditEntry::SYSTEM,
+                AuditAction::UserCreated,
+                AuditOutcome::Ok,
+            )
+            .target("admin")
+            .detail(serde_json::json!({"role": "admin", "first_start": true})),
+        )?;
+        storage.db.audit(
+            &AuditEntry::new(
+                AuditEntry::SYSTEM,
+                AuditAction::TokenIssued,
+                AuditOutcome::Ok,
+            )
+            .target(format!("device {}", info.id))
+            .detail(serde_json::json!({"user": "admin", "label": "first start"})),
+        )?;
         Some(token)
     } else {
         None
@@ -103,88 +103,52 @@ fn serve(config: Config) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        // Before the address is announced: a signal right after it stops the server gracefully.
+        let shutdown = shutdown_signal()?;
         // Scripts and tests read this line to find the port.
         println!("jingtu-server listening on http://{addr}");
         if let Some(token) = first_token {
             eprintln!("first start: created user 'admin' with this device token (shown once):");
             eprintln!("  {token}");
             eprintln!("enroll a device with:  jingtu enroll http://{addr} {token}");
+            eprintln!(
+                "for the web login: jingtu-server admin user set-password admin --password-stdin"
+            );
         }
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving")?;
+        // The peer address is the client's (rate limits, audit) unless `trust_proxy` says to
+        // read X-Forwarded-For.
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving")?;
         tracing::info!("stopped");
         Ok(())
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = interrupt.recv() => {},
+            }
+        })
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
-}
-
-fn admin(config: &Config, cmd: Admin) -> Result<()> {
-    let storage = open_embedded(config)?;
-    let db = storage.db;
-    match cmd {
-        Admin::CreateUser { name } => {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > 100 {
-                bail!("a user name has 1 to 100 characters");
-            }
-            db.create_user(name)?;
-            println!("user {name} created");
-        }
-        Admin::IssueToken { user, label } => {
-            let token = new_token();
-            let info = db.add_token(&user, &token_hash(&token), label.as_deref())?;
-            println!("{token}");
-            eprintln!(
-                "token {} for {} (shown once; keep it on the device)",
-                info.id, info.user
-            );
-        }
-        Admin::ListTokens { json } => {
-            let tokens = db.list_tokens()?;
-            for t in tokens {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"id": t.id, "user": t.user, "label": t.label,
-                            "created_at_ms": t.created_at_ms, "last_seen_ms": t.last_seen_ms,
-                            "revoked": t.revoked})
-                    );
-                } else {
-                    println!(
-                        "{:4} {:16} {:20} {}",
-                        t.id,
-                        t.user,
-                        t.label.as_deref().unwrap_or("-"),
-                        if t.revoked { "revoked" } else { "live" }
-                    );
-                }
-            }
-        }
-        Admin::RevokeToken { id } => {
-            db.revoke_token(id)?;
-            println!("token {id} revoked");
-        }
-    }
-    Ok(())
 }

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjType, ROOT};
-use jingtu_core::{Assignment, CoreError, DeviceCore, NewPhoto, PhotoSource, Severity};
+use jingtu_core::{CoreError, DeviceCore, NewPhoto, NewRecordPlace, PhotoSource, Severity};
 use jingtu_e2e::{same_value, test_jpeg};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -25,7 +25,9 @@ fn store() -> (TempDir, DeviceCore) {
 }
 
 fn new_record(core: &DeviceCore, kind: &str) -> String {
-    core.create_record(kind, &Assignment::default()).unwrap().id
+    core.create_record(kind, &NewRecordPlace::default())
+        .unwrap()
+        .id
 }
 
 fn examples_dir(kind: &str) -> PathBuf {
@@ -84,7 +86,7 @@ fn a_form_that_does_not_exist_is_an_unknown_template() {
         "",
         "../soil_sample",
     ] {
-        match core.create_record(kind, &Assignment::default()) {
+        match core.create_record(kind, &NewRecordPlace::default()) {
             Err(CoreError::UnknownTemplate(_)) => {}
             other => panic!("{kind:?}: expected UnknownTemplate, got {other:?}"),
         }

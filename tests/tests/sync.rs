@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use jingtu_client::Client;
 use jingtu_core::{
-    Assignment, ClientError, ClientOptions, CoreError, CoreOptions, DeviceCore, ListFilter,
-    NewPhoto, PhotoSource, SyncProgress, SyncReport,
+    ClientError, ClientOptions, CoreError, CoreOptions, DeviceCore, ListFilter, NewPhoto,
+    NewRecordPlace, PhotoSource, SyncProgress, SyncReport,
 };
 use jingtu_e2e::{ServerProcess, lookup, same_value, test_jpeg};
 use jingtu_protocol::{
@@ -152,7 +152,7 @@ fn photo_ids(core: &DeviceCore, id: &str) -> Vec<(String, String)> {
 fn new_record(core: &DeviceCore, village: &str) -> String {
     core.create_record(
         KIND,
-        &Assignment {
+        &NewRecordPlace {
             org_unit: Some("411321".into()),
             village: Some(village.to_string()),
             ..Default::default()
@@ -1209,7 +1209,7 @@ fn one_edit_among_ten_thousand_synced_records_is_one_small_round_trip() {
     for _ in 0..MANY {
         ids.push(
             d.core
-                .create_record(KIND, &Assignment::default())
+                .create_record(KIND, &NewRecordPlace::default())
                 .unwrap()
                 .id,
         );
@@ -1264,6 +1264,9 @@ fn one_edit_among_ten_thousand_synced_records_is_one_small_round_trip() {
                 cursor: idle.cursor,
                 pushes: vec![],
                 max_response_bytes: None,
+                scope_seq: 0,
+                scope_target: None,
+                scope_after: None,
             },
             &|| false,
         )
@@ -1367,6 +1370,9 @@ fn request(pushes: Vec<Push>) -> SyncRequest {
         cursor: 0,
         pushes,
         max_response_bytes: None,
+        scope_seq: 0,
+        scope_target: None,
+        scope_after: None,
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
-use jingtu_core::{Assignment, DeviceCore, ListFilter};
+use jingtu_core::{DeviceCore, ListFilter, NewRecordPlace};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -118,7 +118,7 @@ fn core_suite(cli: &Cli) -> Result<()> {
     let edit_dir = tmp.path().join("edit");
     let core = DeviceCore::open(&edit_dir)?;
     core.set_user("bench")?;
-    let rec = core.create_record("village_inspection", &Assignment::default())?;
+    let rec = core.create_record("village_inspection", &NewRecordPlace::default())?;
     for (k, v) in &data {
         core.set_field(&rec.id, k, v)?;
     }
@@ -152,7 +152,7 @@ fn core_suite(cli: &Cli) -> Result<()> {
     let mut create_ms = Vec::with_capacity(records);
     let start = Instant::now();
     for i in 0..records {
-        let a = Assignment {
+        let a = NewRecordPlace {
             village: Some(format!("村{}", i % 300)),
             ..Default::default()
         };

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use jingtu_core::{
-    Assignment, ClientOptions, Counters, DeviceCore, NewPhoto, PhotoSource, SyncPhase, SyncReport,
+    ClientOptions, Counters, DeviceCore, NewPhoto, NewRecordPlace, PhotoSource, SyncPhase,
+    SyncReport,
 };
 use jingtu_protocol::{PROTOCOL_VERSION, Push, SyncRequest};
 use serde_json::{Value, json};
@@ -478,7 +479,7 @@ fn first_sync(n: usize, m: &mut Metrics) -> Result<()> {
     let mut ids = Vec::with_capacity(n);
     let mut fields = 0;
     for i in 0..n {
-        let a = Assignment {
+        let a = NewRecordPlace {
             village: Some(village(i)),
             org_unit: Some("411321".into()),
             ..Default::default()
@@ -640,7 +641,7 @@ fn incremental(held: usize, runs: usize, m: &mut Metrics) -> Result<()> {
     let core = open_device(&tmp.path().join("device"), "李秀兰")?;
     let mut target = None;
     for i in 0..held {
-        let a = Assignment {
+        let a = NewRecordPlace {
             village: Some(village(i)),
             ..Default::default()
         };
@@ -737,7 +738,7 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
         let mut ids = Vec::with_capacity(per_device);
         for k in 0..per_device {
             let i = d * per_device + k;
-            let a = Assignment {
+            let a = NewRecordPlace {
                 village: Some(village(i)),
                 ..Default::default()
             };
@@ -905,6 +906,9 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
             cursor: i64::MAX as u64,
             pushes,
             max_response_bytes: None,
+            scope_seq: 0,
+            scope_target: None,
+            scope_after: None,
         };
         requests.push((client, request));
     }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use jingtu_core::{
-    Assignment, CoreError, DeviceCore, ListFilter, NewPhoto, PhotoSource, RecordPhoto, RecordView,
+    CoreError, DeviceCore, ListFilter, NewPhoto, NewRecordPlace, PhotoSource, RecordPhoto,
+    RecordView,
 };
 use serde_json::{Value, json};
 
@@ -114,9 +115,29 @@ enum Command {
         path: String,
         value: String,
     },
-    /// Connect this device to a server with a device token (from `jingtu-server admin
-    /// issue-token`, or printed at the server's first start).
-    Enroll { url: String, token: String },
+    /// Connect this device to a server with a one-time enrollment code (from `jingtu-server
+    /// admin enroll-code`, or the text of its QR code; URL may then be -), or with a device
+    /// token (`jt_...`, from `jingtu-server admin issue-token` or the server's first start).
+    Enroll {
+        url: String,
+        code: String,
+        /// A name for this device in the server's device list.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// The assignments of this device's user (they arrive with sync).
+    Assignments,
+    /// Create the record of an assignment (its kind, org unit, village or point).
+    Start { assignment: String },
+    /// Edits the server refused, with the rule and the path (of one record, or all).
+    Refused {
+        id: Option<String>,
+        /// Dismissed ones too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Mark a refused edit as read (it stays in the store).
+    Dismiss { refused_edit: i64 },
     /// Send this device's changes and photos to the server and take in what others did.
     Sync,
     /// What waits to be synced.
@@ -266,7 +287,7 @@ fn run(cli: Cli) -> Result<()> {
             point,
             assignment,
         } => {
-            let a = Assignment {
+            let a = NewRecordPlace {
                 org_unit,
                 village,
                 planned_point: point,
@@ -443,14 +464,108 @@ fn run(cli: Cli) -> Result<()> {
             });
         }
         Command::Photo(cmd) => photo(&core, json, cmd)?,
-        Command::Enroll { url, token } => {
-            core.set_server(&url, &token)?;
-            let url = core.server_url()?.unwrap_or_default();
-            out(
-                json,
-                json!({"server": url, "device": core.device_id()}),
-                || format!("device {} will sync with {url}", core.device_id()),
-            );
+        Command::Enroll { url, code, label } => {
+            let url = if url == "-" { String::new() } else { url };
+            if code.starts_with("jt_") {
+                core.set_server(&url, &code)?;
+                let url = core.server_url()?.unwrap_or_default();
+                out(
+                    json,
+                    json!({"server": url, "device": core.device_id()}),
+                    || format!("device {} will sync with {url}", core.device_id()),
+                );
+            } else {
+                let e = core.enroll(
+                    &url,
+                    &code,
+                    label.as_deref(),
+                    Some(concat!("jingtu-cli/", env!("CARGO_PKG_VERSION"))),
+                )?;
+                out(
+                    json,
+                    json!({"server": e.server_url, "device": core.device_id(), "user": e.user,
+                           "role": e.role, "org_units": e.org_units}),
+                    || {
+                        format!(
+                            "device {} enrolled for {} ({} {}), syncs with {}",
+                            core.device_id(),
+                            e.user,
+                            e.role.label_zh(),
+                            e.role.as_str(),
+                            e.server_url
+                        )
+                    },
+                );
+            }
+        }
+        Command::Assignments => {
+            let list = core.assignments()?;
+            out(json, serde_json::to_value(&list)?, || {
+                if list.is_empty() {
+                    return "no assignments (they arrive with jingtu sync)".into();
+                }
+                list.iter()
+                    .map(|a| {
+                        format!(
+                            "{}  {} {} {} {}  {}  due {}",
+                            a.id,
+                            a.kind,
+                            a.target_kind.label_zh(),
+                            a.target,
+                            a.target_name,
+                            a.org_unit,
+                            a.due_date.as_deref().unwrap_or("-")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Start { assignment } => {
+            let s = core.create_record_for(&assignment)?;
+            out(json, serde_json::to_value(&s)?, || s.id.clone());
+        }
+        Command::Refused { id: i, all } => {
+            let i = i.map(|i| id(&i)).transpose()?;
+            let list = core.refused_edits(i.as_deref(), all)?;
+            let value: Vec<Value> = list
+                .iter()
+                .map(|e| {
+                    json!({"id": e.id, "record": e.record_id, "code": e.code, "rule": e.rule,
+                           "path": e.path, "message": e.message, "refused_at_ms": e.refused_at_ms,
+                           "dismissed": e.dismissed_at_ms.is_some(),
+                           "local": serde_json::from_str::<Value>(&e.local_json)
+                               .unwrap_or(Value::Null)})
+                })
+                .collect();
+            out(json, Value::Array(value), || {
+                if list.is_empty() {
+                    return "no refused edits".into();
+                }
+                list.iter()
+                    .map(|e| {
+                        format!(
+                            "#{} record {}: {} [{}{}] {}",
+                            e.id,
+                            e.record_id,
+                            e.code,
+                            e.rule.as_deref().unwrap_or("-"),
+                            e.path
+                                .as_deref()
+                                .map(|p| format!(" at {p}"))
+                                .unwrap_or_default(),
+                            e.message
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Dismiss { refused_edit } => {
+            core.dismiss_refused_edit(refused_edit)?;
+            out(json, json!({"id": refused_edit, "dismissed": true}), || {
+                format!("refused edit #{refused_edit} dismissed")
+            });
         }
         Command::Sync => {
             let bar = (!json).then(|| {
@@ -495,14 +610,44 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 for x in &r.refused {
                     s.push_str(&format!(
-                        "\nrefused {}: {} ({})",
-                        x.record, x.message, x.code
+                        "\nrefused {}: {} ({}{})",
+                        x.record,
+                        x.message,
+                        x.code,
+                        x.rule
+                            .as_deref()
+                            .map(|r| format!(", rule {r}"))
+                            .unwrap_or_default()
+                    ));
+                    if let Some(e) = x.refused_edit {
+                        s.push_str(&format!(
+                            "; kept as refused edit #{e}, {} value(s) written again",
+                            x.replayed
+                        ));
+                    }
+                }
+                if r.records_removed > 0 || !r.kept_out_of_scope.is_empty() {
+                    s.push_str(&format!(
+                        "\n{} record(s) left this device's scope and were removed; {} kept \
+                         because they hold unsynced changes",
+                        r.records_removed,
+                        r.kept_out_of_scope.len()
+                    ));
+                }
+                if r.parked > 0 {
+                    s.push_str(&format!(
+                        "\n{} record(s) use a form this version does not know: kept until \
+                         an update",
+                        r.parked
                     ));
                 }
                 s
             });
             if refused > 0 {
-                anyhow::bail!("the server refused {refused} record(s); they stay pending");
+                anyhow::bail!(
+                    "the server refused {refused} record(s); see `jingtu refused` for what was \
+                     kept"
+                );
             }
         }
         Command::Status => {
@@ -512,7 +657,7 @@ fn run(cli: Cli) -> Result<()> {
                     "server {}\nlast sync {}\n{} record(s), {} waiting to be sent, {} photo(s) to upload",
                     s.server_url
                         .as_deref()
-                        .unwrap_or("(none: run jingtu enroll URL TOKEN)"),
+                        .unwrap_or("(none: run jingtu enroll URL CODE)"),
                     s.last_sync_ms
                         .map(|t| t.to_string())
                         .unwrap_or_else(|| "never".into()),

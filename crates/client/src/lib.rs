@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jingtu_protocol::{
-    CONTENT_TYPE, ErrorBody, HEADER_UPLOAD_LENGTH, HEADER_UPLOAD_OFFSET, MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION, PhotoState, PhotoStateKind, PhotoStatusRequest, PhotoStatusResponse,
-    PhotoUploadResponse, SyncRequest, SyncResponse, paths,
+    CONTENT_TYPE, EnrollRequest, EnrollResponse, ErrorBody, HEADER_APP_VERSION,
+    HEADER_UPLOAD_LENGTH, HEADER_UPLOAD_OFFSET, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, PhotoState,
+    PhotoStateKind, PhotoStatusRequest, PhotoStatusResponse, PhotoUploadResponse, SyncRequest,
+    SyncResponse, paths,
 };
 use reqwest::StatusCode;
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
@@ -99,6 +100,8 @@ pub struct Client {
     token: String,
     options: ClientOptions,
     counters: Arc<AtomicCounters>,
+    /// Sent as `X-Jingtu-App-Version` with every request (the server lists it per device).
+    app_version: Option<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -136,7 +139,72 @@ impl Client {
             token: token.trim().to_string(),
             options,
             counters: Arc::new(AtomicCounters::default()),
+            app_version: None,
         })
+    }
+
+    /// Reports this app version with every request (`X-Jingtu-App-Version`).
+    pub fn with_app_version(mut self, version: &str) -> Client {
+        let v = version.trim();
+        self.app_version = (!v.is_empty() && v.len() <= 64).then(|| v.to_string());
+        self
+    }
+
+    /// Exchanges a one-time enrollment code (as typed or scanned; see
+    /// `jingtu_protocol::EnrollPayload` for a QR code's payload) for a device token bound to
+    /// the code's user and this device (`device_id`: the device's actor id, hex). Retried like
+    /// every request: the server lets the same device present a used code again for a few
+    /// minutes, so an answer lost on a bad line costs nothing. Refusals: `bad_code`,
+    /// `code_used`, `code_expired`, `user_disabled`, `rate_limited`.
+    pub fn enroll(
+        url: &str,
+        code: &str,
+        device_id: &str,
+        label: Option<&str>,
+        app_version: Option<&str>,
+    ) -> Result<EnrollResponse, ClientError> {
+        Client::enroll_with(
+            url,
+            code,
+            device_id,
+            label,
+            app_version,
+            ClientOptions::default(),
+        )
+    }
+
+    /// [`Client::enroll`] with other options.
+    pub fn enroll_with(
+        url: &str,
+        code: &str,
+        device_id: &str,
+        label: Option<&str>,
+        app_version: Option<&str>,
+        options: ClientOptions,
+    ) -> Result<EnrollResponse, ClientError> {
+        let mut client = Client::new(url, "", options)?;
+        if let Some(v) = app_version {
+            client = client.with_app_version(v);
+        }
+        let body = serde_json::to_vec(&EnrollRequest {
+            code: code.trim().to_string(),
+            device_id: device_id.to_string(),
+            device_label: label.map(str::to_string),
+            app_version: app_version.map(str::to_string),
+        })
+        .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+        let target = format!("{}{}", client.base, paths::ENROLL);
+        let (_, answer) = client.send(
+            &|| {
+                client
+                    .http
+                    .post(&target)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            },
+            &|| false,
+        )?;
+        serde_json::from_slice(&answer).map_err(|e| ClientError::BadAnswer(e.to_string()))
     }
 
     pub fn base_url(&self) -> &str {
@@ -170,8 +238,14 @@ impl Client {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(self.options.backoff_max);
             }
-            let request = build()
-                .bearer_auth(&self.token)
+            let mut request = build();
+            if !self.token.is_empty() {
+                request = request.bearer_auth(&self.token);
+            }
+            if let Some(v) = &self.app_version {
+                request = request.header(HEADER_APP_VERSION, v);
+            }
+            let request = request
                 .build()
                 .map_err(|e| ClientError::Network(e.to_string()))?;
             let up = request_bytes(&request);
@@ -400,5 +474,111 @@ fn refused(status: StatusCode, body: &[u8]) -> ClientError {
             message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
             offset: None,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A one-request HTTP server on loopback answering `status` and `body`; returns its URL and
+    /// a handle yielding the request it read.
+    fn answer_once(status: &str, body: &str) -> (String, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let reply = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let handle = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then as many body bytes as Content-Length says.
+            loop {
+                let n = s.read(&mut buf).unwrap();
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if req.len() >= end + 4 + len || n == 0 {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            s.write_all(reply.as_bytes()).unwrap();
+            String::from_utf8_lossy(&req).to_string()
+        });
+        (url, handle)
+    }
+
+    #[test]
+    fn enroll_posts_the_code_and_reads_the_token() {
+        let (url, server) = answer_once(
+            "200 OK",
+            r#"{"token":"jt_abc","device":7,"user":"李四","role":"sampler","org_units":["411321100201"],"server_time_ms":5}"#,
+        );
+        let r = Client::enroll(
+            &url,
+            " abcd-efgh-jkmn-pqrs ",
+            "a1b2",
+            Some("李四的手机"),
+            Some("jingtu/1.0"),
+        )
+        .unwrap();
+        assert_eq!(r.token, "jt_abc");
+        assert_eq!(r.device, 7);
+        assert_eq!(r.role, jingtu_model::Role::Sampler);
+        let request = server.join().unwrap();
+        assert!(request.starts_with("POST /v1/enroll HTTP/1.1"), "{request}");
+        assert!(
+            !request.to_ascii_lowercase().contains("authorization:"),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("x-jingtu-app-version: jingtu/1.0"),
+            "{request}"
+        );
+        let body = &request[request.find("\r\n\r\n").unwrap() + 4..];
+        let sent: EnrollRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(sent.code, "abcd-efgh-jkmn-pqrs");
+        assert_eq!(sent.device_id, "a1b2");
+        assert_eq!(sent.device_label.as_deref(), Some("李四的手机"));
+    }
+
+    #[test]
+    fn an_enrollment_refusal_keeps_its_code() {
+        let (url, server) = answer_once(
+            "409 Conflict",
+            r#"{"error":{"code":"code_used","message":"the enrollment code was used already"}}"#,
+        );
+        let e = Client::enroll(&url, "ABCD-EFGH-JKMN-PQRS", "a1b2", None, None).unwrap_err();
+        server.join().unwrap();
+        match e {
+            ClientError::Refused { status, code, .. } => {
+                assert_eq!((status, code.as_str()), (409, "code_used"))
+            }
+            other => panic!("{other}"),
+        }
+        assert!(matches!(
+            Client::enroll("ftp://x", "c", "d", None, None),
+            Err(ClientError::BadUrl(_))
+        ));
     }
 }

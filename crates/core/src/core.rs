@@ -43,7 +43,7 @@ fn check_size(path: &FieldPath, value: &Value) -> Result<(), CoreError> {
 
 /// Where a new record belongs (from an assignment, or typed by the user).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Assignment {
+pub struct NewRecordPlace {
     pub org_unit: Option<String>,
     pub village: Option<String>,
     pub planned_point: Option<String>,
@@ -334,13 +334,16 @@ impl DeviceCore {
             store.set_setting("user", u)?;
         }
         let user = store.setting("user")?.unwrap_or_default();
-        Ok(DeviceCore {
+        let core = DeviceCore {
             store,
             templates,
             actor,
             user: Mutex::new(user),
             cache: Mutex::new(Cache::default()),
-        })
+        };
+        // Records received before this app knew their template open once it does.
+        core.open_parked()?;
+        Ok(core)
     }
 
     /// This device's id in this store (the Automerge actor id, hex).
@@ -402,7 +405,7 @@ impl DeviceCore {
     pub fn create_record(
         &self,
         kind: &str,
-        assignment: &Assignment,
+        assignment: &NewRecordPlace,
     ) -> Result<RecordSummary, CoreError> {
         let template = self.templates.find(kind)?;
         let by = self.editor();

@@ -11,19 +11,25 @@
 mod core;
 mod error;
 mod photos;
+mod scope;
 mod sync;
 mod view;
 
 pub use crate::core::{
-    Assignment, COMPACT_AFTER_CHUNKS, CoreOptions, DeviceCore, ImportOutcome, MAX_VALUE_BYTES,
+    COMPACT_AFTER_CHUNKS, CoreOptions, DeviceCore, ImportOutcome, MAX_VALUE_BYTES, NewRecordPlace,
 };
 pub use error::CoreError;
 pub use jingtu_client::{ClientError, ClientOptions, Counters};
 pub use jingtu_doc::{Conflict, ConflictValue, HistoryEntry, Status, StatusEvent};
 pub use jingtu_doc::{PhotoEntry, PhotoRemoval};
-pub use jingtu_model::MissingPhoto;
 pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};
+pub use jingtu_model::{MissingPhoto, Role};
+pub use jingtu_protocol::{Assignment, AssignmentTarget};
+pub use jingtu_store::RefusedEdit;
 pub use jingtu_store::{Durability, ListFilter, RecordSummary};
 pub use photos::{NewPhoto, PhotoSource, RecordPhoto};
-pub use sync::{RecordSyncState, RefusedPush, SyncPhase, SyncProgress, SyncReport, SyncStatus};
+pub use scope::RefusalTaken;
+pub use sync::{
+    Enrollment, RecordSyncState, RefusedPush, SyncPhase, SyncProgress, SyncReport, SyncStatus,
+};
 pub use view::RecordView;

@@ -21,11 +21,22 @@ const KEY_URL: &str = "server_url";
 const KEY_TOKEN: &str = "server_token";
 const KEY_CURSOR: &str = "sync_cursor";
 const KEY_LAST_SYNC: &str = "last_sync_ms";
+const KEY_ROLE: &str = "role";
+const KEY_ORG_UNITS: &str = "org_units";
 /// A request carries at most this many bytes of pushed changes (more go in the next one).
 const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const PUSH_BATCH_RECORDS: usize = 1000;
 /// The server's limit of one record's changes in one push (its default `max_push_bytes`).
 const MAX_PUSH_BYTES: usize = 8 * 1024 * 1024;
+
+/// The user a device is enrolled for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enrollment {
+    pub user: String,
+    pub role: jingtu_model::Role,
+    pub org_units: Vec<String>,
+    pub server_url: String,
+}
 
 /// Where a sync is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,12 +73,21 @@ pub struct SyncProgress {
     pub bytes: u64,
 }
 
-/// A push the server refused: the record keeps its changes and stays pending.
+/// A push the server refused. For `forbidden` and `out_of_scope` the refused changes are kept
+/// as a refused edit (`refused_edit`) and the record went back to the server's version with
+/// what is still allowed replayed (`replayed`); for other codes the record keeps its changes
+/// and stays pending.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RefusedPush {
     pub record: String,
     pub code: String,
     pub message: String,
+    /// The rule broken (`review_by_supervisor`, `approved_locked`, ...), for `forbidden`.
+    pub rule: Option<String>,
+    /// The document path of the first refused operation.
+    pub path: Option<String>,
+    pub refused_edit: Option<i64>,
+    pub replayed: u64,
 }
 
 /// What a sync did.
@@ -80,6 +100,15 @@ pub struct SyncReport {
     pub photo_bytes_uploaded: u64,
     pub thumbnails_fetched: u64,
     pub refused: Vec<RefusedPush>,
+    /// Assignments held after the sync (when the server sent them).
+    pub assignments: u64,
+    /// Records removed because they left this device's scope.
+    pub records_removed: u64,
+    /// Records that left the scope but hold unpushed changes, so are kept.
+    pub kept_out_of_scope: Vec<String>,
+    /// Records received whose template this app does not know yet (kept, opened after an
+    /// update).
+    pub parked: u64,
     pub round_trips: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
@@ -107,11 +136,15 @@ pub struct RecordSyncState {
     pub pending_upload: bool,
     /// Photos of the record wait to be uploaded.
     pub photos_pending: u64,
+    /// Edits of the record the server refused that the user has not dismissed.
+    pub refused_edits: u64,
 }
 
 impl RecordSyncState {
     pub fn label(&self) -> &'static str {
-        if self.pending_upload {
+        if self.refused_edits > 0 {
+            "refused"
+        } else if self.pending_upload {
             "pending_upload"
         } else if self.photos_pending > 0 {
             "photo_pending"
@@ -124,11 +157,11 @@ impl RecordSyncState {
 /// Change bytes to push and the encoded heads they end at.
 type Outgoing = (Vec<u8>, Vec<u8>);
 
-fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
 
-fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
+pub(crate) fn decode_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
     if !bytes.len().is_multiple_of(32) {
         return None;
     }
@@ -164,6 +197,77 @@ impl DeviceCore {
         Ok(())
     }
 
+    /// Enrolls this device with a one-time code from an admin or supervisor: the server
+    /// answers a device token bound to the code's user and this device, which is kept with the
+    /// server URL; the user's name becomes the author of new edits. `code_or_qr` is the code as
+    /// typed, or the scanned QR payload (`jingtu://enroll?server=...&code=...`), in which case
+    /// `url` may be empty.
+    pub fn enroll(
+        &self,
+        url: &str,
+        code_or_qr: &str,
+        device_label: Option<&str>,
+        app_version: Option<&str>,
+    ) -> Result<Enrollment, CoreError> {
+        let (url, code) = match jingtu_protocol::EnrollPayload::parse(code_or_qr.trim()) {
+            Some(p) if url.trim().is_empty() || url.trim() == p.server => (p.server, p.code),
+            Some(p) => (url.trim().to_string(), p.code),
+            None => (url.trim().to_string(), code_or_qr.trim().to_string()),
+        };
+        if url.is_empty() {
+            return Err(CoreError::InvalidValue {
+                path: "url".into(),
+                reason: "the server URL is missing".into(),
+            });
+        }
+        if code.is_empty() || code.len() > 64 {
+            return Err(CoreError::InvalidValue {
+                path: "code".into(),
+                reason: "an enrollment code is one word of up to 64 characters".into(),
+            });
+        }
+        let answer = Client::enroll(&url, &code, &self.device_id(), device_label, app_version)
+            .map_err(map_client)?;
+        self.set_server(&url, &answer.token)?;
+        self.set_user(&answer.user)?;
+        self.store.set_setting(KEY_ROLE, answer.role.as_str())?;
+        self.store
+            .set_setting(KEY_ORG_UNITS, &answer.org_units.join(","))?;
+        Ok(Enrollment {
+            user: answer.user,
+            role: answer.role,
+            org_units: answer.org_units,
+            server_url: self.server_url()?.unwrap_or(url),
+        })
+    }
+
+    /// Who this device is enrolled for, when it enrolled by code.
+    pub fn enrollment(&self) -> Result<Option<Enrollment>, CoreError> {
+        let (Some(url), Some(role)) = (
+            self.store.setting(KEY_URL)?,
+            self.store
+                .setting(KEY_ROLE)?
+                .and_then(|r| jingtu_model::Role::parse(&r)),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(Enrollment {
+            user: self.user(),
+            role,
+            org_units: self
+                .store
+                .setting(KEY_ORG_UNITS)?
+                .map(|s| {
+                    s.split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            server_url: url,
+        }))
+    }
+
     /// The server URL, when one is set.
     pub fn server_url(&self) -> Result<Option<String>, CoreError> {
         Ok(self.store.setting(KEY_URL)?)
@@ -196,9 +300,11 @@ impl DeviceCore {
 
     pub fn record_sync_state(&self, id: &str) -> Result<RecordSyncState, CoreError> {
         let (pending_upload, photos_pending) = self.store.record_sync_state(id)?;
+        let refused_edits = self.store.refused_edits(Some(id), false)?.len() as u64;
         Ok(RecordSyncState {
             pending_upload,
             photos_pending,
+            refused_edits,
         })
     }
 
@@ -264,7 +370,7 @@ impl DeviceCore {
             }
             // Build one request's pushes.
             let mut pushes = Vec::new();
-            let mut meta = Vec::new(); // (id, heads at push, edit_seq, retried)
+            let mut meta = Vec::new(); // (id, heads at push, edit_seq, retried, confirmed heads)
             let mut size = 0;
             while let Some((id, synced, edit_seq, retried)) = queue.pop_front() {
                 let Some((changes, heads)) = self.changes_to_push(&id, synced.as_deref())? else {
@@ -284,6 +390,10 @@ impl DeviceCore {
                             "{} bytes of changes, over the {MAX_PUSH_BYTES}-byte limit of one push",
                             changes.len()
                         ),
+                        rule: None,
+                        path: None,
+                        refused_edit: None,
+                        replayed: 0,
                     });
                     continue;
                 }
@@ -292,23 +402,29 @@ impl DeviceCore {
                     record: id.clone(),
                     changes,
                 });
-                meta.push((id, heads, edit_seq, retried));
+                meta.push((id, heads, edit_seq, retried, synced));
                 if size >= PUSH_BATCH_BYTES || pushes.len() >= PUSH_BATCH_RECORDS {
                     break;
                 }
             }
+            let (scope_seq, scope_target, scope_after) = self.scope_request()?;
             let request = SyncRequest {
                 protocol: PROTOCOL_VERSION,
                 device: self.device_id(),
                 cursor: self.cursor()?,
                 pushes,
                 max_response_bytes: None,
+                scope_seq,
+                scope_target,
+                scope_after,
             };
             let response = client.sync(&request, &cancelled).map_err(|e| match e {
                 ClientError::Cancelled => CoreError::Cancelled,
                 other => CoreError::Sync(other),
             })?;
-            for (result, (id, heads, edit_seq, retried)) in response.results.iter().zip(meta) {
+            for (result, (id, heads, edit_seq, retried, synced)) in
+                response.results.iter().zip(meta)
+            {
                 match result.outcome {
                     PushOutcome::Accepted => {
                         self.store.mark_pushed(&id, &heads, edit_seq)?;
@@ -322,11 +438,23 @@ impl DeviceCore {
                         self.store.reset_synced(&id)?;
                         queue.push_back((id, None, edit_seq, true));
                     }
-                    PushOutcome::Refused => report.refused.push(RefusedPush {
-                        record: id,
-                        code: result.code.clone().unwrap_or_default(),
-                        message: result.message.clone().unwrap_or_default(),
-                    }),
+                    PushOutcome::Refused => {
+                        let code = result.code.clone().unwrap_or_default();
+                        let taken = if code == refusal::FORBIDDEN || code == refusal::OUT_OF_SCOPE {
+                            Some(self.take_out_refused(&id, result, synced.as_deref())?)
+                        } else {
+                            None
+                        };
+                        report.refused.push(RefusedPush {
+                            record: id,
+                            code,
+                            message: result.message.clone().unwrap_or_default(),
+                            rule: result.rule.clone(),
+                            path: result.path.clone(),
+                            refused_edit: taken.map(|t| t.refused_edit),
+                            replayed: taken.map_or(0, |t| t.replayed as u64),
+                        });
+                    }
                 }
             }
             tell(SyncProgress {
@@ -335,7 +463,7 @@ impl DeviceCore {
                 total,
                 bytes: bytes(client),
             });
-            more = response.more;
+            more = response.more || response.scope.as_ref().is_some_and(|s| s.next.is_some());
             self.take_in(&response, &mut report)?;
             tell(SyncProgress {
                 phase: SyncPhase::Pull,
@@ -488,10 +616,15 @@ impl DeviceCore {
     /// Stores the chunks of an answer, then moves the cursor.
     fn take_in(&self, response: &SyncResponse, report: &mut SyncReport) -> Result<(), CoreError> {
         for chunk in &response.chunks {
-            if self.apply_pulled(&chunk.record, &chunk.bytes)? {
+            if self.park_if_unknown(&chunk.record, &chunk.bytes)? {
+                report.parked += 1;
+            } else if self.apply_pulled(&chunk.record, &chunk.bytes)? {
                 report.records_received += 1;
             }
             report.chunks_pulled += 1;
+        }
+        if let Some(scope) = &response.scope {
+            self.take_in_scope(scope, report)?;
         }
         if response.cursor > self.cursor()? {
             self.store
@@ -501,7 +634,7 @@ impl DeviceCore {
     }
 
     /// Applies one feed chunk; true when it brought a record new to this device.
-    fn apply_pulled(&self, id: &str, bytes: &[u8]) -> Result<bool, CoreError> {
+    pub(crate) fn apply_pulled(&self, id: &str, bytes: &[u8]) -> Result<bool, CoreError> {
         let mut cache = lock(&self.cache);
         if !self.has_record(id)? {
             let applied = apply_untrusted(None, bytes, id, self.actor.clone())?;

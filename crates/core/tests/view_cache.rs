@@ -1,7 +1,7 @@
 //! The record view served from memory after each edit is the same as the record read afresh
 //! from the store: the cache that keeps edits fast never drifts from the document.
 
-use jingtu_core::{Assignment, DeviceCore};
+use jingtu_core::{DeviceCore, NewRecordPlace};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -47,7 +47,7 @@ proptest! {
         let (id, cached) = {
             let core = DeviceCore::open(dir.path()).unwrap();
             let id = core
-                .create_record("village_inspection", &Assignment::default())
+                .create_record("village_inspection", &NewRecordPlace::default())
                 .unwrap()
                 .id;
             for e in &edits {

@@ -11,6 +11,8 @@ use crate::{DocError, MAX_DOC_BYTES, RecordDoc};
 /// What applying changes did.
 #[derive(Debug)]
 pub struct Applied {
+    /// The record before the changes (when it existed), for checks of what they touch.
+    pub before: Option<RecordDoc>,
     /// The record after the changes.
     pub doc: RecordDoc,
     /// The changes that were new, as change chunks (empty when nothing was new).
@@ -70,6 +72,9 @@ pub fn apply_untrusted(
             doc: AutoCommit::new().with_actor(actor),
         },
     };
+    let before_doc = existing.map(|_| RecordDoc {
+        doc: doc.doc.clone(),
+    });
     let before: Vec<ChangeHash> = doc.heads();
     apply_into(&mut doc.doc, incoming)?;
     doc.check_layout(Some(expected_id))?;
@@ -80,6 +85,7 @@ pub fn apply_untrusted(
         doc.doc.save_after(&before)
     };
     Ok(Applied {
+        before: before_doc,
         doc,
         new_bytes,
         new_changes,

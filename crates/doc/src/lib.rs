@@ -13,6 +13,7 @@
 mod apply;
 mod error;
 mod photos;
+mod rebuild;
 mod record;
 mod value;
 
@@ -20,6 +21,7 @@ pub use apply::{Applied, apply_untrusted};
 pub use automerge::{ActorId, ChangeHash};
 pub use error::DocError;
 pub use photos::{PhotoEntry, PhotoRemoval};
+pub use rebuild::Rebuilt;
 pub use record::{
     Conflict, ConflictValue, Editor, EventKind, HistoryEntry, MAX_DOC_BYTES, RecordDoc, RecordMeta,
     Status, StatusEvent,

@@ -269,6 +269,11 @@ impl RecordDoc {
         Ok(self.doc.get_changes_meta(&before).len())
     }
 
+    /// The underlying Automerge document, for read-only checks (`jingtu-policy`).
+    pub fn automerge(&mut self) -> &automerge::Automerge {
+        self.doc.document()
+    }
+
     pub fn actor(&self) -> String {
         self.doc.get_actor().to_hex_string()
     }

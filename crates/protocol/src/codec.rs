@@ -108,6 +108,9 @@ mod tests {
                 })
                 .collect(),
             max_response_bytes: Some(1 << 20),
+            scope_seq: 3,
+            scope_target: None,
+            scope_after: None,
         }
     }
 
@@ -162,6 +165,7 @@ mod tests {
             cursor: 9,
             more: false,
             server_time_ms: 1,
+            scope: None,
         };
         let back: SyncResponse = decode(&encode(&r).unwrap(), MAX_MESSAGE_BYTES).unwrap();
         assert_eq!(back, r);

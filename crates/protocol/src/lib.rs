@@ -7,9 +7,13 @@
 
 mod codec;
 mod messages;
+mod people;
+mod scope;
 
 pub use codec::{
     CodecError, FRAME_MSGPACK, FRAME_MSGPACK_ZSTD, MAX_MESSAGE_BYTES, decode, encode,
     encode_with_threshold,
 };
 pub use messages::*;
+pub use people::*;
+pub use scope::*;

@@ -20,6 +20,21 @@ pub mod paths {
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
     pub const OPENAPI: &str = "/openapi.json";
+    /// People and devices (JSON; docs/people.md).
+    pub const LOGIN: &str = "/v1/login";
+    pub const LOGOUT: &str = "/v1/logout";
+    pub const ENROLL: &str = "/v1/enroll";
+    pub const ENROLLMENT_CODES: &str = "/v1/enrollment-codes";
+    /// `/v1/enrollment-codes/{id}/qr.png`
+    pub const ENROLLMENT_CODE_QR: &str = "/v1/enrollment-codes/{id}/qr.png";
+    pub const DEVICES: &str = "/v1/devices";
+    /// `/v1/devices/{id}/revoke`
+    pub const DEVICE_REVOKE: &str = "/v1/devices/{id}/revoke";
+    pub const AUDIT: &str = "/v1/audit";
+    /// Assignments (JSON): `GET` lists, `POST` gives one.
+    pub const ASSIGNMENTS: &str = "/v1/assignments";
+    /// `/v1/assignments/{id}/remove`: takes one back.
+    pub const ASSIGNMENT_REMOVE: &str = "/v1/assignments/{id}/remove";
 }
 
 /// Header of a photo part upload: the byte offset of the part in the photo.
@@ -46,6 +61,15 @@ pub struct SyncRequest {
     /// cap it lower); the rest comes with `more = true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response_bytes: Option<u64>,
+    /// The scope the device has fully taken in (0 at first; see [`crate::ScopeUpdate`]).
+    #[serde(default)]
+    pub scope_seq: u64,
+    /// While taking in a scope change page by page: the scope it moves to ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_target: Option<u64>,
+    /// ... and the last entered record it took in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_after: Option<String>,
 }
 
 /// New changes of one record: Automerge change chunks (`save_after` of the heads the server
@@ -73,6 +97,9 @@ pub struct SyncResponse {
     /// More chunks wait: send another request with the new cursor.
     pub more: bool,
     pub server_time_ms: i64,
+    /// Present when the user's scope moved since the device's `scope_seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::ScopeUpdate>,
 }
 
 /// What became of one push.
@@ -91,6 +118,12 @@ pub struct PushResult {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// For `forbidden`: the rule the changes broke (`review_by_supervisor`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// For `forbidden`: the document path the first refused operation touched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +146,12 @@ pub mod refusal {
     pub const TOO_LARGE: &str = "too_large";
     /// The record id is not a UUID.
     pub const BAD_RECORD_ID: &str = "bad_record_id";
+    /// The author's role may not make these changes (see `rule` and `path`). The changes are
+    /// not stored; the device keeps them as refused edits and rebuilds the record.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// The record lies outside what the author may write (another township's record, an
+    /// assignment of someone else).
+    pub const OUT_OF_SCOPE: &str = "out_of_scope";
 }
 
 /// New changes of one record, as the server stored them.

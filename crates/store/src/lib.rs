@@ -16,6 +16,6 @@ mod store;
 pub use error::StoreError;
 pub use schema::SCHEMA_VERSION;
 pub use store::{
-    DirtyRecord, Durability, ListFilter, Origin, PhotoBlob, PhotoChange, PhotoInfo, PhotoRef,
-    RecordSummary, Store, StoreOptions, SyncCounts,
+    DirtyRecord, Durability, ListFilter, NewRefusedEdit, Origin, PhotoBlob, PhotoChange, PhotoInfo,
+    PhotoRef, RecordSummary, RefusedEdit, Store, StoreOptions, StoredAssignment, SyncCounts,
 };

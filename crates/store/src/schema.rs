@@ -64,6 +64,38 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE records ADD COLUMN synced_heads BLOB;
      CREATE INDEX records_dirty ON records(dirty) WHERE dirty = 1;
      ALTER TABLE photos ADD COLUMN uploaded INTEGER NOT NULL DEFAULT 0;",
+    // 3 -> 4: the user's assignments as the server sent them (read-only here); edits the
+    // server refused, kept with the rule, the path and the record as it was, never dropped;
+    // `held`: a record the server refused whole waits for a local edit before it is pushed
+    // again; `parked`: received changes of records whose template this app does not know yet.
+    "CREATE TABLE assignments (
+         id          TEXT PRIMARY KEY,
+         kind        TEXT NOT NULL,
+         due_date    TEXT,
+         body        TEXT NOT NULL,
+         received_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE refused_edits (
+         id           INTEGER PRIMARY KEY,
+         record_id    TEXT NOT NULL,
+         code         TEXT NOT NULL,
+         rule         TEXT,
+         path         TEXT,
+         message      TEXT NOT NULL,
+         refused_at   INTEGER NOT NULL,
+         local_json   TEXT NOT NULL,
+         changes      BLOB NOT NULL,
+         dismissed_at INTEGER
+     ) STRICT;
+     CREATE INDEX refused_edits_record ON refused_edits(record_id, id);
+     ALTER TABLE records ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE parked (
+         record_id TEXT NOT NULL,
+         seq       INTEGER NOT NULL,
+         reason    TEXT NOT NULL,
+         bytes     BLOB NOT NULL,
+         PRIMARY KEY (record_id, seq)
+     ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

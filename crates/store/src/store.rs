@@ -126,6 +126,44 @@ pub struct PhotoInfo {
     pub has_thumb: bool,
 }
 
+/// An assignment as the device keeps it: the server's JSON, with what lists need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAssignment {
+    pub id: String,
+    pub kind: String,
+    pub due_date: Option<String>,
+    pub body: String,
+}
+
+/// An edit the server refused, to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefusedEdit<'a> {
+    pub record_id: &'a str,
+    pub code: &'a str,
+    pub rule: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub message: &'a str,
+    pub refused_at_ms: i64,
+    /// The record as it was on the device before the refused changes were taken out.
+    pub local_json: &'a str,
+    /// The refused changes themselves (Automerge bytes).
+    pub changes: &'a [u8],
+}
+
+/// A kept refused edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedEdit {
+    pub id: i64,
+    pub record_id: String,
+    pub code: String,
+    pub rule: Option<String>,
+    pub path: Option<String>,
+    pub message: String,
+    pub refused_at_ms: i64,
+    pub local_json: String,
+    pub dismissed_at_ms: Option<i64>,
+}
+
 /// A device store: one folder holding `jingtu.db` and `jingtu.lock`.
 pub struct Store {
     dir: PathBuf,
@@ -322,7 +360,8 @@ impl Store {
             match origin {
                 Origin::Local => {
                     tx.prepare_cached(
-                        "UPDATE records SET dirty = 1, edit_seq = edit_seq + 1 WHERE id = ?1",
+                        "UPDATE records SET dirty = 1, held = 0, edit_seq = edit_seq + 1
+                         WHERE id = ?1",
                     )?
                     .execute([&summary.id])?;
                 }
@@ -507,7 +546,7 @@ impl Store {
     pub fn dirty_records(&self, limit: u32) -> Result<Vec<DirtyRecord>, StoreError> {
         let conn = lock(&self.reader);
         let mut stmt = conn.prepare_cached(
-            "SELECT id, synced_heads, edit_seq FROM records WHERE dirty = 1
+            "SELECT id, synced_heads, edit_seq FROM records WHERE dirty = 1 AND held = 0
              ORDER BY updated_at LIMIT ?1",
         )?;
         let rows = stmt
@@ -678,6 +717,223 @@ impl Store {
             .filter_map(|f| std::fs::metadata(self.dir.join(f)).ok())
             .map(|m| m.len())
             .sum()
+    }
+
+    /// Replaces a record's document by `snapshot` (a refused push was taken out of it): one
+    /// snapshot chunk, the summary and the photo references, in one transaction. With `dirty`
+    /// the record waits to be pushed again (edits replayed onto the server's version).
+    pub fn replace_document(
+        &self,
+        summary: &RecordSummary,
+        snapshot: &[u8],
+        photos: PhotoChange<'_>,
+        dirty: bool,
+    ) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let next: Option<i64> = tx.query_row(
+            "SELECT MAX(seq) + 1 FROM chunks WHERE record_id = ?1",
+            [&summary.id],
+            |r| r.get(0),
+        )?;
+        let Some(next) = next else {
+            return Err(StoreError::NotFound(summary.id.clone()));
+        };
+        upsert_summary(&tx, summary)?;
+        tx.execute("DELETE FROM chunks WHERE record_id = ?1", [&summary.id])?;
+        tx.execute(
+            "INSERT INTO chunks (record_id, seq, snapshot, bytes) VALUES (?1, ?2, 1, ?3)",
+            params![summary.id, next, snapshot],
+        )?;
+        tx.execute(
+            "UPDATE records SET dirty = ?2, edit_seq = edit_seq + 1 WHERE id = ?1",
+            params![summary.id, dirty],
+        )?;
+        write_photos(&tx, &summary.id, photos)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a record that left this device's scope, with its chunks, photo references and
+    /// the photos nothing else refers to; a record holding changes the server has not
+    /// confirmed is kept (returns false).
+    pub fn evict_record(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let dirty: Option<bool> = tx
+            .query_row("SELECT dirty FROM records WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match dirty {
+            None => return Ok(true),
+            Some(true) => return Ok(false),
+            Some(false) => {}
+        }
+        write_photos(
+            &tx,
+            id,
+            PhotoChange {
+                put: None,
+                refs: &[],
+            },
+        )?;
+        tx.execute("DELETE FROM chunks WHERE record_id = ?1", [id])?;
+        tx.execute("DELETE FROM records WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Holds back a record the server refused whole: it is not pushed again until it is
+    /// edited on this device.
+    pub fn hold_record(&self, id: &str) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute("UPDATE records SET held = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Keeps received changes of a record this app cannot open yet (an unknown template).
+    pub fn park(&self, record_id: &str, reason: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO parked (record_id, seq, reason, bytes)
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM parked WHERE record_id = ?1),
+                     ?2, ?3)",
+            params![record_id, reason, bytes],
+        )?;
+        Ok(())
+    }
+
+    /// Parked records: id, the reason, and all their parked changes concatenated.
+    pub fn parked(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT record_id, reason, bytes FROM parked ORDER BY record_id, seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out: Vec<(String, String, Vec<u8>)> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let reason: String = row.get(1)?;
+            let bytes = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            match out.last_mut() {
+                Some(last) if last.0 == id => {
+                    last.1 = reason;
+                    last.2.extend_from_slice(bytes);
+                }
+                _ => out.push((id, reason, bytes.to_vec())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets the parked changes of a record (after it was opened).
+    pub fn unpark(&self, record_id: &str) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute("DELETE FROM parked WHERE record_id = ?1", [record_id])?;
+        Ok(())
+    }
+
+    /// Replaces the assignments held by the ones the server sent.
+    pub fn set_assignments(&self, list: &[StoredAssignment]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM assignments", [])?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO assignments (id, kind, due_date, body, received_at)
+                 VALUES (?1, ?2, ?3, ?4, unixepoch('subsec') * 1000)",
+            )?;
+            for a in list {
+                insert.execute(params![a.id, a.kind, a.due_date, a.body])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The assignments held, by due date (those without one last), then id.
+    pub fn assignments(&self) -> Result<Vec<StoredAssignment>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, kind, due_date, body FROM assignments
+             ORDER BY due_date IS NULL, due_date, id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(StoredAssignment {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    due_date: r.get(2)?,
+                    body: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Keeps an edit the server refused; returns its id.
+    pub fn add_refused_edit(&self, e: &NewRefusedEdit<'_>) -> Result<i64, StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO refused_edits
+                 (record_id, code, rule, path, message, refused_at, local_json, changes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                e.record_id,
+                e.code,
+                e.rule,
+                e.path,
+                e.message,
+                e.refused_at_ms,
+                e.local_json,
+                e.changes
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Refused edits, newest first: of one record or all; dismissed ones only if asked.
+    pub fn refused_edits(
+        &self,
+        record_id: Option<&str>,
+        include_dismissed: bool,
+    ) -> Result<Vec<RefusedEdit>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, record_id, code, rule, path, message, refused_at, local_json,
+                    dismissed_at
+             FROM refused_edits
+             WHERE (?1 IS NULL OR record_id = ?1) AND (?2 OR dismissed_at IS NULL)
+             ORDER BY id DESC",
+        )?;
+        let rows = stmt
+            .query_map(params![record_id, include_dismissed], |r| {
+                Ok(RefusedEdit {
+                    id: r.get(0)?,
+                    record_id: r.get(1)?,
+                    code: r.get(2)?,
+                    rule: r.get(3)?,
+                    path: r.get(4)?,
+                    message: r.get(5)?,
+                    refused_at_ms: r.get(6)?,
+                    local_json: r.get(7)?,
+                    dismissed_at_ms: r.get(8)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Marks a refused edit as seen by the user (it stays in the store); false if unknown.
+    pub fn dismiss_refused_edit(&self, id: i64) -> Result<bool, StoreError> {
+        let conn = lock(&self.writer);
+        let n = conn.execute(
+            "UPDATE refused_edits SET dismissed_at = unixepoch('subsec') * 1000
+             WHERE id = ?1 AND dismissed_at IS NULL",
+            [id],
+        )?;
+        Ok(n == 1)
     }
 
     /// Folds the WAL into the database file (for measuring size, or before a backup).
@@ -1016,6 +1272,131 @@ mod tests {
                 .is_err()
         );
         assert_eq!(store.photo_counts().unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn eviction_keeps_unpushed_records_and_frees_their_photos() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let b = blob("b");
+        let refs = [pref("p1", "sha-b")];
+        for id in ["clean", "dirty"] {
+            store
+                .insert_record_with_photos(
+                    &summary(id, id),
+                    b"ab",
+                    Some(PhotoChange {
+                        put: Some(&b),
+                        refs: &refs,
+                    }),
+                )
+                .unwrap();
+        }
+        store.mark_pushed("clean", b"h", 0).unwrap();
+        assert!(
+            !store.evict_record("dirty").unwrap(),
+            "unpushed changes stay"
+        );
+        assert!(store.evict_record("clean").unwrap());
+        assert!(store.evict_record("never-there").unwrap());
+        assert!(matches!(store.load("clean"), Err(StoreError::NotFound(_))));
+        assert!(store.load("dirty").is_ok());
+        // The blob is still referenced by the kept record.
+        assert_eq!(store.photo_counts().unwrap(), (1, 0));
+        store.mark_pushed("dirty", b"h", 0).unwrap();
+        assert!(store.evict_record("dirty").unwrap());
+        assert_eq!(store.photo_counts().unwrap(), (0, 0));
+        assert_eq!(store.count().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_replaced_document_is_one_snapshot_and_waits_to_be_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        store.insert_record(&summary("r", "甲"), b"ab").unwrap();
+        store.append_chunk(&summary("r", "甲"), b"cd").unwrap();
+        store.mark_pushed("r", b"h", 1).unwrap();
+        assert!(!store.record_sync_state("r").unwrap().0);
+        store
+            .replace_document(
+                &summary("r", "乙"),
+                b"XY",
+                PhotoChange {
+                    put: None,
+                    refs: &[],
+                },
+                true,
+            )
+            .unwrap();
+        assert_eq!(store.load("r").unwrap(), (b"XY".to_vec(), 1));
+        assert_eq!(store.summary("r").unwrap().name, "乙");
+        assert!(store.record_sync_state("r").unwrap().0);
+        assert!(matches!(
+            store.replace_document(
+                &summary("nope", ""),
+                b"XY",
+                PhotoChange {
+                    put: None,
+                    refs: &[]
+                },
+                true
+            ),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn assignments_are_replaced_and_refused_edits_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let a = |id: &str, due: Option<&str>| StoredAssignment {
+            id: id.into(),
+            kind: "soil_sample".into(),
+            due_date: due.map(str::to_string),
+            body: format!("{{\"id\":\"{id}\"}}"),
+        };
+        store
+            .set_assignments(&[
+                a("b", None),
+                a("a", Some("2024-06-30")),
+                a("c", Some("2024-05-01")),
+            ])
+            .unwrap();
+        let ids: Vec<String> = store
+            .assignments()
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(ids, ["c", "a", "b"]);
+        store.set_assignments(&[a("d", None)]).unwrap();
+        assert_eq!(store.assignments().unwrap(), vec![a("d", None)]);
+
+        let edit = NewRefusedEdit {
+            record_id: "r",
+            code: "forbidden",
+            rule: Some("review_by_supervisor"),
+            path: Some("review/x"),
+            message: "only supervisors write review",
+            refused_at_ms: 5,
+            local_json: "{}",
+            changes: b"zz",
+        };
+        let first = store.add_refused_edit(&edit).unwrap();
+        let second = store
+            .add_refused_edit(&NewRefusedEdit {
+                record_id: "s",
+                ..edit.clone()
+            })
+            .unwrap();
+        assert_eq!(store.refused_edits(None, false).unwrap().len(), 2);
+        let of_r = store.refused_edits(Some("r"), false).unwrap();
+        assert_eq!((of_r.len(), of_r[0].id), (1, first));
+        assert_eq!(of_r[0].rule.as_deref(), Some("review_by_supervisor"));
+        assert!(store.dismiss_refused_edit(second).unwrap());
+        assert!(!store.dismiss_refused_edit(second).unwrap());
+        assert_eq!(store.refused_edits(None, false).unwrap().len(), 1);
+        assert_eq!(store.refused_edits(None, true).unwrap().len(), 2);
     }
 
     #[test]

@@ -189,10 +189,121 @@ fun syncSection(tmp: java.nio.file.Path) {
         d.setServer("http://127.0.0.1:9", token)
         expectThrows<JingtuException.Network>("an unreachable server is a network error") { d.sync(null) }
         a.close(); b.close(); c.close(); d.close()
+        peopleSection(tmp, serverBin, url, tmp.resolve("server").toString())
     } finally {
         server.destroy()
         server.waitFor(10, TimeUnit.SECONDS)
     }
+}
+
+/// Runs `jingtu-server admin ...` on the server's data folder; returns its first stdout line.
+fun admin(serverBin: String, dataDir: String, vararg args: String, stdin: String? = null): String {
+    val p = ProcessBuilder(listOf(serverBin, "admin", "--data-dir", dataDir) + args.toList())
+        .redirectError(ProcessBuilder.Redirect.INHERIT).start()
+    if (stdin != null) p.outputStream.use { it.write(stdin.toByteArray()) } else p.outputStream.close()
+    val out = p.inputStream.bufferedReader().readText()
+    p.waitFor(60, TimeUnit.SECONDS)
+    check("admin ${args.take(2).joinToString(" ")} succeeds", p.exitValue() == 0)
+    return out.lineSequence().firstOrNull()?.trim() ?: ""
+}
+
+// People: devices enroll by one-time code, receive only what their role and org units let them
+// see, get their assignments through sync, and see a refused edit with its reason.
+fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataDir: String) {
+    val csv = tmp.resolve("org.csv")
+    Files.writeString(csv, "code,name,level,parent\n" +
+        "410000000000,河南省,,\n411300000000,南阳市,,\n411321000000,南召县,,\n" +
+        "411321102000,云阳镇,,\n411321103000,皇路店镇,,\n" +
+        "411321102206,杨树沟村,,\n411321103201,东岗村,,\n")
+    admin(serverBin, dataDir, "org", "import", csv.toString())
+    admin(serverBin, dataDir, "user", "create", "insp_yy", "--role", "inspector", "--org", "411321102000")
+    admin(serverBin, dataDir, "user", "create", "insp_hl", "--role", "inspector", "--org", "411321103000")
+    admin(serverBin, dataDir, "user", "create", "samp_yy", "--role", "sampler", "--org", "411321102000")
+    admin(serverBin, dataDir, "user", "create", "sup_nz", "--role", "supervisor", "--org", "411321000000",
+        "--password-stdin", stdin = "county-supervisor-pw\n")
+
+    val yy = FieldCore.open(tmp.resolve("people-yy").toString(), null)
+    val code = admin(serverBin, dataDir, "enroll-code", "insp_yy")
+    check("an enrollment code is printed ($code)", code.length >= 12)
+    val who = yy.enroll(url, code, "云阳镇巡查手机", "kotlin-test/1")
+    check("enrolling by code names the user and role",
+        who.user == "insp_yy" && who.role == "inspector" && who.roleLabel == "巡查员" &&
+        who.orgUnits == listOf("411321102000"))
+    check("the enrollment is kept", yy.enrollment()?.user == "insp_yy" && yy.user() == "insp_yy")
+    val again = FieldCore.open(tmp.resolve("people-again").toString(), null)
+    val reused = expectThrows<JingtuException.Network>("a used code is refused") {
+        again.enroll(url, code, null, null)
+    }
+    check("the refusal says the code was used (${reused?.reason})", reused?.reason?.contains("code_used") == true)
+    val hl = FieldCore.open(tmp.resolve("people-hl").toString(), null)
+    hl.enroll(url, admin(serverBin, dataDir, "enroll-code", "insp_hl"), null, null)
+    val samp = FieldCore.open(tmp.resolve("people-samp").toString(), null)
+    samp.enroll(url, admin(serverBin, dataDir, "enroll-code", "samp_yy"), null, null)
+    val sup = FieldCore.open(tmp.resolve("people-sup").toString(), null)
+    sup.enroll(url, admin(serverBin, dataDir, "enroll-code", "sup_nz"), null, null)
+    check("the supervisor's device knows its role", sup.enrollment()?.role == "supervisor")
+
+    val all = RecordFilter(null, null, null, null, null, null, null)
+    // Each inspector captures a village in their own township.
+    val r1 = yy.createRecord("village_inspection", NewRecordPlace("411321102206", "杨树沟村", null, null))
+    yy.setField(r1.id, "village_name", text("杨树沟村"))
+    val r2 = hl.createRecord("village_inspection", NewRecordPlace("411321103201", "东岗村", null, null))
+    hl.setField(r2.id, "village_name", text("东岗村"))
+    check("own records are accepted", yy.sync(null).recordsPushed == 1UL && hl.sync(null).recordsPushed == 1UL)
+    yy.sync(null)
+    check("an inspector never receives another township's record",
+        yy.list(all).none { it.id == r2.id } && hl.list(all).none { it.id == r1.id })
+    val supGot = sup.sync(null)
+    check("the county supervisor receives both (${supGot.recordsReceived})",
+        sup.list(all).any { it.id == r1.id } && sup.list(all).any { it.id == r2.id })
+
+    // An assignment reaches the sampler's device through sync, read-only, and its record
+    // carries it.
+    val asg = admin(serverBin, dataDir, "assign", "samp_yy", "--kind", "soil_sample",
+        "--target-kind", "sampling_point", "--target", "NZ-017", "--name", "17号点位",
+        "--org", "411321102000", "--due", "2024-06-30")
+    val sampSync = samp.sync(null)
+    val held = samp.assignments()
+    check("the sampler received the assignment (${sampSync.assignments})",
+        held.size == 1 && held[0].id == asg && held[0].targetKindLabel == "采样点位" &&
+        held[0].dueDate == "2024-06-30")
+    val soil = samp.createRecordForAssignment(asg)
+    val soilView = samp.view(soil.id)
+    check("a record created from it carries it",
+        soilView.assignmentId == asg && soilView.plannedPoint == "NZ-017" &&
+        soilView.orgUnit == "411321102000")
+    check("the assignment's record is accepted", samp.sync(null).refused.isEmpty())
+    expectThrows<JingtuException.NotFound>("an unknown assignment is refused") {
+        samp.createRecordForAssignment("0190a000-0000-7000-8000-000000000000")
+    }
+
+    // A record in another township is refused; the app sees why, and nothing is lost.
+    val foreign = yy.createRecord("village_inspection", NewRecordPlace("411321103201", "东岗村", null, null))
+    yy.setField(foreign.id, "village_name", text("东岗村"))
+    val refusedSync = yy.sync(null)
+    val refusal = refusedSync.refused.firstOrNull { it.recordId == foreign.id }
+    check("the push of another township's record is refused as out of scope", refusal?.code == "out_of_scope")
+    val kept = yy.refusedEdits(foreign.id, false)
+    check("the refused edit is kept with its reason",
+        kept.size == 1 && kept[0].code == "out_of_scope" && kept[0].message.isNotEmpty() &&
+        kept[0].localJson.contains("东岗村"))
+    check("the record shows as refused and keeps its values",
+        yy.recordSyncState(foreign.id).state == "refused" && yy.view(foreign.id).name == "东岗村")
+    check("a refused record is not pushed again until edited", yy.sync(null).refused.isEmpty())
+    yy.dismissRefusedEdit(kept[0].id)
+    check("a dismissed refused edit leaves the list but stays in the store",
+        yy.refusedEdits(foreign.id, false).isEmpty() && yy.refusedEdits(foreign.id, true).size == 1)
+    check("nothing is parked", yy.parkedRecords().isEmpty())
+
+    // Revoking the device shuts it out at its next request.
+    val devices = admin(serverBin, dataDir, "devices", "--user", "insp_hl", "--json")
+    val deviceId = Regex("\"id\"\\s*:\\s*(\\d+)").find(devices)?.groupValues?.get(1)
+    check("the device is listed ($deviceId)", deviceId != null)
+    if (deviceId != null) {
+        admin(serverBin, dataDir, "revoke-device", deviceId)
+        expectThrows<JingtuException.Unauthorized>("a revoked device is refused") { hl.sync(null) }
+    }
+    yy.close(); hl.close(); samp.close(); sup.close(); again.close()
 }
 
 fun main() {

@@ -11,6 +11,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub offset: Option<u64>,
+    /// Sent as `Retry-After` (seconds) with 429 and 423 answers.
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -20,7 +22,11 @@ impl ApiError {
             code,
             message: message.into(),
             offset: None,
+            retry_after_s: None,
         }
+    }
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code, message)
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
@@ -48,7 +54,13 @@ impl IntoResponse for ApiError {
                 offset: self.offset,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -56,6 +68,11 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            StorageError::Exists(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "exists",
+                format!("{what} exists already"),
+            ),
             other => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",

@@ -1,8 +1,11 @@
 //! The HTTP API (axum). Handlers decode, call the storage traits and the record checks off the
 //! async runtime, and encode; they never see SQL or files.
 
+mod assignments;
+pub mod auth;
 mod error;
 mod health;
+pub mod people;
 mod photos;
 mod sync;
 
@@ -10,44 +13,44 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::HeaderMap;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use jingtu_protocol::paths;
 use metrics_exporter_prometheus::PrometheusHandle;
-use sha2::{Digest, Sha256};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
+pub use auth::Caller;
 pub use error::ApiError;
 
 use crate::config::Limits;
-use crate::storage::{AuthStore, PhotoStore, RecordStore, TokenInfo};
+use crate::storage::{AuthStore, PhotoStore, RecordStore};
 
 /// What every handler shares.
 pub struct AppState {
     pub records: Arc<dyn RecordStore>,
     pub photos: Arc<dyn PhotoStore>,
     pub auth: Arc<dyn AuthStore>,
+    /// Assignments and the scope log.
+    pub scope: Arc<dyn crate::storage::scope::ScopeStore>,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// One push applies at a time per server process (records are read, merged and written
     /// back; two pushes of one record at once would both store the same changes).
     pub apply_lock: std::sync::Mutex<()>,
+    /// Sessions, enrollment and abuse limits of the people endpoints.
+    pub people: people::PeopleState,
 }
 
 pub type Shared = Arc<AppState>;
 
-/// The authenticated device of a request.
-#[derive(Clone, Debug)]
-pub struct Caller(pub TokenInfo);
-
+/// SHA-256 of a device token, hex (as stored).
 pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    crate::people::secret_hash(token)
 }
 
 /// Runs blocking work (SQLite, files, Automerge) off the async runtime; a panic inside becomes
@@ -58,31 +61,6 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|_| ApiError::internal("a worker failed"))?
-}
-
-async fn authenticate(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 256)
-        .ok_or_else(|| {
-            ApiError::unauthorized("missing_token", "send Authorization: Bearer <device token>")
-        })?;
-    let hash = token_hash(token);
-    let auth = state.auth.clone();
-    let found = blocking(move || Ok(auth.find_token(&hash)?)).await?;
-    let info = found.ok_or_else(|| {
-        ApiError::unauthorized("bad_token", "the device token is unknown or revoked")
-    })?;
-    request.extensions_mut().insert(Caller(info));
-    Ok(next.run(request).await)
 }
 
 /// Answers of the layers (body limit, timeout) carry no JSON body: give them the protocol's.
@@ -131,8 +109,10 @@ async fn count_requests(request: Request, next: Next) -> Response {
 #[openapi(
     info(
         title = "jingtu sync API",
-        description = "Device sync, photos, health and metrics of the jingtu server. Framed \
-                       MessagePack bodies are described in docs/sync-protocol.md."
+        description = "Device sync, photos, people and devices (login, enrollment, device \
+                       lists, audit), health and metrics of the jingtu server. Framed \
+                       MessagePack bodies are described in docs/sync-protocol.md, the JSON \
+                       people endpoints in docs/people.md."
     ),
     paths(
         sync::sync,
@@ -142,7 +122,18 @@ async fn count_requests(request: Request, next: Next) -> Response {
         health::healthz,
         health::readyz,
         health::metrics_text,
-        health::openapi_json
+        health::openapi_json,
+        people::login,
+        people::logout,
+        people::issue_code,
+        people::code_png,
+        people::enroll,
+        people::devices,
+        people::revoke_device,
+        people::audit,
+        assignments::list,
+        assignments::create,
+        assignments::remove
     ),
     components(schemas(
         jingtu_protocol::SyncRequest,
@@ -150,7 +141,23 @@ async fn count_requests(request: Request, next: Next) -> Response {
         jingtu_protocol::PhotoStatusRequest,
         jingtu_protocol::PhotoStatusResponse,
         jingtu_protocol::PhotoUploadResponse,
-        jingtu_protocol::ErrorBody
+        jingtu_protocol::ErrorBody,
+        jingtu_protocol::Assignment,
+        jingtu_protocol::AssignmentTarget,
+        jingtu_protocol::ScopeUpdate,
+        jingtu_protocol::WholeRecord,
+        crate::assignments::AssignmentRequest,
+        assignments::AssignmentList,
+        jingtu_protocol::LoginRequest,
+        jingtu_protocol::LoginResponse,
+        jingtu_protocol::EnrollmentCodeRequest,
+        jingtu_protocol::EnrollmentCodeResponse,
+        jingtu_protocol::EnrollRequest,
+        jingtu_protocol::EnrollResponse,
+        jingtu_protocol::DeviceInfo,
+        jingtu_protocol::DeviceList,
+        jingtu_protocol::AuditRecord,
+        jingtu_protocol::AuditList
     )),
     modifiers(&BearerAuth)
 )]
@@ -160,11 +167,21 @@ struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "device_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                jingtu_protocol::SESSION_COOKIE,
+                "a web session from POST /v1/login; state-changing requests also send \
+                 X-CSRF-Token",
+            ))),
         );
     }
 }
@@ -178,9 +195,32 @@ pub fn router(state: Shared) -> Router {
             "/v1/photos/{hash}",
             get(photos::download).patch(photos::upload_part),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    // People and devices: a device token or a web session (with CSRF on changes).
+    let people_routes = Router::new()
+        .route(paths::LOGOUT, post(people::logout))
+        .route(paths::ENROLLMENT_CODES, post(people::issue_code))
+        .route(paths::ENROLLMENT_CODE_QR, get(people::code_png))
+        .route(paths::DEVICES, get(people::devices))
+        .route(paths::DEVICE_REVOKE, post(people::revoke_device))
+        .route(paths::AUDIT, get(people::audit))
+        .route(
+            paths::ASSIGNMENTS,
+            get(assignments::list).post(assignments::create),
+        )
+        .route(paths::ASSIGNMENT_REMOVE, post(assignments::remove))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate_any,
+        ));
     Router::new()
         .merge(authed)
+        .merge(people_routes)
+        .route(paths::LOGIN, post(people::login))
+        .route(paths::ENROLL, post(people::enroll))
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
         .route(paths::METRICS, get(health::metrics_text))

@@ -9,7 +9,9 @@ use jingtu_protocol::{
 };
 
 use super::{ApiError, Caller, Shared, blocking};
-use crate::storage::NewChunk;
+use crate::people::org;
+use crate::storage::scope::{ReadScope, RecordPlace, ScopeKey};
+use crate::storage::{AuditAction, AuditEntry, AuditOutcome, NewChunk};
 
 /// A record's chunks are folded into a snapshot when a load would read more than this many.
 const SNAPSHOT_AFTER_CHUNKS: u64 = 32;
@@ -38,6 +40,8 @@ fn refused(record: &str, code: &str, message: String) -> PushResult {
         seq: None,
         code: Some(code.to_string()),
         message: Some(message),
+        rule: None,
+        path: None,
     }
 }
 
@@ -83,7 +87,16 @@ pub async fn sync(
                 format!("at most {} records per request", st.limits.max_pushes),
             ));
         }
-        let _ = &caller;
+        if let Some(bound) = &caller.device_id
+            && !bound.eq_ignore_ascii_case(&req.device)
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "device_mismatch",
+                "this token belongs to another device: enroll this device with its own code",
+            ));
+        }
+        let scope = Scope::of(&caller, &st)?;
         let mut results = Vec::with_capacity(req.pushes.len());
         let mut chunks: Vec<NewChunk> = Vec::new();
         let mut snapshots = Vec::new();
@@ -111,6 +124,13 @@ pub async fn sync(
                     continue;
                 }
                 let existing = st.records.load_record(&push.record)?;
+                if existing.is_some()
+                    && let Some(place) = st.scope.record_place(&push.record)?
+                    && !scope.may_write(&place)
+                {
+                    results.push(out_of_scope(&st, &caller, &push.record, &place));
+                    continue;
+                }
                 match apply_untrusted(
                     existing.as_deref(),
                     &push.changes,
@@ -118,19 +138,43 @@ pub async fn sync(
                     ActorId::random(),
                 ) {
                     Ok(mut applied) => {
+                        let meta = applied
+                            .doc
+                            .meta()
+                            .map_err(|e| ApiError::internal(e.to_string()))?;
+                        if applied.before.is_none() {
+                            let place = RecordPlace {
+                                owner: Some(caller.user.clone()),
+                                org_unit: meta.org_unit.clone(),
+                                assignment: meta.assignment.clone(),
+                            };
+                            if !scope.may_create(&place) {
+                                results.push(out_of_scope(&st, &caller, &push.record, &place));
+                                continue;
+                            }
+                        }
+                        if applied.new_changes > 0 {
+                            let before = applied.before.as_mut().map(|d| d.automerge());
+                            let after = applied.doc.automerge();
+                            let changes = jingtu_policy::new_changes(before, after);
+                            let violations =
+                                jingtu_policy::check_changes(before, after, &changes, caller.role);
+                            if let Some(v) = violations.first() {
+                                results.push(forbidden(&st, &caller, &push.record, v, &violations));
+                                continue;
+                            }
+                        }
                         metrics::counter!("jingtu_sync_pushes_total", "outcome" => "accepted")
                             .increment(1);
                         let new_changes = applied.new_changes as u32;
                         if !applied.new_bytes.is_empty() {
-                            let meta = applied
-                                .doc
-                                .meta()
-                                .map_err(|e| ApiError::internal(e.to_string()))?;
                             chunks.push(NewChunk {
                                 record: push.record.clone(),
                                 bytes: std::mem::take(&mut applied.new_bytes),
                                 kind: meta.kind,
                                 org_unit: meta.org_unit,
+                                assignment: meta.assignment,
+                                owner: caller.user.clone(),
                             });
                             snapshots.push((push.record.clone(), applied.doc));
                         }
@@ -141,6 +185,8 @@ pub async fn sync(
                             seq: None,
                             code: None,
                             message: None,
+                            rule: None,
+                            path: None,
                         });
                     }
                     Err(e) => {
@@ -175,7 +221,10 @@ pub async fn sync(
             .max_response_bytes
             .unwrap_or(st.limits.max_feed_bytes)
             .clamp(1, st.limits.max_feed_bytes);
-        let page = st.records.feed_after(req.cursor, &req.device, max)?;
+        let scope_update = scope.update(&st, &req, max)?;
+        let page = st
+            .records
+            .feed_after(req.cursor, &req.device, &scope.read, max)?;
         metrics::counter!("jingtu_feed_chunks_sent_total").increment(page.chunks.len() as u64);
         let response = SyncResponse {
             protocol: PROTOCOL_VERSION,
@@ -187,9 +236,247 @@ pub async fn sync(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0),
+            scope: scope_update,
         };
         jingtu_protocol::encode(&response).map_err(|e| ApiError::internal(e.to_string()))
     })
     .await?;
     Ok(framed(response))
+}
+
+/// What the calling user may see and write (DESIGN.md section 4): field users their own
+/// records and their assignments' records; supervisors also every record within their org
+/// units; admins everything.
+struct Scope {
+    user: String,
+    role: jingtu_model::Role,
+    org_units: Vec<String>,
+    /// Ids of the user's live assignments.
+    assignments: Vec<String>,
+    read: ReadScope,
+}
+
+impl Scope {
+    fn of(caller: &Caller, st: &Shared) -> Result<Scope, ApiError> {
+        let role = caller.role;
+        let assignments: Vec<String> = if role == jingtu_model::Role::Admin {
+            Vec::new()
+        } else {
+            st.scope
+                .list_assignments(Some(&caller.user), false)?
+                .into_iter()
+                .map(|a| a.id)
+                .collect()
+        };
+        let read = if role == jingtu_model::Role::Admin {
+            ReadScope::All
+        } else {
+            ReadScope::Limited {
+                user: caller.user.clone(),
+                assignments: assignments.clone(),
+                org_prefixes: if role.reviews() {
+                    caller
+                        .org_units
+                        .iter()
+                        .filter_map(|c| org::prefix_of(c).ok().map(str::to_string))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+            }
+        };
+        Ok(Scope {
+            user: caller.user.clone(),
+            role,
+            org_units: caller.org_units.clone(),
+            assignments,
+            read,
+        })
+    }
+
+    /// May the user write a record that is in `place`?
+    fn may_write(&self, place: &RecordPlace) -> bool {
+        use jingtu_model::Role;
+        match self.role {
+            Role::Admin => true,
+            _ if place.owner.as_deref() == Some(self.user.as_str()) => true,
+            Role::Supervisor => place
+                .org_unit
+                .as_deref()
+                .is_some_and(|u| org::within_any(u, &self.org_units)),
+            Role::Inspector | Role::Sampler => place
+                .assignment
+                .as_ref()
+                .is_some_and(|a| self.assignments.contains(a)),
+        }
+    }
+
+    /// May the user create a record in `place`? Its assignment must be theirs, and its org
+    /// unit (when it names one) within their org units.
+    fn may_create(&self, place: &RecordPlace) -> bool {
+        use jingtu_model::Role;
+        match self.role {
+            Role::Admin => true,
+            // A supervisor may prepare records (a re-check for an assignment, say) within
+            // their org units.
+            Role::Supervisor => place
+                .org_unit
+                .as_deref()
+                .is_none_or(|u| org::within_any(u, &self.org_units)),
+            Role::Inspector | Role::Sampler => match (&place.assignment, &place.org_unit) {
+                (Some(a), _) => self.assignments.contains(a),
+                (None, None) => true,
+                (None, Some(u)) => org::within_any(u, &self.org_units),
+            },
+        }
+    }
+
+    /// The scope change a device at `req.scope_seq` has to take in, if any: the user's
+    /// assignments, what left the scope, and a page of what entered it.
+    fn update(
+        &self,
+        st: &Shared,
+        req: &SyncRequest,
+        max_bytes: u64,
+    ) -> Result<Option<jingtu_protocol::ScopeUpdate>, ApiError> {
+        if self.role == jingtu_model::Role::Admin {
+            return Ok(None);
+        }
+        let orgs: &[String] = if self.role.reviews() {
+            &self.org_units
+        } else {
+            &[]
+        };
+        st.scope.sync_org_keys(&self.user, orgs)?;
+        let current = st.scope.scope_seq(&self.user)?;
+        if req.scope_seq >= current && req.scope_target.is_none() {
+            return Ok(None);
+        }
+        let target = req.scope_target.unwrap_or(current).min(current);
+        let old = st.scope.scope_keys_at(&self.user, req.scope_seq)?;
+        let new = st.scope.scope_keys_at(&self.user, target)?;
+        let added: Vec<ScopeKey> = new.difference(&old).cloned().collect();
+        let removed: Vec<ScopeKey> = old.difference(&new).cloned().collect();
+        let mut evict = Vec::new();
+        if req.scope_after.is_none() && !removed.is_empty() {
+            for id in st.scope.records_for_keys(&removed, None, MAX_EVICT)? {
+                let Some(place) = st.scope.record_place(&id)? else {
+                    continue;
+                };
+                let still = place.owner.as_deref() == Some(self.user.as_str())
+                    || new.iter().any(|k| k.matches(&place));
+                if !still {
+                    evict.push(id);
+                }
+            }
+        }
+        // A device that starts from nothing gets every record through the feed.
+        let mut records = Vec::new();
+        let mut next = None;
+        if req.cursor > 0 && !added.is_empty() {
+            let ids = st.scope.records_for_keys(
+                &added,
+                req.scope_after.as_deref(),
+                MAX_ENTERED_PER_PAGE,
+            )?;
+            let full_page = ids.len() == MAX_ENTERED_PER_PAGE;
+            let mut bytes = 0u64;
+            for (n, id) in ids.iter().enumerate() {
+                let Some(place) = st.scope.record_place(id)? else {
+                    continue;
+                };
+                if place.owner.as_deref() == Some(self.user.as_str()) {
+                    continue; // always in scope: the device has it
+                }
+                let Some(whole) = st.records.load_record(id)? else {
+                    continue;
+                };
+                if !records.is_empty() && bytes + whole.len() as u64 > max_bytes {
+                    next = Some(ids[n - 1].clone());
+                    break;
+                }
+                bytes += whole.len() as u64;
+                records.push(jingtu_protocol::WholeRecord {
+                    record: id.clone(),
+                    bytes: whole,
+                });
+            }
+            if next.is_none() && full_page {
+                next = ids.last().cloned();
+            }
+        }
+        Ok(Some(jingtu_protocol::ScopeUpdate {
+            seq: target,
+            assignments: st.scope.list_assignments(Some(&self.user), false)?,
+            evict,
+            records,
+            next,
+        }))
+    }
+}
+
+/// At most this many records leave a device's scope in one answer (the rest at its next sync).
+const MAX_EVICT: usize = 10_000;
+/// Records entering a scope are sent whole, this many at most per answer.
+const MAX_ENTERED_PER_PAGE: usize = 500;
+
+fn audit_refusal(st: &Shared, caller: &Caller, record: &str, detail: serde_json::Value) {
+    let mut entry = AuditEntry::new(
+        &caller.user,
+        AuditAction::PushRefused,
+        AuditOutcome::Refused,
+    )
+    .target(record)
+    .detail(detail);
+    entry.device = caller.device;
+    entry.device_id = caller.device_id.clone();
+    if let Err(e) = st.auth.audit(&entry) {
+        tracing::warn!("audit of a refused push failed: {e}");
+    }
+}
+
+fn out_of_scope(st: &Shared, caller: &Caller, record: &str, place: &RecordPlace) -> PushResult {
+    audit_refusal(
+        st,
+        caller,
+        record,
+        serde_json::json!({
+            "code": refusal::OUT_OF_SCOPE,
+            "org_unit": place.org_unit,
+            "assignment": place.assignment,
+        }),
+    );
+    refused(
+        record,
+        refusal::OUT_OF_SCOPE,
+        format!(
+            "{} ({}) may not write this record: it lies outside their org units and assignments",
+            caller.user,
+            caller.role.as_str()
+        ),
+    )
+}
+
+fn forbidden(
+    st: &Shared,
+    caller: &Caller,
+    record: &str,
+    first: &jingtu_policy::Violation,
+    all: &[jingtu_policy::Violation],
+) -> PushResult {
+    audit_refusal(
+        st,
+        caller,
+        record,
+        serde_json::json!({
+            "code": refusal::FORBIDDEN,
+            "rule": first.rule.as_str(),
+            "path": first.path,
+            "violations": all.len(),
+        }),
+    );
+    let mut r = refused(record, refusal::FORBIDDEN, first.message.clone());
+    r.rule = Some(first.rule.as_str().to_string());
+    r.path = Some(first.path.clone());
+    r
 }

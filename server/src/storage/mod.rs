@@ -1,13 +1,18 @@
 //! Server storage behind traits, so handlers never see SQL or file layout: records (their change
-//! chunks and the feed with its monotonic sequence), photo blobs, and users with device tokens.
+//! chunks and the feed with its monotonic sequence), photo blobs, and people: users with roles,
+//! org units, device tokens, web sessions, enrollment codes and the audit log.
 //! The embedded default is [`sqlite::SqliteStore`] plus [`files::PhotoFolder`]; PostgreSQL and an
 //! S3-compatible store are to implement the same traits.
 
 pub mod files;
+pub mod scope;
 pub mod sqlite;
 
-use jingtu_protocol::{FeedChunk, PhotoStateKind};
+use jingtu_model::Role;
+use jingtu_protocol::{AuditRecord, FeedChunk, PhotoStateKind};
 use thiserror::Error;
+
+use crate::people::org::{self, OrgUnit};
 
 #[derive(Debug, Error)]
 pub enum StorageError {
@@ -36,9 +41,12 @@ impl From<rusqlite::Error> for StorageError {
 pub struct NewChunk {
     pub record: String,
     pub bytes: Vec<u8>,
-    /// From the record's meta, for reports and (later) scoping.
+    /// From the record's meta, for reports and scoping.
     pub kind: String,
     pub org_unit: Option<String>,
+    pub assignment: Option<String>,
+    /// The user whose device pushed it (kept as the record's owner when it is new).
+    pub owner: String,
 }
 
 /// One page of the feed.
@@ -67,6 +75,7 @@ pub trait RecordStore: Send + Sync + 'static {
         &self,
         cursor: u64,
         exclude_device: &str,
+        scope: &scope::ReadScope,
         max_bytes: u64,
     ) -> Result<FeedPage, StorageError>;
     /// Counts for `/metrics` and `/readyz`.
@@ -122,12 +131,130 @@ pub struct TokenInfo {
     pub created_at_ms: i64,
     pub last_seen_ms: Option<i64>,
     pub revoked: bool,
+    /// The device the token is bound to (its actor id), when it enrolled by code.
+    pub device_id: Option<String>,
+    /// The app version the device last reported (`X-Jingtu-App-Version`).
+    pub app_version: Option<String>,
+    pub revoked_at_ms: Option<i64>,
 }
 
-/// Users and their device tokens (stored as SHA-256 of the token: tokens are 256 random bits).
-pub trait AuthStore: Send + Sync + 'static {
+/// A user with their role and org units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// Division codes, sorted.
+    pub org_units: Vec<String>,
+    pub has_password: bool,
+    pub disabled: bool,
+    pub created_at_ms: i64,
+    /// Locked out of the web login until then, after repeated failures.
+    pub locked_until_ms: Option<i64>,
+}
+
+impl UserInfo {
+    /// Does this user's reach (their org units' subtrees; everything for an admin) take in
+    /// the unit `code`?
+    pub fn covers(&self, code: &str) -> bool {
+        self.role == Role::Admin || org::within_any(code, &self.org_units)
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub role: Role,
+    /// Each must be a stored org unit.
+    pub org_units: Vec<String>,
+    /// An argon2id PHC string.
+    pub password_hash: Option<String>,
+}
+
+/// A device enrolling with a code.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub token_hash: String,
+    pub device_id: String,
+    pub label: Option<String>,
+    pub app_version: Option<String>,
+}
+
+/// What a device token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenLookup {
+    /// A live token of an enabled user.
+    Live(TokenInfo, UserInfo),
+    /// A revoked token (or one of a disabled user): refused, and worth an audit entry.
+    Revoked(TokenInfo),
+    Unknown,
+}
+
+/// A live web session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub user: UserInfo,
+    pub csrf_token: String,
+    pub expires_at_ms: i64,
+}
+
+/// An enrollment code as stored (its hash is not shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentCodeInfo {
+    pub id: i64,
+    pub user: String,
+    pub issued_by: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub used_at_ms: Option<i64>,
+}
+
+/// A code exchanged for a device token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redeemed {
+    pub token: TokenInfo,
+    pub user: UserInfo,
+    pub code_id: i64,
+    /// Live tokens of the same user and device that the new one replaces (revoked).
+    pub replaced: Vec<i64>,
+    /// The same device presented the code again shortly after using it (its answer was lost):
+    /// it got a new token and the first one was revoked.
+    pub retry: bool,
+}
+
+/// Why a code was not exchanged.
+#[derive(Debug, Error)]
+pub enum RedeemError {
+    #[error("no such enrollment code")]
+    Unknown,
+    #[error("the enrollment code {id} expired")]
+    Expired { id: i64 },
+    #[error("the enrollment code {id} was used already")]
+    Used { id: i64 },
+    #[error("the user of enrollment code {id} is disabled")]
+    UserDisabled { id: i64 },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// How failed logins lock a user out.
+#[derive(Debug, Clone, Copy)]
+pub struct LockoutPolicy {
+    pub failures: u32,
+    pub window_ms: i64,
+    pub lock_ms: i64,
+}
+
+/// Users, device tokens, web sessions and enrollment codes. Secrets are stored as SHA-256 (of
+/// 80 to 256 random bits); passwords as argon2id PHC strings. Lookups by hash compare the
+/// stored hash again in constant time.
+pub trait AuthStore: OrgStore + AuditLog {
+    /// Creates an admin with no org units and no password (`admin create-user`, first start).
     fn create_user(&self, name: &str) -> Result<(), StorageError>;
     fn user_count(&self) -> Result<u64, StorageError>;
+    /// A device token not bound to a device (`admin issue-token`).
     fn add_token(
         &self,
         user: &str,
@@ -138,4 +265,259 @@ pub trait AuthStore: Send + Sync + 'static {
     fn find_token(&self, token_hash: &str) -> Result<Option<TokenInfo>, StorageError>;
     fn list_tokens(&self) -> Result<Vec<TokenInfo>, StorageError>;
     fn revoke_token(&self, id: i64) -> Result<(), StorageError>;
+
+    /// Creates a user; `Exists` when the name is taken, `NotFound` for an unknown org unit.
+    fn add_user(&self, user: &NewUser) -> Result<UserInfo, StorageError>;
+    fn user(&self, name: &str) -> Result<Option<UserInfo>, StorageError>;
+    fn list_users(&self) -> Result<Vec<UserInfo>, StorageError>;
+    /// The user and their password hash, for a login.
+    fn login_subject(&self, name: &str)
+    -> Result<Option<(UserInfo, Option<String>)>, StorageError>;
+    /// Sets (or with `None` removes) a user's password hash.
+    fn set_password(&self, name: &str, password_hash: Option<&str>) -> Result<(), StorageError>;
+    /// Disables a user, revokes their device tokens and ends their sessions, in one
+    /// transaction; returns the revoked token ids.
+    fn disable_user(&self, name: &str) -> Result<Vec<i64>, StorageError>;
+    /// Notes a failed login at `now_ms`; when it makes `policy.failures` within the window,
+    /// locks the user out and returns until when.
+    fn login_failed(
+        &self,
+        user_id: i64,
+        now_ms: i64,
+        policy: &LockoutPolicy,
+    ) -> Result<Option<i64>, StorageError>;
+    /// Forgets a user's failed logins (after a successful one).
+    fn login_succeeded(&self, user_id: i64) -> Result<(), StorageError>;
+
+    /// Stores a session (its id's hash) until `expires_at_ms`.
+    fn create_session(
+        &self,
+        user_id: i64,
+        session_hash: &str,
+        csrf_token: &str,
+        expires_at_ms: i64,
+    ) -> Result<i64, StorageError>;
+    /// The live session with this hash, of an enabled user, not expired at `now_ms`.
+    fn find_session(
+        &self,
+        session_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<SessionInfo>, StorageError>;
+    /// Ends a session; false when there was none.
+    fn end_session(&self, session_hash: &str) -> Result<bool, StorageError>;
+
+    /// What a device token is; a live one is marked seen (at most once a minute) and takes the
+    /// app version when it changed.
+    fn lookup_token(
+        &self,
+        token_hash: &str,
+        app_version: Option<&str>,
+    ) -> Result<TokenLookup, StorageError>;
+    fn token(&self, id: i64) -> Result<Option<TokenInfo>, StorageError>;
+
+    fn add_enrollment_code(
+        &self,
+        user: &str,
+        code_hash: &str,
+        issued_by: &str,
+        expires_at_ms: i64,
+    ) -> Result<EnrollmentCodeInfo, StorageError>;
+    fn enrollment_code(&self, id: i64) -> Result<Option<EnrollmentCodeInfo>, StorageError>;
+    /// Exchanges a code for a device token bound to its user and `device.device_id`, in one
+    /// transaction: the code is used up, live tokens of the same user and device are revoked.
+    /// The same device may present a used code again within `retry_window_ms` of its use (an
+    /// answer lost on a bad line): it gets a new token and the previous one is revoked.
+    fn redeem_enrollment_code(
+        &self,
+        code_hash: &str,
+        now_ms: i64,
+        device: &NewDevice,
+        retry_window_ms: i64,
+    ) -> Result<Redeemed, RedeemError>;
+}
+
+/// The org unit tree.
+pub trait OrgStore: Send + Sync + 'static {
+    /// Inserts or updates units in one transaction (all or none). Units may come in any order;
+    /// each one's parent must be stored already or be among `units`.
+    fn import_org_units(&self, units: &[OrgUnit]) -> Result<OrgImport, OrgImportError>;
+    fn org_unit(&self, code: &str) -> Result<Option<OrgUnit>, StorageError>;
+    /// Units in code order: all, or those within `under` (itself included).
+    fn org_units(&self, under: Option<&str>) -> Result<Vec<OrgUnit>, StorageError>;
+    /// The codes of the stored units within `code`, itself included, sorted. Read as a range
+    /// of the primary key by the code prefix rule ([`org::prefix_of`]; import checks every
+    /// parent link against the same rule), so it costs one index range scan.
+    fn org_subtree(&self, code: &str) -> Result<Vec<String>, StorageError>;
+}
+
+/// Counts of an org unit import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrgImport {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+#[derive(Debug, Error)]
+pub enum OrgImportError {
+    /// `units[index]` names a parent that is neither stored nor imported.
+    #[error("the parent {parent} of {code} is neither stored nor in the import")]
+    MissingParent {
+        index: usize,
+        code: String,
+        parent: String,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What an audit entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    Enroll,
+    EnrollRefused,
+    Login,
+    LoginFailed,
+    LoginLocked,
+    Logout,
+    TokenIssued,
+    TokenRevoked,
+    /// A request with a revoked token (or one of a disabled user).
+    TokenRefused,
+    DeviceRevoked,
+    EnrollmentCodeIssued,
+    UserCreated,
+    UserDisabled,
+    PasswordSet,
+    OrgImport,
+    /// A push refused by the write rules.
+    PushRefused,
+    /// A supervisor approved, returned or reopened a record.
+    ReviewAction,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 17] = [
+        AuditAction::Enroll,
+        AuditAction::EnrollRefused,
+        AuditAction::Login,
+        AuditAction::LoginFailed,
+        AuditAction::LoginLocked,
+        AuditAction::Logout,
+        AuditAction::TokenIssued,
+        AuditAction::TokenRevoked,
+        AuditAction::TokenRefused,
+        AuditAction::DeviceRevoked,
+        AuditAction::EnrollmentCodeIssued,
+        AuditAction::UserCreated,
+        AuditAction::UserDisabled,
+        AuditAction::PasswordSet,
+        AuditAction::OrgImport,
+        AuditAction::PushRefused,
+        AuditAction::ReviewAction,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Enroll => "enroll",
+            AuditAction::EnrollRefused => "enroll_refused",
+            AuditAction::Login => "login",
+            AuditAction::LoginFailed => "login_failed",
+            AuditAction::LoginLocked => "login_locked",
+            AuditAction::Logout => "logout",
+            AuditAction::TokenIssued => "token_issued",
+            AuditAction::TokenRevoked => "token_revoked",
+            AuditAction::TokenRefused => "token_refused",
+            AuditAction::DeviceRevoked => "device_revoked",
+            AuditAction::EnrollmentCodeIssued => "enrollment_code_issued",
+            AuditAction::UserCreated => "user_created",
+            AuditAction::UserDisabled => "user_disabled",
+            AuditAction::PasswordSet => "password_set",
+            AuditAction::OrgImport => "org_import",
+            AuditAction::PushRefused => "push_refused",
+            AuditAction::ReviewAction => "review_action",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    Ok,
+    Refused,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Ok => "ok",
+            AuditOutcome::Refused => "refused",
+        }
+    }
+}
+
+/// Who does what from where. `actor` is a user name, [`AuditEntry::SYSTEM`] (the admin command
+/// line) or [`AuditEntry::ANONYMOUS`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub actor: String,
+    /// The device token used, if any.
+    pub device: Option<i64>,
+    pub device_id: Option<String>,
+    pub remote_addr: Option<String>,
+    pub action: AuditAction,
+    pub target: Option<String>,
+    pub outcome: AuditOutcome,
+    /// A JSON object with whatever else explains the entry (a refusal's rule and path ...).
+    pub detail: serde_json::Value,
+}
+
+impl AuditEntry {
+    pub const SYSTEM: &'static str = "system";
+    pub const ANONYMOUS: &'static str = "anonymous";
+
+    /// An entry with no device, address, target or detail.
+    pub fn new(actor: &str, action: AuditAction, outcome: AuditOutcome) -> AuditEntry {
+        AuditEntry {
+            actor: actor.to_string(),
+            device: None,
+            device_id: None,
+            remote_addr: None,
+            action,
+            target: None,
+            outcome,
+            detail: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Entries whose actor or target is this user.
+    pub user: Option<String>,
+    pub action: Option<AuditAction>,
+    pub since_ms: Option<i64>,
+    /// At most this many, newest first (0 reads 100).
+    pub limit: u32,
+}
+
+/// The audit log: appended to, never changed.
+pub trait AuditLog: Send + Sync + 'static {
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StorageError>;
+    /// Entries newest first.
+    fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StorageError>;
 }

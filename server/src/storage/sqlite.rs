@@ -9,7 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jingtu_protocol::FeedChunk;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::{AuthStore, FeedPage, NewChunk, RecordStore, StorageError, StoreStats, TokenInfo};
+use super::scope::ReadScope;
+use super::{FeedPage, NewChunk, RecordStore, StorageError, StoreStats};
+
+mod people;
+mod scope;
 
 const MIGRATIONS: &[&str] = &[
     // 0 -> 1
@@ -47,9 +51,107 @@ const MIGRATIONS: &[&str] = &[
          upto_seq  INTEGER NOT NULL,
          bytes     BLOB NOT NULL
      ) STRICT;",
+    // 1 -> 2: people and devices. Users of schema 1 become admins.
+    "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'
+         CHECK (role IN ('inspector', 'sampler', 'supervisor', 'admin'));
+     ALTER TABLE users ADD COLUMN password_hash TEXT;
+     ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+     ALTER TABLE users ADD COLUMN locked_until INTEGER;
+     CREATE TABLE org_units (
+         code       TEXT PRIMARY KEY CHECK (length(code) = 12),
+         name       TEXT NOT NULL,
+         level      TEXT NOT NULL
+             CHECK (level IN ('province', 'city', 'county', 'township', 'village')),
+         parent     TEXT REFERENCES org_units(code),
+         updated_at INTEGER NOT NULL
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX org_units_parent ON org_units(parent);
+     CREATE TABLE user_org_units (
+         user_id  INTEGER NOT NULL REFERENCES users(id),
+         org_code TEXT NOT NULL REFERENCES org_units(code),
+         PRIMARY KEY (user_id, org_code)
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX user_org_units_code ON user_org_units(org_code);
+     ALTER TABLE device_tokens ADD COLUMN device_id TEXT;
+     ALTER TABLE device_tokens ADD COLUMN app_version TEXT;
+     CREATE INDEX device_tokens_user ON device_tokens(user_id, device_id);
+     CREATE TABLE sessions (
+         id         INTEGER PRIMARY KEY,
+         token_hash TEXT NOT NULL UNIQUE,
+         csrf_token TEXT NOT NULL,
+         user_id    INTEGER NOT NULL REFERENCES users(id),
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         ended_at   INTEGER
+     ) STRICT;
+     CREATE INDEX sessions_user ON sessions(user_id);
+     CREATE TABLE enrollment_codes (
+         id         INTEGER PRIMARY KEY,
+         code_hash  TEXT NOT NULL UNIQUE,
+         user_id    INTEGER NOT NULL REFERENCES users(id),
+         issued_by  TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         used_at    INTEGER,
+         token_id   INTEGER REFERENCES device_tokens(id)
+     ) STRICT;
+     CREATE TABLE login_failures (
+         user_id INTEGER NOT NULL REFERENCES users(id),
+         at      INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX login_failures_user ON login_failures(user_id, at);
+     CREATE TABLE audit_log (
+         id          INTEGER PRIMARY KEY,
+         at          INTEGER NOT NULL,
+         actor       TEXT NOT NULL,
+         device      INTEGER,
+         device_id   TEXT,
+         remote_addr TEXT,
+         action      TEXT NOT NULL,
+         target      TEXT,
+         outcome     TEXT NOT NULL,
+         detail      TEXT NOT NULL DEFAULT '{}'
+     ) STRICT;
+     CREATE INDEX audit_log_at ON audit_log(at);
+     CREATE INDEX audit_log_actor ON audit_log(actor, at);
+     CREATE INDEX audit_log_target ON audit_log(target, at);
+     CREATE INDEX audit_log_action ON audit_log(action, at);",
+    // 2 -> 3: scope. Records keep who pushed them first and their assignment; assignments;
+    // the scope log: every change of a user's scope keys (assignments, supervisors' org
+    // units), numbered, so what entered and left a device's scope since it last synced can be
+    // computed without keeping anything per device.
+    "ALTER TABLE records ADD COLUMN owner TEXT;
+     ALTER TABLE records ADD COLUMN assignment TEXT;
+     CREATE INDEX records_owner ON records(owner);
+     CREATE INDEX records_assignment ON records(assignment);
+     CREATE INDEX records_org_unit ON records(org_unit);
+     CREATE TABLE assignments (
+         id          TEXT PRIMARY KEY,
+         target_kind TEXT NOT NULL,
+         target      TEXT NOT NULL,
+         target_name TEXT NOT NULL,
+         kind        TEXT NOT NULL,
+         org_unit    TEXT NOT NULL,
+         assignee    TEXT NOT NULL,
+         due_date    TEXT,
+         note        TEXT,
+         assigned_by TEXT NOT NULL,
+         assigned_at INTEGER NOT NULL,
+         removed_at  INTEGER
+     ) STRICT;
+     CREATE INDEX assignments_assignee ON assignments(assignee);
+     CREATE TABLE scope_log (
+         seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+         user   TEXT NOT NULL,
+         kind   TEXT NOT NULL,
+         target TEXT NOT NULL,
+         added  INTEGER NOT NULL,
+         at     INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX scope_log_user ON scope_log(user, seq);",
 ];
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -148,15 +250,24 @@ impl RecordStore for SqliteStore {
         let mut seqs = Vec::with_capacity(chunks.len());
         {
             let mut rec = tx.prepare_cached(
-                "INSERT INTO records (id, kind, org_unit, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at",
+                "INSERT INTO records (id, kind, org_unit, assignment, owner, created_at,
+                     updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at,
+                     owner = coalesce(records.owner, excluded.owner)",
             )?;
             let mut feed = tx.prepare_cached(
                 "INSERT INTO feed (record_id, device, received_at, bytes) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for c in chunks {
-                rec.execute(params![c.record, c.kind, c.org_unit, now])?;
+                rec.execute(params![
+                    c.record,
+                    c.kind,
+                    c.org_unit,
+                    c.assignment,
+                    c.owner,
+                    now
+                ])?;
                 feed.execute(params![c.record, device, now, c.bytes])?;
                 seqs.push(tx.last_insert_rowid() as u64);
             }
@@ -192,27 +303,58 @@ impl RecordStore for SqliteStore {
         &self,
         cursor: u64,
         exclude_device: &str,
+        scope: &ReadScope,
         max_bytes: u64,
     ) -> Result<FeedPage, StorageError> {
         const ROWS: i64 = 2000;
         let conn = self.reader();
+        // Rows out of scope are read (to move the cursor past them) but not sent: `visible`
+        // says which. Their bytes are not read.
+        let (all, user, assignments, prefixes) = match scope {
+            ReadScope::All => (true, String::new(), "[]".to_string(), "[]".to_string()),
+            ReadScope::Limited {
+                user,
+                assignments,
+                org_prefixes,
+            } => (
+                false,
+                user.clone(),
+                serde_json::to_string(assignments).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(org_prefixes).unwrap_or_else(|_| "[]".into()),
+            ),
+        };
         let mut stmt = conn.prepare_cached(
-            "SELECT seq, record_id, device, length(bytes), bytes FROM feed
-             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT f.seq, f.record_id, f.device, length(f.bytes),
+                    coalesce(?3 OR r.owner = ?4
+                     OR r.assignment IN (SELECT value FROM json_each(?5))
+                     OR EXISTS (SELECT 1 FROM json_each(?6) p
+                                WHERE substr(r.org_unit, 1, length(p.value)) = p.value), 0)
+                    AS visible
+             FROM feed f JOIN records r ON r.id = f.record_id
+             WHERE f.seq > ?1 ORDER BY f.seq LIMIT ?2",
         )?;
+        let mut bytes_of = conn.prepare_cached("SELECT bytes FROM feed WHERE seq = ?1")?;
         let mut page = FeedPage {
             cursor,
             ..Default::default()
         };
         let mut bytes = 0u64;
-        let mut rows = stmt.query(params![cursor as i64, ROWS])?;
+        let mut rows = stmt.query(params![
+            cursor as i64,
+            ROWS,
+            all,
+            user,
+            assignments,
+            prefixes
+        ])?;
         let mut scanned = 0;
         while let Some(row) = rows.next()? {
             scanned += 1;
             let seq: i64 = row.get(0)?;
             let device: String = row.get(2)?;
             let len: i64 = row.get(3)?;
-            if device != exclude_device {
+            let visible: bool = row.get(4)?;
+            if visible && device != exclude_device {
                 // Always hand out at least one chunk, however large, so a page moves on.
                 if !page.chunks.is_empty() && bytes + len as u64 > max_bytes {
                     page.more = true;
@@ -222,7 +364,7 @@ impl RecordStore for SqliteStore {
                 page.chunks.push(FeedChunk {
                     seq: seq as u64,
                     record: row.get(1)?,
-                    bytes: row.get(4)?,
+                    bytes: bytes_of.query_row([seq], |r| r.get(0))?,
                 });
             }
             page.cursor = seq as u64;
@@ -251,113 +393,6 @@ impl RecordStore for SqliteStore {
     }
 }
 
-fn read_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
-    Ok(TokenInfo {
-        id: r.get(0)?,
-        user: r.get(1)?,
-        label: r.get(2)?,
-        created_at_ms: r.get(3)?,
-        last_seen_ms: r.get(4)?,
-        revoked: r.get::<_, Option<i64>>(5)?.is_some(),
-    })
-}
-
-const TOKEN_COLUMNS: &str =
-    "t.id, u.name, t.label, t.created_at, t.last_seen, t.revoked_at FROM device_tokens t
-     JOIN users u ON u.id = t.user_id";
-
-impl AuthStore for SqliteStore {
-    fn create_user(&self, name: &str) -> Result<(), StorageError> {
-        let conn = lock(&self.writer);
-        match conn.execute(
-            "INSERT INTO users (name, created_at) VALUES (?1, ?2)",
-            params![name, now_ms()],
-        ) {
-            Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                Err(StorageError::Exists(format!("user {name}")))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    fn user_count(&self) -> Result<u64, StorageError> {
-        let conn = self.reader();
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
-        Ok(n as u64)
-    }
-
-    fn add_token(
-        &self,
-        user: &str,
-        token_hash: &str,
-        label: Option<&str>,
-    ) -> Result<TokenInfo, StorageError> {
-        let conn = lock(&self.writer);
-        let user_id: Option<i64> = conn
-            .query_row("SELECT id FROM users WHERE name = ?1", [user], |r| r.get(0))
-            .optional()?;
-        let user_id = user_id.ok_or_else(|| StorageError::NotFound(format!("user {user}")))?;
-        conn.execute(
-            "INSERT INTO device_tokens (user_id, token_hash, label, created_at)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![user_id, token_hash, label, now_ms()],
-        )?;
-        let id = conn.last_insert_rowid();
-        Ok(conn.query_row(
-            &format!("SELECT {TOKEN_COLUMNS} WHERE t.id = ?1"),
-            [id],
-            read_token,
-        )?)
-    }
-
-    fn find_token(&self, token_hash: &str) -> Result<Option<TokenInfo>, StorageError> {
-        let found = {
-            let conn = self.reader();
-            conn.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} WHERE t.token_hash = ?1 AND t.revoked_at IS NULL"
-            ))?
-            .query_row([token_hash], read_token)
-            .optional()?
-        };
-        if let Some(t) = &found {
-            // Last seen, at most once a minute per token (no write per request).
-            let now = now_ms();
-            if t.last_seen_ms.is_none_or(|s| now - s > 60_000) {
-                let conn = lock(&self.writer);
-                conn.execute(
-                    "UPDATE device_tokens SET last_seen = ?1 WHERE id = ?2",
-                    params![now, t.id],
-                )?;
-            }
-        }
-        Ok(found)
-    }
-
-    fn list_tokens(&self) -> Result<Vec<TokenInfo>, StorageError> {
-        let conn = self.reader();
-        let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS} ORDER BY t.id"))?;
-        let rows = stmt
-            .query_map([], read_token)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    fn revoke_token(&self, id: i64) -> Result<(), StorageError> {
-        let conn = lock(&self.writer);
-        let n = conn.execute(
-            "UPDATE device_tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-            params![now_ms(), id],
-        )?;
-        if n == 0 {
-            return Err(StorageError::NotFound(format!("live token {id}")));
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +403,8 @@ mod tests {
             bytes: bytes.to_vec(),
             kind: "soil_sample".into(),
             org_unit: None,
+            assignment: None,
+            owner: "u".into(),
         }
     }
 
@@ -382,10 +419,10 @@ mod tests {
         assert_eq!(a, vec![1, 2]);
         assert_eq!(b, vec![3]);
         assert_eq!(s.load_record("r1").unwrap().unwrap(), b"aacc");
-        let page = s.feed_after(0, "dev-a", 1 << 20).unwrap();
+        let page = s.feed_after(0, "dev-a", &ReadScope::All, 1 << 20).unwrap();
         assert_eq!(page.chunks.len(), 1);
         assert_eq!((page.cursor, page.more), (3, false));
-        let page = s.feed_after(0, "dev-c", 3).unwrap();
+        let page = s.feed_after(0, "dev-c", &ReadScope::All, 3).unwrap();
         assert_eq!(page.chunks.len(), 1, "a page holds at least one chunk");
         assert!(page.more);
         assert_eq!(page.cursor, 1);
@@ -394,6 +431,8 @@ mod tests {
         assert_eq!(s.chunk_count("r1").unwrap(), 0);
         assert_eq!(s.load_record("nope").unwrap(), None);
     }
+
+    use crate::storage::AuthStore;
 
     #[test]
     fn tokens_are_found_by_hash_and_revoked() {

@@ -21,7 +21,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use jingtu_core::{Assignment, DeviceCore, ListFilter, NewPhoto, PhotoSource};
+use jingtu_core::{DeviceCore, ListFilter, NewPhoto, NewRecordPlace, PhotoSource};
 use jingtu_e2e::{ChildLine, PhotoLine, test_jpeg};
 use serde_json::{Value, json};
 
@@ -62,7 +62,7 @@ fn say(line: ChildLine) -> Result<()> {
 fn create(core: &DeviceCore, n: usize) -> Result<Record> {
     let kind = KINDS[n % KINDS.len()];
     say(ChildLine::Creating { kind: kind.into() })?;
-    let assignment = Assignment {
+    let assignment = NewRecordPlace {
         org_unit: Some("411321".into()),
         village: Some("杨树沟村".into()),
         ..Default::default()
@@ -177,7 +177,7 @@ fn say_photo(line: PhotoLine) -> Result<()> {
 fn create_for_photos(core: &DeviceCore) -> Result<String> {
     say_photo(PhotoLine::Creating)?;
     let id = core
-        .create_record("village_inspection", &Assignment::default())
+        .create_record("village_inspection", &NewRecordPlace::default())
         .context("creating a village_inspection")?
         .id;
     say_photo(PhotoLine::Created { id: id.clone() })?;

@@ -1,0 +1,253 @@
+//! Giving field work to field users: the checks shared by `jingtu-server admin assign` and
+//! `POST /v1/assignments`. A supervisor assigns only within their org units, and only to field
+//! users of those units; an admin assigns anywhere.
+
+use jingtu_model::Role;
+use jingtu_protocol::{Assignment, AssignmentTarget};
+use thiserror::Error;
+
+use crate::people::org;
+use crate::storage::scope::{NewAssignment, ScopeStore};
+use crate::storage::{AuthStore, StorageError};
+
+/// Who gives or takes back an assignment.
+#[derive(Debug, Clone)]
+pub struct Assigner {
+    pub name: String,
+    pub role: Role,
+    pub org_units: Vec<String>,
+}
+
+impl Assigner {
+    /// The admin command line.
+    pub fn system() -> Assigner {
+        Assigner {
+            name: crate::storage::AuditEntry::SYSTEM.to_string(),
+            role: Role::Admin,
+            org_units: Vec::new(),
+        }
+    }
+
+    fn covers(&self, code: &str) -> bool {
+        self.role == Role::Admin || org::within_any(code, &self.org_units)
+    }
+}
+
+/// An assignment as asked for.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+pub struct AssignmentRequest {
+    pub assignee: String,
+    pub target_kind: AssignmentTarget,
+    pub target: String,
+    #[serde(default)]
+    pub target_name: String,
+    /// The record kind (`village_inspection`, `water_body_check`, `soil_sample`).
+    pub kind: String,
+    /// The 12-digit code of the org unit the work lies in.
+    pub org_unit: String,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    pub due_date: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum AssignError {
+    #[error("only supervisors and admins give assignments")]
+    NotAllowed,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} lies outside your org units")]
+    OutsideOrgUnits(String),
+    #[error("no such user: {0}")]
+    NoSuchUser(String),
+    #[error("no such assignment: {0}")]
+    NoSuchAssignment(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+fn valid_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && matches!(s[5..7].parse::<u8>(), Ok(1..=12))
+        && matches!(s[8..10].parse::<u8>(), Ok(1..=31))
+}
+
+/// Checks and stores an assignment.
+pub fn create(
+    auth: &dyn AuthStore,
+    scope: &dyn ScopeStore,
+    by: &Assigner,
+    req: &AssignmentRequest,
+) -> Result<Assignment, AssignError> {
+    if !by.role.reviews() {
+        return Err(AssignError::NotAllowed);
+    }
+    let text = |name: &str, v: &str, max: usize| -> Result<String, AssignError> {
+        let v = v.trim();
+        if v.is_empty() || v.chars().count() > max {
+            return Err(AssignError::Invalid(format!(
+                "{name} must be 1 to {max} characters"
+            )));
+        }
+        Ok(v.to_string())
+    };
+    let target = text("target", &req.target, 64)?;
+    let target_name = req.target_name.trim().chars().take(100).collect::<String>();
+    let kinds =
+        jingtu_model::TemplateSet::builtin().map_err(|e| AssignError::Invalid(e.to_string()))?;
+    let kind = kinds
+        .find(req.kind.trim())
+        .map_err(|_| AssignError::Invalid(format!("no record kind '{}'", req.kind)))?
+        .kind
+        .clone();
+    org::level_of(&req.org_unit).map_err(|e| AssignError::Invalid(e.to_string()))?;
+    if auth.org_unit(&req.org_unit)?.is_none() {
+        return Err(AssignError::Invalid(format!(
+            "org unit {} is not known: import it first",
+            req.org_unit
+        )));
+    }
+    if !by.covers(&req.org_unit) {
+        return Err(AssignError::OutsideOrgUnits(format!(
+            "org unit {}",
+            req.org_unit
+        )));
+    }
+    if let Some(d) = &req.due_date
+        && !valid_date(d)
+    {
+        return Err(AssignError::Invalid(format!(
+            "due date '{d}' is not YYYY-MM-DD"
+        )));
+    }
+    let assignee = auth
+        .user(req.assignee.trim())?
+        .ok_or_else(|| AssignError::NoSuchUser(req.assignee.clone()))?;
+    if !assignee.role.is_field() {
+        return Err(AssignError::Invalid(format!(
+            "{} is a {}: assignments go to inspectors and samplers",
+            assignee.name,
+            assignee.role.as_str()
+        )));
+    }
+    if assignee.disabled {
+        return Err(AssignError::Invalid(format!(
+            "{} is disabled",
+            assignee.name
+        )));
+    }
+    if by.role != Role::Admin && !assignee.org_units.iter().any(|u| by.covers(u)) {
+        return Err(AssignError::OutsideOrgUnits(format!(
+            "user {}",
+            assignee.name
+        )));
+    }
+    Ok(scope.create_assignment(&NewAssignment {
+        target_kind: req.target_kind,
+        target,
+        target_name,
+        kind,
+        org_unit: req.org_unit.clone(),
+        assignee: assignee.name,
+        due_date: req.due_date.clone(),
+        note: req
+            .note
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(500).collect()),
+        assigned_by: by.name.clone(),
+    })?)
+}
+
+/// Takes an assignment back.
+pub fn remove(scope: &dyn ScopeStore, by: &Assigner, id: &str) -> Result<Assignment, AssignError> {
+    if !by.role.reviews() {
+        return Err(AssignError::NotAllowed);
+    }
+    let (a, _) = scope
+        .assignment(id)?
+        .ok_or_else(|| AssignError::NoSuchAssignment(id.to_string()))?;
+    if !by.covers(&a.org_unit) {
+        return Err(AssignError::OutsideOrgUnits(format!(
+            "org unit {}",
+            a.org_unit
+        )));
+    }
+    Ok(scope.remove_assignment(id)?)
+}
+
+/// Hands an assignment to another field user (within the assigner's org units).
+pub fn reassign(
+    auth: &dyn AuthStore,
+    scope: &dyn ScopeStore,
+    by: &Assigner,
+    id: &str,
+    assignee: &str,
+) -> Result<Assignment, AssignError> {
+    if !by.role.reviews() {
+        return Err(AssignError::NotAllowed);
+    }
+    let (a, _) = scope
+        .assignment(id)?
+        .ok_or_else(|| AssignError::NoSuchAssignment(id.to_string()))?;
+    if !by.covers(&a.org_unit) {
+        return Err(AssignError::OutsideOrgUnits(format!(
+            "org unit {}",
+            a.org_unit
+        )));
+    }
+    let user = auth
+        .user(assignee.trim())?
+        .ok_or_else(|| AssignError::NoSuchUser(assignee.to_string()))?;
+    if !user.role.is_field() || user.disabled {
+        return Err(AssignError::Invalid(format!(
+            "{} is not an active inspector or sampler",
+            user.name
+        )));
+    }
+    if by.role != Role::Admin && !user.org_units.iter().any(|u| by.covers(u)) {
+        return Err(AssignError::OutsideOrgUnits(format!("user {}", user.name)));
+    }
+    Ok(scope.reassign(id, &user.name)?)
+}
+
+/// The assignments a user may list: their own (field users), those within their org units
+/// (supervisors), all (admins).
+pub fn visible(
+    scope: &dyn ScopeStore,
+    by: &Assigner,
+    assignee: Option<&str>,
+    include_removed: bool,
+) -> Result<Vec<Assignment>, AssignError> {
+    if by.role.is_field() {
+        return Ok(scope.list_assignments(Some(&by.name), include_removed)?);
+    }
+    Ok(scope
+        .list_assignments(assignee, include_removed)?
+        .into_iter()
+        .filter(|a| by.covers(&a.org_unit))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_date;
+
+    #[test]
+    fn dates() {
+        assert!(valid_date("2024-06-30"));
+        assert!(!valid_date("2024-13-01"));
+        assert!(!valid_date("2024-6-30"));
+        assert!(!valid_date("tomorrow!!"));
+        assert!(!valid_date("２０２４-06-30"));
+    }
+}
