@@ -168,8 +168,8 @@ pub fn create(
     })?)
 }
 
-/// Takes an assignment back.
-pub fn remove(scope: &dyn ScopeStore, by: &Assigner, id: &str) -> Result<Assignment, AssignError> {
+/// The assignment `id`, when `by` may manage it (a supervisor within their org units).
+fn managed(scope: &dyn ScopeStore, by: &Assigner, id: &str) -> Result<Assignment, AssignError> {
     if !by.role.reviews() {
         return Err(AssignError::NotAllowed);
     }
@@ -182,6 +182,12 @@ pub fn remove(scope: &dyn ScopeStore, by: &Assigner, id: &str) -> Result<Assignm
             a.org_unit
         )));
     }
+    Ok(a)
+}
+
+/// Takes an assignment back.
+pub fn remove(scope: &dyn ScopeStore, by: &Assigner, id: &str) -> Result<Assignment, AssignError> {
+    managed(scope, by, id)?;
     Ok(scope.remove_assignment(id)?)
 }
 
@@ -193,18 +199,7 @@ pub fn reassign(
     id: &str,
     assignee: &str,
 ) -> Result<Assignment, AssignError> {
-    if !by.role.reviews() {
-        return Err(AssignError::NotAllowed);
-    }
-    let (a, _) = scope
-        .assignment(id)?
-        .ok_or_else(|| AssignError::NoSuchAssignment(id.to_string()))?;
-    if !by.covers(&a.org_unit) {
-        return Err(AssignError::OutsideOrgUnits(format!(
-            "org unit {}",
-            a.org_unit
-        )));
-    }
+    managed(scope, by, id)?;
     let user = auth
         .user(assignee.trim())?
         .ok_or_else(|| AssignError::NoSuchUser(assignee.to_string()))?;

@@ -197,11 +197,8 @@ impl DeviceCore {
         let confirmed = synced
             .and_then(decode_heads)
             .filter(|hs| !hs.is_empty() && hs.iter().all(|h| entry.doc.has_change(h)));
-        let Some(confirmed) = confirmed else {
-            // Nothing of it is on the server: keep it whole, and do not push it again until
-            // the user changes it.
-            let changes = entry.doc.save();
-            let kept = self.store.add_refused_edit(&NewRefusedEdit {
+        let keep = |changes: &[u8]| {
+            self.store.add_refused_edit(&NewRefusedEdit {
                 record_id: id,
                 code,
                 rule: result.rule.as_deref(),
@@ -209,8 +206,13 @@ impl DeviceCore {
                 message: &message,
                 refused_at_ms: now_ms(),
                 local_json: &local_json,
-                changes: &changes,
-            })?;
+                changes,
+            })
+        };
+        let Some(confirmed) = confirmed else {
+            // Nothing of it is on the server: keep it whole, and do not push it again until
+            // the user changes it.
+            let kept = keep(&entry.doc.save())?;
             self.store.hold_record(id)?;
             return Ok(RefusalTaken {
                 refused_edit: kept,
@@ -219,16 +221,7 @@ impl DeviceCore {
             });
         };
         let rebuilt = entry.doc.without_unconfirmed(&confirmed)?;
-        let kept = self.store.add_refused_edit(&NewRefusedEdit {
-            record_id: id,
-            code,
-            rule: result.rule.as_deref(),
-            path: result.path.as_deref(),
-            message: &message,
-            refused_at_ms: now_ms(),
-            local_json: &local_json,
-            changes: &rebuilt.removed_bytes,
-        })?;
+        let kept = keep(&rebuilt.removed_bytes)?;
         let old_data = entry.data.clone();
         let old_photos = entry.photos.clone();
         let old_submitted = entry.doc.status() == Status::Submitted;

@@ -35,6 +35,8 @@ pub mod paths {
     pub const ASSIGNMENTS: &str = "/v1/assignments";
     /// `/v1/assignments/{id}/remove`: takes one back.
     pub const ASSIGNMENT_REMOVE: &str = "/v1/assignments/{id}/remove";
+    /// `/v1/assignments/{id}/reassign`: hands one to another field user.
+    pub const ASSIGNMENT_REASSIGN: &str = "/v1/assignments/{id}/reassign";
 }
 
 /// Header of a photo part upload: the byte offset of the part in the photo.

@@ -115,3 +115,39 @@ pub async fn remove(
     let a = blocking(move || Ok(assignments::remove(st.scope.as_ref(), &by, &id)?)).await?;
     Ok(Json(a))
 }
+
+/// Who an assignment goes to instead.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Reassign {
+    pub assignee: String,
+}
+
+/// Hands an assignment to another field user: its records leave the old assignee's devices
+/// and reach the new one's at their next syncs.
+#[utoipa::path(post, path = "/v1/assignments/{id}/reassign",
+    params(("id" = String, Path, description = "the assignment id")),
+    request_body = Reassign,
+    responses((status = 200, body = Assignment),
+              (status = 400, body = jingtu_protocol::ErrorBody),
+              (status = 403, body = jingtu_protocol::ErrorBody),
+              (status = 404, body = jingtu_protocol::ErrorBody)),
+    security(("device_token" = []), ("session" = [])))]
+pub async fn reassign(
+    State(st): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Json(body): Json<Reassign>,
+) -> Result<Json<Assignment>, ApiError> {
+    let by = assigner(&caller);
+    let a = blocking(move || {
+        Ok(assignments::reassign(
+            st.auth.as_ref(),
+            st.scope.as_ref(),
+            &by,
+            &id,
+            &body.assignee,
+        )?)
+    })
+    .await?;
+    Ok(Json(a))
+}

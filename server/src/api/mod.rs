@@ -133,7 +133,8 @@ async fn count_requests(request: Request, next: Next) -> Response {
         people::audit,
         assignments::list,
         assignments::create,
-        assignments::remove
+        assignments::remove,
+        assignments::reassign
     ),
     components(schemas(
         jingtu_protocol::SyncRequest,
@@ -148,6 +149,7 @@ async fn count_requests(request: Request, next: Next) -> Response {
         jingtu_protocol::WholeRecord,
         crate::assignments::AssignmentRequest,
         assignments::AssignmentList,
+        assignments::Reassign,
         jingtu_protocol::LoginRequest,
         jingtu_protocol::LoginResponse,
         jingtu_protocol::EnrollmentCodeRequest,
@@ -212,6 +214,7 @@ pub fn router(state: Shared) -> Router {
             get(assignments::list).post(assignments::create),
         )
         .route(paths::ASSIGNMENT_REMOVE, post(assignments::remove))
+        .route(paths::ASSIGNMENT_REASSIGN, post(assignments::reassign))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate_any,

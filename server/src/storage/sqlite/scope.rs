@@ -32,6 +32,17 @@ fn read_assignment(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Assignment, bool)
     ))
 }
 
+/// An assignment by id, and whether it was taken back.
+fn find(conn: &rusqlite::Connection, id: &str) -> Result<(Assignment, bool), StorageError> {
+    conn.query_row(
+        &format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE id = ?1"),
+        [id],
+        read_assignment,
+    )
+    .optional()?
+    .ok_or_else(|| StorageError::NotFound(format!("assignment {id}")))
+}
+
 fn log(
     conn: &rusqlite::Connection,
     user: &str,
@@ -113,15 +124,7 @@ impl ScopeStore for SqliteStore {
     fn remove_assignment(&self, id: &str) -> Result<Assignment, StorageError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
-        let found = tx
-            .query_row(
-                &format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE id = ?1"),
-                [id],
-                read_assignment,
-            )
-            .optional()?;
-        let (a, removed) =
-            found.ok_or_else(|| StorageError::NotFound(format!("assignment {id}")))?;
+        let (a, removed) = find(&tx, id)?;
         if !removed {
             tx.execute(
                 "UPDATE assignments SET removed_at = ?2 WHERE id = ?1",
@@ -136,15 +139,7 @@ impl ScopeStore for SqliteStore {
     fn reassign(&self, id: &str, assignee: &str) -> Result<Assignment, StorageError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
-        let found = tx
-            .query_row(
-                &format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE id = ?1"),
-                [id],
-                read_assignment,
-            )
-            .optional()?;
-        let (mut a, removed) =
-            found.ok_or_else(|| StorageError::NotFound(format!("assignment {id}")))?;
+        let (mut a, removed) = find(&tx, id)?;
         if removed {
             return Err(StorageError::NotFound(format!("live assignment {id}")));
         }
