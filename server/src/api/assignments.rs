@@ -55,7 +55,7 @@ pub struct AssignmentList {
 #[utoipa::path(get, path = "/v1/assignments", params(ListQuery),
     responses((status = 200, body = AssignmentList),
               (status = 401, body = jingtu_protocol::ErrorBody)),
-    security(("device_token" = []), ("session" = [])))]
+    security(("device_token" = []), ("session_cookie" = [])))]
 pub async fn list(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -79,7 +79,7 @@ pub async fn list(
     responses((status = 201, body = Assignment),
               (status = 400, body = jingtu_protocol::ErrorBody),
               (status = 403, body = jingtu_protocol::ErrorBody)),
-    security(("device_token" = []), ("session" = [])))]
+    security(("device_token" = []), ("session_cookie" = [])))]
 pub async fn create(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -105,7 +105,7 @@ pub async fn create(
     responses((status = 200, body = Assignment),
               (status = 403, body = jingtu_protocol::ErrorBody),
               (status = 404, body = jingtu_protocol::ErrorBody)),
-    security(("device_token" = []), ("session" = [])))]
+    security(("device_token" = []), ("session_cookie" = [])))]
 pub async fn remove(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,
@@ -131,7 +131,7 @@ pub struct Reassign {
               (status = 400, body = jingtu_protocol::ErrorBody),
               (status = 403, body = jingtu_protocol::ErrorBody),
               (status = 404, body = jingtu_protocol::ErrorBody)),
-    security(("device_token" = []), ("session" = [])))]
+    security(("device_token" = []), ("session_cookie" = [])))]
 pub async fn reassign(
     State(st): State<Shared>,
     Extension(caller): Extension<Caller>,

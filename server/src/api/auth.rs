@@ -61,8 +61,10 @@ impl Caller {
     pub fn manages(&self, user: &UserInfo) -> bool {
         match self.role {
             Role::Admin => true,
+            // Field users only: a supervisor who could issue codes for, or revoke the devices
+            // of, another supervisor could act as them.
             Role::Supervisor => {
-                user.role != Role::Admin
+                user.role.is_field()
                     && !user.org_units.is_empty()
                     && user.org_units.iter().all(|u| self.covers(u))
             }
@@ -376,5 +378,47 @@ mod tests {
         );
         assert!(limit.check(b).is_ok(), "another address has its own bucket");
         assert_eq!(rate_limited(wait).retry_after_s, Some(wait.as_secs() + 1));
+    }
+}
+
+#[cfg(test)]
+mod manage_tests {
+    use super::*;
+
+    fn user(name: &str, role: Role, org: &str) -> UserInfo {
+        UserInfo {
+            id: 1,
+            name: name.into(),
+            role,
+            org_units: vec![org.into()],
+            has_password: false,
+            disabled: false,
+            created_at_ms: 0,
+            locked_until_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_supervisor_manages_field_users_of_their_units_only() {
+        let me = Caller {
+            user: "sup".into(),
+            user_id: 9,
+            role: Role::Supervisor,
+            org_units: vec!["411321000000".into()],
+            device: None,
+            device_id: None,
+            via_session: true,
+        };
+        assert!(me.manages(&user("a", Role::Inspector, "411321102000")));
+        assert!(me.manages(&user("b", Role::Sampler, "411321103201")));
+        assert!(
+            !me.manages(&user("c", Role::Inspector, "410102000000")),
+            "another county"
+        );
+        assert!(
+            !me.manages(&user("d", Role::Supervisor, "411321102000")),
+            "a fellow supervisor could otherwise be impersonated"
+        );
+        assert!(!me.manages(&user("e", Role::Admin, "411321102000")));
     }
 }

@@ -85,6 +85,21 @@ async fn json_errors(request: Request, next: Next) -> Response {
         axum::http::StatusCode::REQUEST_TIMEOUT => {
             ApiError::new(status, "timeout", "the request took too long").into_response()
         }
+        // Rejections of the JSON and path extractors answer plain text: keep their words.
+        axum::http::StatusCode::BAD_REQUEST
+        | axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+        | axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
+            let text = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let text = if text.trim().is_empty() {
+                "the request body is not what this endpoint takes".to_string()
+            } else {
+                text
+            };
+            ApiError::new(status, "malformed_body", text).into_response()
+        }
         _ => response,
     }
 }
