@@ -55,6 +55,27 @@ impl Drop for Server {
     }
 }
 
+/// The server goes when the bench goes, however it ends (Ctrl-C, a kill, an abort), not only
+/// when `Server` is dropped. Servers are started from the main thread, whose end is what
+/// Linux signals.
+#[cfg(target_os = "linux")]
+fn stop_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure only calls prctl, which is async-signal-safe
+    // and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_: &mut Command) {}
+
 fn server_exe() -> Result<PathBuf> {
     let me = std::env::current_exe().context("finding jingtu-bench's own path")?;
     let dir = me.parent().context("jingtu-bench has no folder")?;
@@ -78,14 +99,17 @@ impl Server {
     fn start() -> Result<Server> {
         let exe = server_exe()?;
         let data = tempfile::tempdir()?;
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .arg("--data-dir")
             .arg(data.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env_remove("JINGTU_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        stop_with_parent(&mut command);
+        let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", exe.display()))?;
         let stdout = child.stdout.take().context("server stdout")?;
