@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::CoreError;
 use crate::core::{Cached, DeviceCore, NewRecordPlace, lock, now_ms};
-use crate::sync::{SyncReport, decode_heads};
+use crate::sync::{Pulled, SyncReport, decode_heads};
 
 pub(crate) const KEY_SCOPE_SEQ: &str = "scope_seq";
 pub(crate) const KEY_SCOPE_TARGET: &str = "scope_target";
@@ -157,10 +157,10 @@ impl DeviceCore {
             }
         }
         for whole in &scope.records {
-            if self.park_if_unknown(&whole.record, &whole.bytes)? {
-                report.parked += 1;
-            } else if self.apply_pulled(&whole.record, &whole.bytes)? {
-                report.records_received += 1;
+            match self.apply_pulled(&whole.record, &whole.bytes)? {
+                Pulled::New => report.records_received += 1,
+                Pulled::Parked => report.parked += 1,
+                Pulled::Merged => {}
             }
         }
         match &scope.next {
@@ -263,29 +263,6 @@ impl DeviceCore {
             changes_removed: rebuilt.removed,
             replayed,
         })
-    }
-
-    /// Applies changes of a record whose template is unknown here: parked, not lost.
-    pub(crate) fn park_if_unknown(&self, id: &str, bytes: &[u8]) -> Result<bool, CoreError> {
-        if self.has_record(id)? {
-            return Ok(false);
-        }
-        let Ok(applied) = jingtu_doc::apply_untrusted(None, bytes, id, self.actor.clone()) else {
-            // Not loadable alone: parked changes of this record may complete it.
-            if self.store.parked()?.iter().any(|(p, _, _)| p == id) {
-                self.store.park(id, "waiting for earlier changes", bytes)?;
-                return Ok(true);
-            }
-            return Ok(false);
-        };
-        let meta = applied.doc.meta()?;
-        match self.template_of(&meta) {
-            Ok(_) => Ok(false),
-            Err(e) => {
-                self.store.park(id, &e.to_string(), bytes)?;
-                Ok(true)
-            }
-        }
     }
 }
 
@@ -553,5 +530,57 @@ mod tests {
         core.take_in_scope(&evict, &mut report).unwrap();
         assert_eq!(report.records_removed, 1);
         assert!(core.view(&rec.id).is_err());
+    }
+}
+
+#[cfg(test)]
+mod parked_tests {
+    use super::*;
+    use crate::sync::Pulled;
+
+    #[test]
+    fn records_of_an_unknown_template_are_parked_and_opened_once_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = DeviceCore::open(&dir.path().join("a")).unwrap();
+        let id = core
+            .create_record("soil_sample", &NewRecordPlace::default())
+            .unwrap()
+            .id;
+        let known = core.export(&id).unwrap();
+        // The same record as a newer app would make it: template version 99.
+        let mut doc = automerge::AutoCommit::load(&known).unwrap();
+        use automerge::ReadDoc;
+        use automerge::transaction::Transactable;
+        let meta = match doc.get(automerge::ROOT, "meta").unwrap() {
+            Some((_, m)) => m,
+            None => panic!("no meta"),
+        };
+        doc.put(&meta, "template_version", 99i64).unwrap();
+        let newer = doc.save();
+
+        let other = DeviceCore::open(&dir.path().join("b")).unwrap();
+        assert_eq!(other.apply_pulled(&id, &newer).unwrap(), Pulled::Parked);
+        let parked = other.parked_records().unwrap();
+        assert_eq!(parked.len(), 1);
+        assert!(parked[0].1.contains("v99"), "{parked:?}");
+        assert!(other.view(&id).is_err(), "not opened");
+        // More changes of it wait with it.
+        doc.put(&meta, "village", "x").unwrap();
+        let heads_before = automerge::AutoCommit::load(&newer).unwrap().get_heads();
+        let later = doc.save_after(&heads_before);
+        assert_eq!(other.apply_pulled(&id, &later).unwrap(), Pulled::Parked);
+        drop(other);
+
+        // Parked by an older app, known to this one: opened when the store opens.
+        let third_dir = dir.path().join("c");
+        {
+            let c = DeviceCore::open(&third_dir).unwrap();
+            c.store
+                .park(&id, "template soil_sample.v1 unknown", &known)
+                .unwrap();
+        }
+        let c = DeviceCore::open(&third_dir).unwrap();
+        assert!(c.parked_records().unwrap().is_empty());
+        assert_eq!(c.view(&id).unwrap().kind, "soil_sample");
     }
 }

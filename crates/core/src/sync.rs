@@ -154,6 +154,17 @@ impl RecordSyncState {
     }
 }
 
+/// What a received chunk did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pulled {
+    /// A record new to this device.
+    New,
+    /// Merged into a record held (or nothing new).
+    Merged,
+    /// Kept aside: its template is not known here yet.
+    Parked,
+}
+
 /// Change bytes to push and the encoded heads they end at.
 type Outgoing = (Vec<u8>, Vec<u8>);
 
@@ -616,10 +627,10 @@ impl DeviceCore {
     /// Stores the chunks of an answer, then moves the cursor.
     fn take_in(&self, response: &SyncResponse, report: &mut SyncReport) -> Result<(), CoreError> {
         for chunk in &response.chunks {
-            if self.park_if_unknown(&chunk.record, &chunk.bytes)? {
-                report.parked += 1;
-            } else if self.apply_pulled(&chunk.record, &chunk.bytes)? {
-                report.records_received += 1;
+            match self.apply_pulled(&chunk.record, &chunk.bytes)? {
+                Pulled::New => report.records_received += 1,
+                Pulled::Parked => report.parked += 1,
+                Pulled::Merged => {}
             }
             report.chunks_pulled += 1;
         }
@@ -633,13 +644,28 @@ impl DeviceCore {
         Ok(())
     }
 
-    /// Applies one feed chunk; true when it brought a record new to this device.
-    pub(crate) fn apply_pulled(&self, id: &str, bytes: &[u8]) -> Result<bool, CoreError> {
+    /// Applies one feed chunk (or a whole record).
+    pub(crate) fn apply_pulled(&self, id: &str, bytes: &[u8]) -> Result<Pulled, CoreError> {
         let mut cache = lock(&self.cache);
         if !self.has_record(id)? {
-            let applied = apply_untrusted(None, bytes, id, self.actor.clone())?;
+            let applied = match apply_untrusted(None, bytes, id, self.actor.clone()) {
+                Ok(applied) => applied,
+                // Later changes of a record parked for its template: parked with it.
+                Err(_) if self.store.parked()?.iter().any(|(p, _, _)| p == id) => {
+                    self.store.park(id, "waiting for earlier changes", bytes)?;
+                    return Ok(Pulled::Parked);
+                }
+                Err(e) => return Err(e.into()),
+            };
             let meta = applied.doc.meta()?;
-            let template = self.template_of(&meta)?;
+            let template = match self.template_of(&meta) {
+                Ok(t) => t,
+                // A template this app does not know yet: kept, opened after an update.
+                Err(e) => {
+                    self.store.park(id, &e.to_string(), bytes)?;
+                    return Ok(Pulled::Parked);
+                }
+            };
             let mut cached = Cached::new(applied.doc, template, 1)?;
             let summary = self.summarize(&cached, now_ms());
             let heads = encode_heads(&cached.doc.heads());
@@ -655,7 +681,7 @@ impl DeviceCore {
                 Origin::Server { heads: &heads },
             )?;
             cache.insert(id.to_string(), cached);
-            return Ok(true);
+            return Ok(Pulled::New);
         }
         let entry = self.load(&mut cache, id)?;
         let applied = entry.doc.apply_changes(bytes);
@@ -667,7 +693,7 @@ impl DeviceCore {
             }
         };
         if new_changes == 0 {
-            return Ok(false);
+            return Ok(Pulled::Merged);
         }
         if let Err(e) = entry.refresh(&Touched::Everything) {
             cache.remove(id);
@@ -687,7 +713,7 @@ impl DeviceCore {
             }),
             Origin::Server { heads: &heads },
         )?;
-        Ok(false)
+        Ok(Pulled::Merged)
     }
 }
 
