@@ -493,6 +493,8 @@ pub struct SyncReport {
     pub chunks_pulled: u64,
     pub records_received: u64,
     pub photos_uploaded: u64,
+    /// Photos the server would not take (their record's push was refused); they stay pending.
+    pub photos_refused: u64,
     pub thumbnails_fetched: u64,
     /// Records the server refused. For `forbidden` and `out_of_scope` the refused edit is
     /// kept (see `refusedEdits`) and the record is back at the server's version with what is
@@ -961,6 +963,7 @@ impl FieldCore {
             chunks_pulled: r.chunks_pulled,
             records_received: r.records_received,
             photos_uploaded: r.photos_uploaded,
+            photos_refused: r.photos_refused,
             thumbnails_fetched: r.thumbnails_fetched,
             refused: r
                 .refused

@@ -613,12 +613,9 @@ fn table() -> Vec<Row> {
             admin_web: both(NO_TOKEN),
             admin_web_no_csrf: both(NO_TOKEN),
         },
-        // Photos are named by their SHA-256 and not scoped: any live device token reads the
-        // state and the bytes of any photo whose hash it knows, and a hash is only learnt from
-        // a record that was in the device's scope. That is the server's design today, not an
-        // oversight of this table: the out-of-scope cells say 200 on purpose. Scoping photos
-        // needs the server to know which records hold a photo (it does not); when it does,
-        // these cells become 404.
+        // Photos follow their records: a caller may read or upload a photo only when a record
+        // it may see holds it. The status endpoint answers 200 either way and names such a
+        // photo `refused` in its answer (checked in tests/tests/scope.rs).
         Row {
             method: Method::POST,
             path: paths::PHOTO_STATUS,
@@ -640,9 +637,9 @@ fn table() -> Vec<Row> {
             target: Target::PhotoOf,
             nobody: NO_TOKEN,
             revoked: BAD_TOKEN,
-            inspector: both(OK),
-            sampler: both(OK),
-            supervisor: both(OK),
+            inspector: in_out(OK, OUT_OF_SCOPE),
+            sampler: in_out(OK, OUT_OF_SCOPE),
+            supervisor: in_out(OK, OUT_OF_SCOPE),
             supervisor_web: both(NO_TOKEN),
             supervisor_web_no_csrf: both(NO_TOKEN),
             admin: both(OK),
@@ -655,9 +652,9 @@ fn table() -> Vec<Row> {
             target: Target::FreshPhotoPart,
             nobody: NO_TOKEN,
             revoked: BAD_TOKEN,
-            inspector: both(OK),
-            sampler: both(OK),
-            supervisor: both(OK),
+            inspector: both(OUT_OF_SCOPE),
+            sampler: both(OUT_OF_SCOPE),
+            supervisor: both(OUT_OF_SCOPE),
             supervisor_web: both(NO_TOKEN),
             supervisor_web_no_csrf: both(NO_TOKEN),
             admin: both(OK),
@@ -1579,13 +1576,6 @@ impl World {
             let device = random_hex(16);
             let photo_bytes = format!("the photo of {}'s record", user.name()).into_bytes();
             let photo = hex::encode(Sha256::digest(&photo_bytes));
-            let upload = Call::new(
-                Method::PATCH,
-                &format!("{}/{photo}", paths::PHOTO),
-                phone.clone(),
-            )
-            .photo_part(0, photo_bytes.len(), photo_bytes.clone());
-            world.app.send(upload).await.ok("uploading a photo");
             let record = uuid::Uuid::now_v7().to_string();
             // The record carries its assignment.
             let mut doc = world.new_record(
@@ -1626,7 +1616,7 @@ impl World {
             let answer = world
                 .app
                 .sync(
-                    phone,
+                    phone.clone(),
                     &device,
                     vec![Push {
                         record: record.clone(),
@@ -1643,6 +1633,15 @@ impl World {
                 user.name(),
                 response.results[0]
             );
+            // The photo goes up after its record: the server takes photos only for records
+            // the uploader may see.
+            let upload = Call::new(
+                Method::PATCH,
+                &format!("{}/{photo}", paths::PHOTO),
+                phone.clone(),
+            )
+            .photo_part(0, photo_bytes.len(), photo_bytes.clone());
+            world.app.send(upload).await.ok("uploading a photo");
             world.things.insert(
                 user,
                 Things {
@@ -1889,7 +1888,8 @@ impl World {
             }
             Target::PhotoOf => call.path = fill(&things.expect("a field user").photo),
             Target::FreshPhotoPart => {
-                // One byte of two: stored as a partial upload, never checked against the hash.
+                // One byte of two of a photo no record holds: only an admin's upload is taken
+                // (as a partial upload, never checked against the hash).
                 let hash = hex::encode(Sha256::digest(random_hex(16).as_bytes()));
                 call.path = fill(&hash);
                 call = call.photo_part(0, 2, vec![0xff]);

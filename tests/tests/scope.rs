@@ -173,7 +173,19 @@ fn inspectors_see_their_own_township_and_the_supervisor_the_county() {
     let sup = w.device("sup", "sup_nz");
     let r1 = village(&yy, "411321102206", "杨树沟村");
     let r2 = village(&hl, "411321103201", "东岗村");
-    assert!(sync(&yy).refused.is_empty());
+    let photo = yy
+        .add_photo(
+            &r1,
+            jingtu_core::PhotoSource::Bytes(&jingtu_e2e::test_jpeg(5, 320, 240)),
+            &jingtu_core::NewPhoto {
+                tag: "before".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let up = sync(&yy);
+    assert!(up.refused.is_empty());
+    assert_eq!((up.photos_uploaded, up.photos_refused), (1, 0));
     assert!(sync(&hl).refused.is_empty());
     sync(&yy);
     sync(&hl);
@@ -187,7 +199,18 @@ fn inspectors_see_their_own_township_and_the_supervisor_the_county() {
         std::slice::from_ref(&r2),
         "the Huanglu inspector holds only theirs"
     );
-    sync(&sup);
+    let got = sync(&sup);
+    assert_eq!(got.thumbnails_fetched, 1, "the supervisor sees the photo");
+    // Photos follow their records: the other township's inspector may not have it.
+    let (client, _) = w.raw("insp_hl");
+    let states = client
+        .photo_status(std::slice::from_ref(&photo.entry.sha256), &|| false)
+        .unwrap();
+    assert_eq!(states[0].state, jingtu_protocol::PhotoStateKind::Refused);
+    let e = client
+        .download_photo(&photo.entry.sha256, true, &|| false)
+        .unwrap_err();
+    assert!(e.to_string().contains("out_of_scope"), "{e}");
     let mut both = vec![r1.clone(), r2.clone()];
     both.sort();
     assert_eq!(ids(&sup), both, "the county supervisor receives both");

@@ -950,6 +950,7 @@ fn a_server_killed_during_a_sync_loses_nothing_and_stores_nothing_twice() {
                 size - state.offset
             }
             PhotoStateKind::Missing => size,
+            PhotoStateKind::Refused => panic!("the device's own photo is refused: {state:?}"),
         };
     }
     let retry = sync(&d, &server);

@@ -98,6 +98,8 @@ pub struct SyncReport {
     pub records_received: u64,
     pub photos_uploaded: u64,
     pub photo_bytes_uploaded: u64,
+    /// Photos the server would not take: no record it lets this user see holds them.
+    pub photos_refused: u64,
     pub thumbnails_fetched: u64,
     pub refused: Vec<RefusedPush>,
     /// Assignments held after the sync (when the server sent them).
@@ -495,6 +497,12 @@ impl DeviceCore {
                 if cancelled() {
                     return Err(CoreError::Cancelled);
                 }
+                if state.state == PhotoStateKind::Refused {
+                    // No record the server lets this user see holds it (its record's push
+                    // was refused): it stays here, pending.
+                    report.photos_refused += 1;
+                    continue;
+                }
                 if state.state != PhotoStateKind::Stored {
                     let Some(bytes_full) = self.store.photo_bytes(&state.hash, false)? else {
                         continue;
@@ -543,10 +551,13 @@ impl DeviceCore {
             if cancelled() {
                 return Err(CoreError::Cancelled);
             }
-            if let Some(thumb) = client
-                .download_photo(hash, true, &cancelled)
-                .map_err(map_client)?
-            {
+            let thumb = match client.download_photo(hash, true, &cancelled) {
+                Ok(t) => t,
+                // A photo of a record this user no longer sees: no thumbnail, no failure.
+                Err(ClientError::Refused { status: 403, .. }) => None,
+                Err(e) => return Err(map_client(e)),
+            };
+            if let Some(thumb) = thumb {
                 self.store.put_downloaded_photo(hash, Some(&thumb), None)?;
                 report.thumbnails_fetched += 1;
             }

@@ -200,6 +200,9 @@ pub enum PhotoStateKind {
     Missing,
     Partial,
     Stored,
+    /// No record the caller may see holds this photo: the server neither takes nor gives it
+    /// (the device keeps it pending, e.g. while its record's push is refused).
+    Refused,
 }
 
 /// The answer to a photo part upload.

@@ -280,7 +280,10 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     // A record in another township is refused; the app sees why, and nothing is lost.
     val foreign = yy.createRecord("village_inspection", NewRecordPlace("411321103201", "东岗村", null, null))
     yy.setField(foreign.id, "village_name", text("东岗村"))
+    yy.addPhoto(foreign.id, cameraJpeg(21), NewPhoto("before", null, null, null, null, null, null, null))
     val refusedSync = yy.sync(null)
+    check("its photo is not taken either, and stays (${refusedSync.photosRefused})",
+        refusedSync.photosRefused == 1UL && yy.syncStatus().photosPending >= 1UL)
     val refusal = refusedSync.refused.firstOrNull { it.recordId == foreign.id }
     check("the push of another township's record is refused as out of scope", refusal?.code == "out_of_scope")
     val kept = yy.refusedEdits(foreign.id, false)

@@ -1,16 +1,18 @@
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jingtu_protocol::{
     HEADER_UPLOAD_LENGTH, HEADER_UPLOAD_OFFSET, MAX_PHOTO_BYTES, MAX_PHOTO_PART_BYTES,
-    PROTOCOL_VERSION, PhotoState, PhotoStatusRequest, PhotoStatusResponse, PhotoUploadResponse,
-    is_photo_hash,
+    PROTOCOL_VERSION, PhotoState, PhotoStateKind, PhotoStatusRequest, PhotoStatusResponse,
+    PhotoUploadResponse, is_photo_hash,
 };
 use serde::Deserialize;
 
+use super::sync::Scope;
 use super::sync::{check_version, framed};
-use super::{ApiError, Shared, blocking};
+use super::{ApiError, Caller, Shared, blocking};
 
 fn check_hash(hash: &str) -> Result<(), ApiError> {
     if !is_photo_hash(hash) {
@@ -33,9 +35,14 @@ fn check_hash(hash: &str) -> Result<(), ApiError> {
     ),
     security(("device_token" = []))
 )]
-pub async fn photo_status(State(state): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn photo_status(
+    State(state): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let st = state.clone();
     let bytes = blocking(move || {
+        let scope = Scope::of(&caller, &st)?;
         let req: PhotoStatusRequest = jingtu_protocol::decode(&body, st.limits.max_message_bytes)?;
         check_version(req.protocol)?;
         if req.hashes.len() > 10_000 {
@@ -48,6 +55,14 @@ pub async fn photo_status(State(state): State<Shared>, body: Bytes) -> Result<Re
         let mut photos = Vec::with_capacity(req.hashes.len());
         for hash in req.hashes {
             check_hash(&hash)?;
+            if !scope.may_see_photo(&st, &hash)? {
+                photos.push(PhotoState {
+                    hash,
+                    state: PhotoStateKind::Refused,
+                    offset: 0,
+                });
+                continue;
+            }
             let (state, offset) = st.photos.state(&hash)?;
             photos.push(PhotoState {
                 hash,
@@ -96,6 +111,7 @@ fn header_u64(headers: &HeaderMap, name: &'static str) -> Result<u64, ApiError> 
 )]
 pub async fn upload_part(
     State(state): State<Shared>,
+    Extension(caller): Extension<Caller>,
     Path(hash): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -119,8 +135,11 @@ pub async fn upload_part(
     }
     let st = state.clone();
     let h = hash.clone();
-    let (offset, stored) =
-        blocking(move || Ok(st.photos.append(&h, offset, total, &body)?)).await?;
+    let (offset, stored) = blocking(move || {
+        check_photo_scope(&st, &caller, &h)?;
+        Ok(st.photos.append(&h, offset, total, &body)?)
+    })
+    .await?;
     metrics::counter!("jingtu_photo_parts_total").increment(1);
     if stored {
         metrics::counter!("jingtu_photos_stored_total").increment(1);
@@ -157,15 +176,32 @@ pub struct DownloadQuery {
 )]
 pub async fn download(
     State(state): State<Shared>,
+    Extension(caller): Extension<Caller>,
     Path(hash): Path<String>,
     Query(q): Query<DownloadQuery>,
 ) -> Result<Response, ApiError> {
     check_hash(&hash)?;
     let st = state.clone();
     let h = hash.clone();
-    let bytes = blocking(move || Ok(st.photos.read(&h, q.thumb)?)).await?;
+    let bytes = blocking(move || {
+        check_photo_scope(&st, &caller, &h)?;
+        Ok(st.photos.read(&h, q.thumb)?)
+    })
+    .await?;
     match bytes {
         Some(b) => Ok(([(header::CONTENT_TYPE, "image/jpeg")], b).into_response()),
         None => Err(ApiError::not_found(format!("photo {hash}"))),
+    }
+}
+
+/// A photo is taken and served only for a caller who may see a record holding it.
+fn check_photo_scope(st: &Shared, caller: &Caller, hash: &str) -> Result<(), ApiError> {
+    if Scope::of(caller, st)?.may_see_photo(st, hash)? {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "out_of_scope",
+            "no record you may see holds this photo",
+        ))
     }
 }

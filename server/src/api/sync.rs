@@ -175,6 +175,13 @@ pub async fn sync(
                                 org_unit: meta.org_unit,
                                 assignment: meta.assignment,
                                 owner: caller.user.clone(),
+                                photos: applied
+                                    .doc
+                                    .photos()
+                                    .into_iter()
+                                    .map(|p| p.sha256)
+                                    .filter(|s| jingtu_protocol::is_photo_hash(s))
+                                    .collect(),
                             });
                             snapshots.push((push.record.clone(), applied.doc));
                         }
@@ -247,7 +254,7 @@ pub async fn sync(
 /// What the calling user may see and write (DESIGN.md section 4): field users their own
 /// records and their assignments' records; supervisors also every record within their org
 /// units; admins everything.
-struct Scope {
+pub(crate) struct Scope {
     user: String,
     role: jingtu_model::Role,
     org_units: Vec<String>,
@@ -257,7 +264,7 @@ struct Scope {
 }
 
 impl Scope {
-    fn of(caller: &Caller, st: &Shared) -> Result<Scope, ApiError> {
+    pub(crate) fn of(caller: &Caller, st: &Shared) -> Result<Scope, ApiError> {
         let role = caller.role;
         let assignments: Vec<String> = if role == jingtu_model::Role::Admin {
             Vec::new()
@@ -294,7 +301,19 @@ impl Scope {
         })
     }
 
-    /// May the user write a record that is in `place`?
+    /// May the user see a photo: does a record they may see hold it?
+    pub(crate) fn may_see_photo(&self, st: &Shared, sha256: &str) -> Result<bool, ApiError> {
+        if self.role == jingtu_model::Role::Admin {
+            return Ok(true);
+        }
+        Ok(st
+            .scope
+            .photo_places(sha256)?
+            .iter()
+            .any(|p| self.may_write(p)))
+    }
+
+    /// May the user write (and so see) a record that is in `place`?
     fn may_write(&self, place: &RecordPlace) -> bool {
         use jingtu_model::Role;
         match self.role {

@@ -47,6 +47,8 @@ pub struct NewChunk {
     pub assignment: Option<String>,
     /// The user whose device pushed it (kept as the record's owner when it is new).
     pub owner: String,
+    /// SHA-256 of every photo the record holds (who may read a photo follows its records).
+    pub photos: Vec<String>,
 }
 
 /// One page of the feed.

@@ -91,6 +91,8 @@ pub trait ScopeStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<String>, StorageError>;
     fn record_place(&self, id: &str) -> Result<Option<RecordPlace>, StorageError>;
+    /// Where the records holding a photo belong.
+    fn photo_places(&self, sha256: &str) -> Result<Vec<RecordPlace>, StorageError>;
 }
 
 impl ScopeKey {

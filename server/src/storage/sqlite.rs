@@ -149,6 +149,14 @@ const MIGRATIONS: &[&str] = &[
          at     INTEGER NOT NULL
      ) STRICT;
      CREATE INDEX scope_log_user ON scope_log(user, seq);",
+    // 3 -> 4: which records hold which photos, so a photo is served only to those who may
+    // see one of its records. (Records stored before this step are linked when next pushed.)
+    "CREATE TABLE record_photos (
+         record_id TEXT NOT NULL REFERENCES records(id),
+         sha256    TEXT NOT NULL,
+         PRIMARY KEY (record_id, sha256)
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX record_photos_sha256 ON record_photos(sha256);",
 ];
 
 pub(crate) fn now_ms() -> i64 {
@@ -259,6 +267,9 @@ impl RecordStore for SqliteStore {
             let mut feed = tx.prepare_cached(
                 "INSERT INTO feed (record_id, device, received_at, bytes) VALUES (?1, ?2, ?3, ?4)",
             )?;
+            let mut photo = tx.prepare_cached(
+                "INSERT OR IGNORE INTO record_photos (record_id, sha256) VALUES (?1, ?2)",
+            )?;
             for c in chunks {
                 rec.execute(params![
                     c.record,
@@ -270,6 +281,9 @@ impl RecordStore for SqliteStore {
                 ])?;
                 feed.execute(params![c.record, device, now, c.bytes])?;
                 seqs.push(tx.last_insert_rowid() as u64);
+                for sha in &c.photos {
+                    photo.execute(params![c.record, sha])?;
+                }
             }
         }
         tx.commit()?;
@@ -405,6 +419,7 @@ mod tests {
             org_unit: None,
             assignment: None,
             owner: "u".into(),
+            photos: vec![],
         }
     }
 

@@ -275,6 +275,24 @@ impl ScopeStore for SqliteStore {
         Ok(ids)
     }
 
+    fn photo_places(&self, sha256: &str) -> Result<Vec<RecordPlace>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.owner, r.org_unit, r.assignment FROM record_photos p
+             JOIN records r ON r.id = p.record_id WHERE p.sha256 = ?1",
+        )?;
+        let places = stmt
+            .query_map([sha256], |r| {
+                Ok(RecordPlace {
+                    owner: r.get(0)?,
+                    org_unit: r.get(1)?,
+                    assignment: r.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(places)
+    }
+
     fn record_place(&self, id: &str) -> Result<Option<RecordPlace>, StorageError> {
         let conn = self.reader();
         Ok(conn
@@ -304,6 +322,7 @@ mod tests {
             org_unit: org.map(str::to_string),
             assignment: assignment.map(str::to_string),
             owner: owner.into(),
+            photos: vec![format!("sha-{record}")],
         }
     }
 
