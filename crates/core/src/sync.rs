@@ -681,10 +681,11 @@ impl DeviceCore {
             let summary = self.summarize(&cached, now_ms());
             let heads = encode_heads(&cached.doc.heads());
             let refs = cached.photo_refs();
-            let snapshot = cached.doc.save();
+            // The received bytes hold every change of the record (they loaded alone): kept as
+            // they are, without encoding the document again.
             self.store.insert_record_from(
                 &summary,
-                &snapshot,
+                bytes,
                 Some(PhotoChange {
                     put: None,
                     refs: &refs,
