@@ -180,6 +180,18 @@ pub enum UserCommand {
     },
     /// Disable a user: their devices are revoked and their sessions end.
     Disable { name: String },
+    /// Change a user's role or org units (all of them: repeat --org), or enable them again
+    /// (their old devices stay revoked: enroll again). Devices see the change at their next
+    /// sync.
+    Change {
+        name: String,
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long = "org")]
+        org: Vec<String>,
+        #[arg(long)]
+        enable: bool,
+    },
 }
 
 fn system(action: AuditAction) -> AuditEntry {
@@ -319,6 +331,69 @@ pub fn run(config: &Config, cmd: Admin) -> Result<()> {
             db.set_password(&name, Some(&hash))?;
             db.audit(&system(AuditAction::PasswordSet).target(&name))?;
             println!("password of {name} set");
+            Ok(())
+        }
+        Admin::User(UserCommand::Change {
+            name,
+            role,
+            org,
+            enable,
+        }) => {
+            let role = role
+                .map(|r| {
+                    Role::parse(r.trim()).with_context(|| {
+                        format!("'{r}' is not a role: inspector, sampler, supervisor or admin")
+                    })
+                })
+                .transpose()?;
+            let mut units: Vec<String> = Vec::new();
+            for code in &org {
+                let code = code.trim();
+                org::level_of(code)?;
+                if !units.iter().any(|c| c == code) {
+                    units.push(code.to_string());
+                }
+            }
+            if role.is_none() && units.is_empty() && !enable {
+                bail!("nothing to change: give --role, --org or --enable");
+            }
+            let before = db
+                .user(&name)?
+                .with_context(|| format!("no such user: {name}"))?;
+            let new_role = role.unwrap_or(before.role);
+            let new_units = if units.is_empty() {
+                before.org_units.clone()
+            } else {
+                units.clone()
+            };
+            if new_role != Role::Admin && new_units.is_empty() {
+                bail!(
+                    "a {} ({new_role}) needs at least one org unit: --org CODE",
+                    new_role.label_zh()
+                );
+            }
+            let user = db.change_user(
+                &name,
+                role,
+                (!units.is_empty()).then_some(units.as_slice()),
+                enable,
+            )?;
+            db.audit(
+                &system(AuditAction::UserChanged)
+                    .target(&name)
+                    .detail(json!({
+                        "role": {"from": before.role.as_str(), "to": user.role.as_str()},
+                        "org_units": {"from": before.org_units, "to": user.org_units},
+                        "enabled": enable && before.disabled,
+                    })),
+            )?;
+            println!(
+                "user {name}: {} {}, org units {}{}",
+                user.role.label_zh(),
+                user.role.as_str(),
+                user.org_units.join(", "),
+                if user.disabled { " (disabled)" } else { "" }
+            );
             Ok(())
         }
         Admin::User(UserCommand::Disable { name }) => {

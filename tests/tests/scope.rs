@@ -562,3 +562,58 @@ fn a_refused_edit_on_the_device_is_kept_and_the_allowed_part_replayed() {
     );
     assert!(sync(&c.yy).refused.is_empty(), "nothing is pushed again");
 }
+
+#[test]
+fn a_supervisor_moved_to_another_township_sees_its_records_instead() {
+    let w = World::new();
+    w.server.admin(&[
+        "user",
+        "create",
+        "sup_yy",
+        "--role",
+        "supervisor",
+        "--org",
+        "411321102000",
+    ]);
+    let yy = w.device("yy", "insp_yy");
+    let hl = w.device("hl", "insp_hl");
+    let sup = w.device("sup", "sup_yy");
+    let r1 = village(&yy, "411321102206", "杨树沟村");
+    let r2 = village(&hl, "411321103201", "东岗村");
+    sync(&yy);
+    sync(&hl);
+    sync(&sup);
+    assert_eq!(
+        ids(&sup),
+        std::slice::from_ref(&r1),
+        "the Yunyang supervisor"
+    );
+    // Another township: the next sync takes the old one's records away and brings the new
+    // one's whole (they lie below the device's cursor).
+    w.server
+        .admin(&["user", "change", "sup_yy", "--org", "411321103000"]);
+    let moved = sync(&sup);
+    assert_eq!(moved.records_removed, 1, "{moved:?}");
+    assert_eq!(ids(&sup), std::slice::from_ref(&r2));
+    assert!(!sup.view(&r2).unwrap().name.is_empty());
+
+    // A disabled user's devices are refused; enabled again, a new code brings a new device.
+    w.server.admin(&["user", "disable", "insp_yy"]);
+    assert!(
+        yy.sync(&mut |_| true).is_err(),
+        "a disabled user's device is refused"
+    );
+    w.server.admin(&["user", "change", "insp_yy", "--enable"]);
+    assert!(
+        yy.sync(&mut |_| true).is_err(),
+        "its old token stays revoked"
+    );
+    let again = w.device("yy-again", "insp_yy");
+    sync(&again);
+    assert_eq!(ids(&again), [r1]);
+    let audit = w.server.admin(&["audit", "--action", "user_changed"]);
+    assert!(
+        audit.contains("sup_yy") && audit.contains("insp_yy"),
+        "{audit}"
+    );
+}

@@ -280,6 +280,16 @@ pub trait AuthStore: OrgStore + AuditLog {
     /// Disables a user, revokes their device tokens and ends their sessions, in one
     /// transaction; returns the revoked token ids.
     fn disable_user(&self, name: &str) -> Result<Vec<i64>, StorageError>;
+    /// Changes a user's role and/or org units (each must be a stored org unit), and enables a
+    /// disabled user again when `enable`; returns the user as now. What the user's devices
+    /// see follows at their next sync.
+    fn change_user(
+        &self,
+        name: &str,
+        role: Option<Role>,
+        org_units: Option<&[String]>,
+        enable: bool,
+    ) -> Result<UserInfo, StorageError>;
     /// Notes a failed login at `now_ms`; when it makes `policy.failures` within the window,
     /// locks the user out and returns until when.
     fn login_failed(
@@ -390,6 +400,8 @@ pub enum AuditAction {
     EnrollmentCodeIssued,
     UserCreated,
     UserDisabled,
+    /// A user's role or org units changed, or the user was enabled again.
+    UserChanged,
     PasswordSet,
     OrgImport,
     /// A push refused by the write rules.
@@ -399,7 +411,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 18] = [
         AuditAction::Enroll,
         AuditAction::EnrollRefused,
         AuditAction::Login,
@@ -413,6 +425,7 @@ impl AuditAction {
         AuditAction::EnrollmentCodeIssued,
         AuditAction::UserCreated,
         AuditAction::UserDisabled,
+        AuditAction::UserChanged,
         AuditAction::PasswordSet,
         AuditAction::OrgImport,
         AuditAction::PushRefused,
@@ -434,6 +447,7 @@ impl AuditAction {
             AuditAction::EnrollmentCodeIssued => "enrollment_code_issued",
             AuditAction::UserCreated => "user_created",
             AuditAction::UserDisabled => "user_disabled",
+            AuditAction::UserChanged => "user_changed",
             AuditAction::PasswordSet => "password_set",
             AuditAction::OrgImport => "org_import",
             AuditAction::PushRefused => "push_refused",

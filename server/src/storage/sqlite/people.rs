@@ -290,6 +290,49 @@ impl AuthStore for SqliteStore {
         Ok(revoked)
     }
 
+    fn change_user(
+        &self,
+        name: &str,
+        role: Option<Role>,
+        org_units: Option<&[String]>,
+        enable: bool,
+    ) -> Result<UserInfo, StorageError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let user = user_by_name(&tx, name)?
+            .ok_or_else(|| StorageError::NotFound(format!("user {name}")))?;
+        if let Some(role) = role {
+            tx.execute(
+                "UPDATE users SET role = ?1 WHERE id = ?2",
+                params![role.as_str(), user.id],
+            )?;
+        }
+        if let Some(units) = org_units {
+            tx.execute("DELETE FROM user_org_units WHERE user_id = ?1", [user.id])?;
+            for code in units {
+                let known: bool = tx
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM org_units WHERE code = ?1)")?
+                    .query_row([code], |r| r.get(0))?;
+                if !known {
+                    return Err(StorageError::NotFound(format!("org unit {code}")));
+                }
+                tx.execute(
+                    "INSERT OR IGNORE INTO user_org_units (user_id, org_code) VALUES (?1, ?2)",
+                    params![user.id, code],
+                )?;
+            }
+        }
+        if enable {
+            tx.execute(
+                "UPDATE users SET disabled_at = NULL, locked_until = NULL WHERE id = ?1",
+                [user.id],
+            )?;
+        }
+        let info = user_by_id(&tx, user.id)?;
+        tx.commit()?;
+        Ok(info)
+    }
+
     fn login_failed(
         &self,
         user_id: i64,
