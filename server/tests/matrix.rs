@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use jingtu_doc::{ActorId, Editor, PhotoEntry, RecordDoc, RecordMeta};
 use jingtu_model::{FieldPath, Role, Template, TemplateSet};
 use jingtu_protocol::{
@@ -1266,26 +1266,10 @@ impl Call {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
+mod common;
+use common::Answer;
 
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    /// The error code of an error answer (`<not JSON>` for one without the JSON body).
-    fn error_code(&self) -> String {
-        serde_json::from_slice::<Value>(&self.body)
-            .ok()
-            .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "<not JSON>".into())
-    }
-
     /// The message of an error answer, or the start of the body.
     fn error_message(&self) -> String {
         serde_json::from_slice::<Value>(&self.body)

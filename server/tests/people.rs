@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use axum::http::{Method, Request, StatusCode, header};
 use jingtu_model::Role;
 use jingtu_server::api::router;
 use jingtu_server::config::Config;
@@ -41,23 +41,10 @@ enum Auth<'a> {
     Session(&'a str, Option<&'a str>),
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
+mod common;
+use common::Answer;
 
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
-    }
-    fn code(&self) -> String {
-        self.json()["error"]["code"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
     fn expect(self, status: StatusCode) -> Self {
         assert_eq!(
             self.status,
@@ -390,7 +377,7 @@ async fn a_device_enrolls_by_code_and_syncs_with_its_token() {
         .call(Method::GET, &png_path, None, &Auth::Bearer(&admin))
         .await;
     assert_eq!(
-        (gone.status, gone.code().as_str()),
+        (gone.status, gone.error_code().as_str()),
         (StatusCode::GONE, "code_used")
     );
 
@@ -422,7 +409,7 @@ async fn expired_reused_and_unknown_codes_are_refused_and_audited() {
     app.enroll(&code, DEVICE_A).await.expect(StatusCode::OK);
     let reused = app.enroll(&code, DEVICE_B).await;
     assert_eq!(
-        (reused.status, reused.code().as_str()),
+        (reused.status, reused.error_code().as_str()),
         (StatusCode::CONFLICT, "code_used")
     );
 
@@ -454,23 +441,23 @@ async fn expired_reused_and_unknown_codes_are_refused_and_audited() {
         .unwrap();
     let a = app.enroll(&expired, DEVICE_B).await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::GONE, "code_expired")
     );
 
     let a = app.enroll("ABCD-EFGH-JKMN-PQRS", DEVICE_B).await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::FORBIDDEN, "bad_code")
     );
     let a = app.enroll("not a code", DEVICE_B).await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::FORBIDDEN, "bad_code")
     );
     let a = app.enroll(&code, "not-hex!").await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::BAD_REQUEST, "bad_device")
     );
 
@@ -533,13 +520,13 @@ async fn a_revoked_device_is_refused_at_its_next_request_and_that_is_audited() {
         )
         .await;
     assert_eq!(
-        (again.status, again.code().as_str()),
+        (again.status, again.error_code().as_str()),
         (StatusCode::CONFLICT, "already_revoked")
     );
 
     let refused = sync(&app, token, DEVICE_A).await;
     assert_eq!(
-        (refused.status, refused.code().as_str()),
+        (refused.status, refused.error_code().as_str()),
         (StatusCode::UNAUTHORIZED, "bad_token")
     );
     let who = app
@@ -565,13 +552,13 @@ async fn five_wrong_passwords_lock_the_user_out_even_from_the_right_one() {
         let a = app.login("王审核", "wrong password").await;
         if i < 5 {
             assert_eq!(
-                (a.status, a.code().as_str()),
+                (a.status, a.error_code().as_str()),
                 (StatusCode::UNAUTHORIZED, "bad_login"),
                 "try {i}"
             );
         } else {
             assert_eq!(
-                (a.status, a.code().as_str()),
+                (a.status, a.error_code().as_str()),
                 (StatusCode::LOCKED, "locked")
             );
             let wait: u64 = a.headers[header::RETRY_AFTER]
@@ -584,7 +571,7 @@ async fn five_wrong_passwords_lock_the_user_out_even_from_the_right_one() {
     }
     let right = app.login("王审核", PASSWORD).await;
     assert_eq!(
-        (right.status, right.code().as_str()),
+        (right.status, right.error_code().as_str()),
         (StatusCode::LOCKED, "locked")
     );
     assert!(!right.headers.contains_key(header::SET_COOKIE));
@@ -593,7 +580,7 @@ async fn five_wrong_passwords_lock_the_user_out_even_from_the_right_one() {
     // An unknown user gets the same answer as a wrong password.
     let a = app.login("无此人", PASSWORD).await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::UNAUTHORIZED, "bad_login")
     );
 
@@ -650,7 +637,7 @@ async fn sessions_carry_secure_cookies_and_changes_need_the_csrf_token() {
             )
             .await;
         assert_eq!(
-            (a.status, a.code().as_str()),
+            (a.status, a.error_code().as_str()),
             (StatusCode::FORBIDDEN, "csrf")
         );
     }
@@ -680,7 +667,7 @@ async fn sessions_carry_secure_cookies_and_changes_need_the_csrf_token() {
             &Auth::Session(value, None),
         )
         .await;
-    assert_eq!(a.code(), "csrf");
+    assert_eq!(a.error_code(), "csrf");
     let out = app
         .call(
             Method::POST,
@@ -705,14 +692,14 @@ async fn sessions_carry_secure_cookies_and_changes_need_the_csrf_token() {
         )
         .await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::UNAUTHORIZED, "bad_session")
     );
     let a = app
         .call(Method::GET, "/v1/devices", None, &Auth::None)
         .await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::UNAUTHORIZED, "missing_credentials")
     );
     // A device token cannot log out.
@@ -720,7 +707,7 @@ async fn sessions_carry_secure_cookies_and_changes_need_the_csrf_token() {
     let a = app
         .call(Method::POST, "/v1/logout", None, &Auth::Bearer(&t))
         .await;
-    assert_eq!(a.code(), "not_a_session");
+    assert_eq!(a.error_code(), "not_a_session");
 }
 
 #[tokio::test]
@@ -738,7 +725,7 @@ async fn field_users_cannot_log_in_to_the_web() {
     county(&app.db);
     let a = app.login("钱采样", PASSWORD).await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::FORBIDDEN, "web_login_not_allowed")
     );
     assert!(
@@ -749,7 +736,7 @@ async fn field_users_cannot_log_in_to_the_web() {
     );
     // Without a password at all: as a wrong password.
     let a = app.login("李巡查", PASSWORD).await;
-    assert_eq!(a.code(), "bad_login");
+    assert_eq!(a.error_code(), "bad_login");
     let admin = app.device_token("管理员甲");
     let failed = app.audit(&admin, "action=login_failed").await;
     let reasons: Vec<&str> = failed
@@ -781,7 +768,7 @@ async fn login_and_enrollment_are_rate_limited_per_address() {
     let limited = from([10, 0, 0, 1])
         .await
         .expect(StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(limited.code(), "rate_limited");
+    assert_eq!(limited.error_code(), "rate_limited");
     let wait: u64 = limited.headers[header::RETRY_AFTER]
         .to_str()
         .unwrap()
@@ -799,7 +786,7 @@ async fn login_and_enrollment_are_rate_limited_per_address() {
     };
     let e = |ip| app.call_from(ip, Method::POST, "/v1/enroll", enroll(), &Auth::None, &[]);
     e([10, 0, 0, 3]).await.expect(StatusCode::FORBIDDEN);
-    assert_eq!(e([10, 0, 0, 3]).await.code(), "rate_limited");
+    assert_eq!(e([10, 0, 0, 3]).await.error_code(), "rate_limited");
     e([10, 0, 0, 4]).await.expect(StatusCode::FORBIDDEN);
 }
 
@@ -843,7 +830,7 @@ async fn forwarded_addresses_count_only_when_the_proxy_is_trusted() {
             assert_eq!(entries[0]["remote_addr"], "203.0.113.2");
         } else {
             assert_eq!(
-                second.code(),
+                second.error_code(),
                 "rate_limited",
                 "one peer, whatever the header says"
             );
@@ -871,7 +858,7 @@ async fn supervisors_act_only_within_their_org_units() {
     for outside in ["赵巡查", "管理员甲"] {
         let a = issue(outside).await;
         assert_eq!(
-            (a.status, a.code().as_str()),
+            (a.status, a.error_code().as_str()),
             (StatusCode::FORBIDDEN, "out_of_scope"),
             "{outside}"
         );
@@ -885,13 +872,13 @@ async fn supervisors_act_only_within_their_org_units() {
             &Auth::Session(&s.cookie, Some(&s.csrf)),
         )
         .await;
-    assert_eq!(a.code(), "bad_expiry");
+    assert_eq!(a.error_code(), "bad_expiry");
 
     // A field user's device cannot issue codes, revoke devices or read the audit log.
     let field = app.device_token("李巡查");
     let a = app.issue(&field, "李巡查").await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::FORBIDDEN, "forbidden")
     );
     let a = app
@@ -929,7 +916,7 @@ async fn supervisors_act_only_within_their_org_units() {
         )
         .await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::FORBIDDEN, "out_of_scope")
     );
     app.call(
@@ -949,7 +936,7 @@ async fn supervisors_act_only_within_their_org_units() {
         )
         .await;
     assert_eq!(
-        a.code(),
+        a.error_code(),
         "forbidden",
         "a field user learns nothing of other ids"
     );
@@ -983,7 +970,7 @@ async fn supervisors_act_only_within_their_org_units() {
             &Auth::Bearer(&admin),
         )
         .await;
-    assert_eq!(a.code(), "bad_action");
+    assert_eq!(a.error_code(), "bad_action");
 }
 
 #[tokio::test]
@@ -1001,7 +988,7 @@ async fn json_bodies_are_small_and_malformed_ones_are_refused() {
         )
         .await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
     );
     let a = app
@@ -1015,7 +1002,7 @@ async fn json_bodies_are_small_and_malformed_ones_are_refused() {
         )
         .await;
     assert_eq!(
-        (a.status, a.code().as_str()),
+        (a.status, a.error_code().as_str()),
         (StatusCode::BAD_REQUEST, "malformed_body")
     );
 }

@@ -129,7 +129,13 @@ fn insert_user(conn: &Connection, user: &NewUser, now: i64) -> Result<i64, Stora
         Err(e) => return Err(e.into()),
     }
     let id = conn.last_insert_rowid();
-    for code in &user.org_units {
+    add_org_units(conn, id, &user.org_units)?;
+    Ok(id)
+}
+
+/// Links a user to org units, each of which must be stored.
+fn add_org_units(conn: &Connection, user_id: i64, units: &[String]) -> Result<(), StorageError> {
+    for code in units {
         let known: bool = conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM org_units WHERE code = ?1)")?
             .query_row([code], |r| r.get(0))?;
@@ -138,10 +144,10 @@ fn insert_user(conn: &Connection, user: &NewUser, now: i64) -> Result<i64, Stora
         }
         conn.execute(
             "INSERT OR IGNORE INTO user_org_units (user_id, org_code) VALUES (?1, ?2)",
-            params![id, code],
+            params![user_id, code],
         )?;
     }
-    Ok(id)
+    Ok(())
 }
 
 impl AuthStore for SqliteStore {
@@ -309,18 +315,7 @@ impl AuthStore for SqliteStore {
         }
         if let Some(units) = org_units {
             tx.execute("DELETE FROM user_org_units WHERE user_id = ?1", [user.id])?;
-            for code in units {
-                let known: bool = tx
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM org_units WHERE code = ?1)")?
-                    .query_row([code], |r| r.get(0))?;
-                if !known {
-                    return Err(StorageError::NotFound(format!("org unit {code}")));
-                }
-                tx.execute(
-                    "INSERT OR IGNORE INTO user_org_units (user_id, org_code) VALUES (?1, ?2)",
-                    params![user.id, code],
-                )?;
-            }
+            add_org_units(&tx, user.id, units)?;
         }
         if enable {
             tx.execute(
