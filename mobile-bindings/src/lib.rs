@@ -509,6 +509,11 @@ pub struct SyncReport {
     /// Records received whose form this app version does not know (kept; opened after an
     /// update).
     pub parked: u64,
+    /// Templates received from the server: new kinds or versions this app can fill now,
+    /// without an update (see `templates()`).
+    pub templates_received: u64,
+    /// Whether new code tables arrived (see `codeTablesJson()`).
+    pub code_tables_updated: bool,
     pub round_trips: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
@@ -982,6 +987,8 @@ impl FieldCore {
             records_removed: r.records_removed,
             kept_out_of_scope: r.kept_out_of_scope,
             parked: r.parked,
+            templates_received: r.templates_received,
+            code_tables_updated: r.code_tables_updated,
             round_trips: r.round_trips,
             bytes_up: r.bytes_up,
             bytes_down: r.bytes_down,

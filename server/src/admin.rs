@@ -33,6 +33,13 @@ pub enum Admin {
     /// Users: create, list, set a password, disable.
     #[command(subcommand)]
     User(UserCommand),
+    /// Record templates devices receive at their next sync: publish a new one (or a new
+    /// version), list them.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+    /// The code tables devices receive at their next sync: publish, show.
+    #[command(subcommand)]
+    CodeTables(CodeTablesCommand),
     /// Give a field user a piece of work: a village to inspect, a water body to check, a
     /// sampling point to sample. Prints the assignment's id; it reaches their devices at their
     /// next sync.
@@ -153,6 +160,28 @@ pub enum OrgCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// Publish a template file (schemas/README.md). It is checked against the current code
+    /// tables; a kind and version that exists is never changed: publish the next version.
+    Publish { file: PathBuf },
+    /// List the published templates, with the roles they are for.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodeTablesCommand {
+    /// Publish a code tables file (schemas/code_tables.json's form). Tables and codes may be
+    /// added and labels changed; no table or code may be removed, and every published
+    /// template must still load.
+    Publish { file: PathBuf },
+    /// Print the current code tables.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user with a role and org units.
     Create {
@@ -192,6 +221,81 @@ pub enum UserCommand {
         #[arg(long)]
         enable: bool,
     },
+}
+
+fn catalog_publish(db: &SqliteStore, file: &std::path::Path, code_tables: bool) -> Result<()> {
+    use crate::catalog::{Published, publish_code_tables, publish_template};
+    use crate::storage::catalog::CatalogSource;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let by = AuditEntry::SYSTEM;
+    let published = if code_tables {
+        publish_code_tables(db, &text, by, CatalogSource::Admin)
+    } else {
+        publish_template(db, &text, by, CatalogSource::Admin)
+    }
+    .with_context(|| format!("{} was not published", file.display()))?;
+    let row = published.row();
+    match &published {
+        Published::Unchanged(_) => {
+            println!("{} is published already (sha256 {})", row.id, row.sha256);
+        }
+        Published::New(_) => {
+            db.audit(
+                &system(AuditAction::CatalogPublished)
+                    .target(row.id.clone())
+                    .detail(json!({ "sha256": row.sha256, "file": file.display().to_string() })),
+            )?;
+            println!(
+                "published {} (sha256 {}); devices receive it at their next sync",
+                row.id, row.sha256
+            );
+        }
+    }
+    Ok(())
+}
+
+fn template_list(db: &SqliteStore, json: bool) -> Result<()> {
+    use crate::storage::catalog::CatalogStore;
+    let rows: Vec<_> = db
+        .catalog()?
+        .into_iter()
+        .filter(|r| r.id != jingtu_protocol::CODE_TABLES_ID)
+        .collect();
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "kind": r.kind,
+                    "version": r.version,
+                    "roles": r.roles.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+                    "sha256": r.sha256,
+                    "source": r.source.as_str(),
+                    "published_by": r.published_by,
+                    "published_at": format_time(r.published_at_ms),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for r in &rows {
+            let roles: Vec<&str> = r.roles.iter().map(|x| x.as_str()).collect();
+            println!(
+                "{:<36} {:<20} {:<8} {}",
+                r.id,
+                if roles.is_empty() {
+                    "inspector,sampler".to_string()
+                } else {
+                    roles.join(",")
+                },
+                r.source.as_str(),
+                format_time(r.published_at_ms)
+            );
+        }
+    }
+    Ok(())
 }
 
 fn system(action: AuditAction) -> AuditEntry {
@@ -304,6 +408,23 @@ pub fn run(config: &Config, cmd: Admin) -> Result<()> {
         Admin::Unassign { id } => {
             let a = crate::assignments::remove(db, &crate::assignments::Assigner::system(), &id)?;
             println!("assignment {} of {} taken back", a.id, a.assignee);
+            Ok(())
+        }
+        Admin::Template(TemplateCommand::Publish { file }) => catalog_publish(db, &file, false),
+        Admin::CodeTables(CodeTablesCommand::Publish { file }) => catalog_publish(db, &file, true),
+        Admin::Template(TemplateCommand::List { json }) => template_list(db, json),
+        Admin::CodeTables(CodeTablesCommand::Show) => {
+            use crate::storage::catalog::CatalogStore;
+            let rows = db.catalog()?;
+            let row = rows
+                .iter()
+                .find(|r| r.id == jingtu_protocol::CODE_TABLES_ID)
+                .context("no code tables are published")?;
+            let (_, text) = db
+                .catalog_texts(std::slice::from_ref(&row.sha256))?
+                .pop()
+                .context("the code tables' text is missing")?;
+            println!("{text}");
             Ok(())
         }
         Admin::Org(OrgCommand::Import { file }) => org_import(db, &file),

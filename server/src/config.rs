@@ -104,6 +104,11 @@ pub struct Limits {
     pub request_timeout_s: u64,
     /// Largest JSON body (login, enrollment, the people endpoints).
     pub max_json_bytes: usize,
+    /// Most records one answer tells a device to remove when its scope shrank (more follow
+    /// in the next answers of the same sync).
+    pub max_evict_per_answer: usize,
+    /// Most records one answer sends whole when they entered a device's scope.
+    pub max_entered_per_answer: usize,
 }
 
 impl Default for Limits {
@@ -116,6 +121,8 @@ impl Default for Limits {
             max_feed_bytes: 4 * 1024 * 1024,
             request_timeout_s: 60,
             max_json_bytes: 64 * 1024,
+            max_evict_per_answer: 10_000,
+            max_entered_per_answer: 500,
         }
     }
 }
@@ -180,6 +187,14 @@ impl Config {
             ("auth.lockout_window_minutes", a.lockout_window_minutes),
             ("auth.lockout_minutes", a.lockout_minutes),
             ("limits.max_json_bytes", self.limits.max_json_bytes as u64),
+            (
+                "limits.max_evict_per_answer",
+                self.limits.max_evict_per_answer as u64,
+            ),
+            (
+                "limits.max_entered_per_answer",
+                self.limits.max_entered_per_answer as u64,
+            ),
         ] {
             if v == 0 {
                 anyhow::bail!("{name} must be at least 1");

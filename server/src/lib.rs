@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api;
 pub mod assignments;
+pub mod catalog;
 pub mod config;
 pub mod people;
 pub mod storage;
@@ -33,6 +34,7 @@ pub fn open_embedded(config: &Config) -> anyhow::Result<Embedded> {
     let db_path = config.data_dir.join("jingtu-server.db");
     let db =
         SqliteStore::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    crate::catalog::seed_builtin(&db).context("publishing the built-in templates")?;
     let photos = PhotoFolder::open(&config.data_dir.join("photos"))?;
     Ok(Embedded {
         db: Arc::new(db),
@@ -62,6 +64,7 @@ pub fn app_state(config: &Config, storage: &Embedded) -> anyhow::Result<Shared> 
         photos: storage.photos.clone(),
         auth: storage.db.clone(),
         scope: storage.db.clone(),
+        catalog: storage.db.clone(),
         limits: config.limits.clone(),
         metrics: metrics_handle()?,
         apply_lock: std::sync::Mutex::new(()),

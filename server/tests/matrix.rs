@@ -276,6 +276,9 @@ enum Target {
     /// Two pushes: an edit of the subject's record, and a new record in the subject's
     /// village; and is the subject's record in the feed?
     SyncRecordOf,
+    /// The code tables' text by hash (every user receives them; which templates each role
+    /// receives is checked in server/src/catalog.rs and tests/tests/catalog.rs).
+    CodeTablesText,
     /// The state of the photo of the subject's record.
     PhotoStatusOf,
     /// The photo of the subject's record.
@@ -336,7 +339,8 @@ const NOT_A_SESSION: Expect = Expect::Err(400, "not_a_session");
 const FORBIDDEN: Expect = Expect::Err(403, "forbidden");
 const OUT_OF_SCOPE: Expect = Expect::Err(403, "out_of_scope");
 const CSRF: Expect = Expect::Err(403, "csrf");
-const FIELD_ROLE: Expect = Expect::Err(403, "web_login_not_allowed");
+/// A field user's right password: answered as a wrong one (they work on devices).
+const FIELD_ROLE: Expect = Expect::Err(401, "bad_login");
 const BAD_LOGIN: Expect = Expect::Err(401, "bad_login");
 const NOT_FOUND: Expect = Expect::Err(404, "not_found");
 
@@ -616,6 +620,22 @@ fn table() -> Vec<Row> {
         // Photos follow their records: a caller may read or upload a photo only when a record
         // it may see holds it. The status endpoint answers 200 either way and names such a
         // photo `refused` in its answer (checked in tests/tests/scope.rs).
+        // Templates and code tables: device tokens only, like sync.
+        Row {
+            method: Method::POST,
+            path: paths::CATALOG,
+            target: Target::CodeTablesText,
+            nobody: NO_TOKEN,
+            revoked: BAD_TOKEN,
+            inspector: both(OK),
+            sampler: both(OK),
+            supervisor: both(OK),
+            supervisor_web: both(NO_TOKEN),
+            supervisor_web_no_csrf: both(NO_TOKEN),
+            admin: both(OK),
+            admin_web: both(NO_TOKEN),
+            admin_web_no_csrf: both(NO_TOKEN),
+        },
         Row {
             method: Method::POST,
             path: paths::PHOTO_STATUS,
@@ -1030,6 +1050,7 @@ fn path_value(expr: &str) -> Result<String, String> {
         .ok_or_else(|| format!("router() routes `{expr}`: extend routes_in_router_source"))?;
     Ok(match name {
         "SYNC" => paths::SYNC,
+        "CATALOG" => paths::CATALOG,
         "PHOTO_STATUS" => paths::PHOTO_STATUS,
         "PHOTO" => paths::PHOTO,
         "HEALTHZ" => paths::HEALTHZ,
@@ -1430,6 +1451,7 @@ impl App {
             scope_seq: 0,
             scope_target: None,
             scope_after: None,
+            catalog: None,
         })
         .unwrap();
         self.send(Call::new(Method::POST, paths::SYNC, cred).framed(body))
@@ -1858,6 +1880,16 @@ impl World {
                     scope_seq: 0,
                     scope_target: None,
                     scope_after: None,
+                    catalog: None,
+                })
+                .unwrap();
+                call = call.framed(body);
+            }
+            Target::CodeTablesText => {
+                let (_, codes) = jingtu_model::TemplateSet::builtin_sources();
+                let body = jingtu_protocol::encode(&jingtu_protocol::CatalogRequest {
+                    protocol: PROTOCOL_VERSION,
+                    want: vec![hex::encode(Sha256::digest(codes.as_bytes()))],
                 })
                 .unwrap();
                 call = call.framed(body);

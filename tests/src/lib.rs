@@ -228,6 +228,8 @@ pub struct ServerProcess {
     pub admin_token: Option<String>,
     log: Arc<Mutex<String>>,
     starts: u32,
+    /// A configuration file given with `--config`.
+    config: Option<PathBuf>,
 }
 
 impl ServerProcess {
@@ -235,7 +237,24 @@ impl ServerProcess {
     /// (and, on the first start of the data dir, the admin token). Panics with the server's
     /// output when it does not come up.
     pub fn start(bin: impl AsRef<Path>, data_dir: &Path) -> ServerProcess {
+        ServerProcess::start_with(bin, data_dir, None)
+    }
+
+    /// Like [`ServerProcess::start`] with a configuration file of this TOML text (written
+    /// beside the data dir).
+    pub fn start_with_config(bin: impl AsRef<Path>, data_dir: &Path, toml: &str) -> ServerProcess {
+        let file = data_dir.with_extension("toml");
+        std::fs::write(&file, toml).expect("writing the server's configuration");
+        ServerProcess::start_with(bin, data_dir, Some(file))
+    }
+
+    fn start_with(
+        bin: impl AsRef<Path>,
+        data_dir: &Path,
+        config: Option<PathBuf>,
+    ) -> ServerProcess {
         let mut server = ServerProcess {
+            config,
             bin: bin.as_ref().to_path_buf(),
             data_dir: data_dir.to_path_buf(),
             child: None,
@@ -264,6 +283,11 @@ impl ServerProcess {
         let mut child = Command::new(&self.bin)
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(
+                self.config
+                    .iter()
+                    .flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]),
+            )
             .args(["serve", "--listen", listen])
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")

@@ -6,7 +6,8 @@
 //! - an assignment handed to another inspector moves its records: they arrive whole on the new
 //!   assignee's device (their changes lie below its cursor) and leave the old one's;
 //! - each write rule is tried with a crafted Automerge change by a device whose role may not
-//!   make it: refused with the rule and the path, audited, and the server's copy unchanged.
+//!   make it: refused with the rule and the path, audited, and the server's copy unchanged;
+//!   a supervisor's approval and reopening are audited as review actions.
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ChangeHash, ObjType, ROOT, ReadDoc};
@@ -36,8 +37,13 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::with_config("")
+    }
+
+    /// A world whose server reads this configuration (TOML).
+    fn with_config(toml: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
-        let server = ServerProcess::start(SERVER, &dir.path().join("server"));
+        let server = ServerProcess::start_with_config(SERVER, &dir.path().join("server"), toml);
         let csv = dir.path().join("org.csv");
         std::fs::write(&csv, ORG_CSV).unwrap();
         server.admin(&["org", "import", csv.to_str().unwrap()]);
@@ -114,6 +120,7 @@ fn request(device: &str, cursor: u64, pushes: Vec<Push>) -> SyncRequest {
         scope_seq: 0,
         scope_target: None,
         scope_after: None,
+        catalog: None,
     }
 }
 
@@ -521,6 +528,35 @@ fn each_write_rule_refuses_a_crafted_change_and_the_server_keeps_its_copy() {
         assert!(rules.iter().any(|r| r == rule), "{rule} audited: {rules:?}");
     }
 
+    // The supervisor's approval and reopening are in the audit log as review actions, the
+    // inspector's submission is not.
+    let reviews =
+        c.w.server
+            .admin(&["audit", "--action", "review_action", "--json"]);
+    let reviews: Vec<Value> = reviews
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Newest first: the reopening, then the approval.
+    let events: Vec<(&str, &str, &str, &str)> = reviews
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or_default(),
+                e["target"].as_str().unwrap_or_default(),
+                e["detail"]["event"].as_str().unwrap_or_default(),
+                e["detail"]["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("sup_nz", c.record.as_str(), "reopened", "returned"),
+            ("sup_nz", c.record.as_str(), "approved", "approved"),
+        ]
+    );
+
     // The inspector's device is untouched by all this and still syncs.
     let report = sync(&c.yy);
     assert!(report.refused.is_empty());
@@ -561,6 +597,50 @@ fn a_refused_edit_on_the_device_is_kept_and_the_allowed_part_replayed() {
         "refused"
     );
     assert!(sync(&c.yy).refused.is_empty(), "nothing is pushed again");
+}
+
+#[test]
+fn a_large_scope_change_comes_in_pages_and_leaves_nothing_behind() {
+    // Two records per answer, to evict and to send whole: five of each take several pages.
+    let w = World::with_config("[limits]\nmax_evict_per_answer = 2\nmax_entered_per_answer = 2\n");
+    w.server.admin(&[
+        "user",
+        "create",
+        "sup_yy",
+        "--role",
+        "supervisor",
+        "--org",
+        "411321102000",
+    ]);
+    let yy = w.device("yy", "insp_yy");
+    let hl = w.device("hl", "insp_hl");
+    let sup = w.device("sup", "sup_yy");
+    let mut old: Vec<String> = (0..5)
+        .map(|i| village(&yy, "411321102206", &format!("杨树沟村{i}")))
+        .collect();
+    let mut new: Vec<String> = (0..5)
+        .map(|i| village(&hl, "411321103201", &format!("东岗村{i}")))
+        .collect();
+    old.sort();
+    new.sort();
+    sync(&yy);
+    sync(&hl);
+    sync(&sup);
+    assert_eq!(ids(&sup), old);
+
+    w.server
+        .admin(&["user", "change", "sup_yy", "--org", "411321103000"]);
+    let moved = sync(&sup);
+    assert_eq!(moved.records_removed, 5, "{moved:?}");
+    assert_eq!(moved.records_received, 5, "{moved:?}");
+    // 3 pages of evictions (2 + 2 + 1, the last with the first entered records) and the rest
+    // of the entered ones.
+    assert!(moved.round_trips >= 4, "{} round trips", moved.round_trips);
+    assert_eq!(ids(&sup), new);
+    // Done: the next sync has nothing to move.
+    let again = sync(&sup);
+    assert_eq!((again.records_removed, again.records_received), (0, 0));
+    assert_eq!(again.round_trips, 1);
 }
 
 #[test]

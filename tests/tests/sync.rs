@@ -1268,6 +1268,7 @@ fn one_edit_among_ten_thousand_synced_records_is_one_small_round_trip() {
                 scope_seq: 0,
                 scope_target: None,
                 scope_after: None,
+                catalog: None,
             },
             &|| false,
         )
@@ -1374,6 +1375,7 @@ fn request(pushes: Vec<Push>) -> SyncRequest {
         scope_seq: 0,
         scope_target: None,
         scope_after: None,
+        catalog: None,
     }
 }
 

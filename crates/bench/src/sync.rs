@@ -933,6 +933,7 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
             scope_seq: 0,
             scope_target: None,
             scope_after: None,
+            catalog: None,
         };
         requests.push((client, request));
     }

@@ -641,6 +641,17 @@ fn run(cli: Cli) -> Result<()> {
                         r.parked
                     ));
                 }
+                if r.templates_received > 0 || r.code_tables_updated {
+                    s.push_str(&format!(
+                        "\n{} new template(s){} from the server (see `jingtu templates`)",
+                        r.templates_received,
+                        if r.code_tables_updated {
+                            " and new code tables"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
                 s
             });
             if refused > 0 {

@@ -321,6 +321,26 @@ impl Client {
         Ok(response)
     }
 
+    /// The texts of catalog items (templates, code tables) by SHA-256, as a sync answer listed
+    /// them; items not meant for this user are left out by the server.
+    pub fn catalog(
+        &self,
+        want: &[String],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<jingtu_protocol::CatalogItem>, ClientError> {
+        let mut out = Vec::with_capacity(want.len());
+        for batch in want.chunks(jingtu_protocol::MAX_CATALOG_WANT) {
+            let request = jingtu_protocol::CatalogRequest {
+                protocol: PROTOCOL_VERSION,
+                want: batch.to_vec(),
+            };
+            let r: jingtu_protocol::CatalogResponse =
+                self.post_framed(paths::CATALOG, &request, cancelled)?;
+            out.extend(r.items);
+        }
+        Ok(out)
+    }
+
     /// What the server holds of these photos.
     pub fn photo_status(
         &self,

@@ -292,13 +292,20 @@ impl Cache {
         self.docs.remove(id);
         self.order.retain(|k| k != id);
     }
+
+    /// Forgets every open record (each is stored; they open again when next used).
+    pub(crate) fn clear(&mut self) {
+        self.docs.clear();
+        self.order.clear();
+    }
 }
 
 /// The device core over one store. `Send + Sync`: calls from several threads are serialised
 /// where they touch the same state.
 pub struct DeviceCore {
     pub(crate) store: Store,
-    pub(crate) templates: TemplateSet,
+    /// Built-in templates and those received from the server (replaced when more arrive).
+    pub(crate) templates: std::sync::RwLock<Arc<TemplateSet>>,
     pub(crate) actor: ActorId,
     user: Mutex<String>,
     pub(crate) cache: Mutex<Cache>,
@@ -322,13 +329,14 @@ impl DeviceCore {
     }
 
     pub fn open_with(dir: &Path, options: CoreOptions) -> Result<DeviceCore, CoreError> {
-        let templates = TemplateSet::builtin()?;
         let store = Store::open(
             dir,
             &StoreOptions {
                 durability: options.durability,
             },
         )?;
+        let templates =
+            std::sync::RwLock::new(Arc::new(crate::catalog::load_template_set(&store)?));
         let actor = ActorId::from(store.actor_id());
         if let Some(u) = &options.user {
             store.set_setting("user", u)?;
@@ -385,20 +393,28 @@ impl DeviceCore {
         self.store.dir()
     }
 
+    /// The templates and code tables in use now.
+    pub(crate) fn template_set(&self) -> Arc<TemplateSet> {
+        self.templates
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The templates this device can fill, newest version of each kind last.
     pub fn templates(&self) -> Vec<TemplateSummary> {
-        self.templates.all().map(|t| t.summary()).collect()
+        self.template_set().all().map(|t| t.summary()).collect()
     }
 
     /// The template file (JSON Schema with form annotations) for `kind` or `kind.vN`.
     pub fn template_json(&self, id: &str) -> Result<String, CoreError> {
-        let t = self.templates.find(id)?;
+        let t = self.template_set().find(id)?;
         Ok(serde_json::to_string(&t.source).unwrap_or_default())
     }
 
     /// The code tables (id → labels and codes) as JSON.
     pub fn code_tables_json(&self) -> String {
-        serde_json::to_string(self.templates.code_tables()).unwrap_or_default()
+        serde_json::to_string(self.template_set().code_tables()).unwrap_or_default()
     }
 
     /// Creates a record from the newest template of `kind` (or `kind.vN`).
@@ -407,7 +423,7 @@ impl DeviceCore {
         kind: &str,
         assignment: &NewRecordPlace,
     ) -> Result<RecordSummary, CoreError> {
-        let template = self.templates.find(kind)?;
+        let template = self.template_set().find(kind)?;
         let by = self.editor();
         let meta = RecordMeta {
             id: uuid::Uuid::now_v7().to_string(),
@@ -466,7 +482,7 @@ impl DeviceCore {
             let (bytes, chunks) = self.store.load(id)?;
             let doc = RecordDoc::load_stored(&bytes, self.actor.clone())?;
             let meta = doc.meta()?;
-            let template = self.templates.get(&meta.kind, meta.template_version)?;
+            let template = self.template_set().get(&meta.kind, meta.template_version)?;
             cache.insert(id.to_string(), Cached::new(doc, template, chunks)?);
         }
         cache
@@ -776,7 +792,7 @@ impl DeviceCore {
 
     /// The template a record from elsewhere was made with, if this device knows it.
     pub(crate) fn template_of(&self, meta: &RecordMeta) -> Result<Arc<Template>, CoreError> {
-        self.templates
+        self.template_set()
             .get(&meta.kind, meta.template_version)
             .map_err(|_| {
                 CoreError::BadRecord(format!(

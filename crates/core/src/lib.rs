@@ -8,6 +8,7 @@
 //! documents) and `jingtu-store` (SQLite). It must never depend on the server or the bindings;
 //! the bindings wrap it, the CLI and the benchmarks drive it.
 
+mod catalog;
 mod core;
 mod error;
 mod photos;

@@ -326,7 +326,7 @@ impl DeviceCore {
     }
 
     fn photo_tag_label(&self, tag: &str) -> Result<Label, CoreError> {
-        self.templates
+        self.template_set()
             .code_tables()
             .get(PHOTO_TYPE_TABLE)
             .and_then(|t| t.get(tag))

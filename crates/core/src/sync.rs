@@ -111,6 +111,10 @@ pub struct SyncReport {
     /// Records received whose template this app does not know yet (kept, opened after an
     /// update).
     pub parked: u64,
+    /// Templates received from the server (new kinds or versions this app can now fill).
+    pub templates_received: u64,
+    /// Whether new code tables arrived.
+    pub code_tables_updated: bool,
     pub round_trips: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
@@ -430,6 +434,7 @@ impl DeviceCore {
                 scope_seq,
                 scope_target,
                 scope_after,
+                catalog: self.store.setting(crate::catalog::KEY_CATALOG_DIGEST)?,
             };
             let response = client.sync(&request, &cancelled).map_err(|e| match e {
                 ClientError::Cancelled => CoreError::Cancelled,
@@ -477,6 +482,10 @@ impl DeviceCore {
                 bytes: bytes(client),
             });
             more = response.more || response.scope.as_ref().is_some_and(|s| s.next.is_some());
+            // Templates first: the records in this answer may need them.
+            if let Some(listing) = &response.catalog {
+                self.take_catalog(client, listing, &mut report, &cancelled)?;
+            }
             self.take_in(&response, &mut report)?;
             tell(SyncProgress {
                 phase: SyncPhase::Pull,

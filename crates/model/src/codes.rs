@@ -59,4 +59,39 @@ impl CodeTables {
     pub fn get(&self, id: &str) -> Option<&CodeTable> {
         self.tables.get(id)
     }
+
+    /// Takes `other`'s tables over these: its labels and code order win, and no code is lost
+    /// (a code only here is kept after `other`'s codes; tables only here stay), since records
+    /// made with these tables may hold any of their codes.
+    pub fn overlay(&mut self, other: CodeTables) {
+        for (id, mut table) in other.tables {
+            if let Some(old) = self.tables.remove(&id) {
+                for code in old.codes {
+                    if !table.contains(&code.code) {
+                        table.codes.push(code);
+                    }
+                }
+            }
+            self.tables.insert(id, table);
+        }
+    }
+
+    /// Checks that `next` may replace these tables: records hold codes, so every table and
+    /// every code stays (labels may change, codes and tables may be added).
+    pub fn check_successor(&self, next: &CodeTables) -> Result<(), ModelError> {
+        for (id, table) in &self.tables {
+            let Some(new) = next.tables.get(id) else {
+                return Err(ModelError::BadCodeTables(format!(
+                    "table {id} is missing: code tables may grow, never lose a table"
+                )));
+            };
+            if let Some(code) = table.codes.iter().find(|c| !new.contains(&c.code)) {
+                return Err(ModelError::BadCodeTables(format!(
+                    "table {id} lost code {}: codes may be added or relabelled, never removed",
+                    code.code
+                )));
+            }
+        }
+        Ok(())
+    }
 }

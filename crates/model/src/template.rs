@@ -162,6 +162,9 @@ pub struct Template {
     pub constraints: Vec<TemplateConstraint>,
     /// Evidence photos the record needs, and whether they are stamped by default.
     pub photos: PhotoRules,
+    /// The field roles who capture records of this template (`x-template.roles`); empty: every
+    /// field role. Decides which devices receive the template through sync.
+    pub roles: Vec<crate::Role>,
     pub root: FieldDef,
     /// The template file as written.
     pub source: Value,
@@ -200,6 +203,12 @@ impl Template {
 
     pub fn code_tables(&self) -> &CodeTables {
         &self.codes
+    }
+
+    /// Whether users of `role` capture records of this template (supervisors and admins see
+    /// every template).
+    pub fn is_for(&self, role: crate::Role) -> bool {
+        !role.is_field() || self.roles.is_empty() || self.roles.contains(&role)
     }
 
     /// Parses a template file; `name` is used in error messages.
@@ -243,6 +252,29 @@ impl Template {
             .and_then(Label::from_json)
             .ok_or_else(|| bad(name, "x-template.label is required"))?;
         let description = meta.get("description").and_then(Label::from_json);
+        let mut roles = Vec::new();
+        if let Some(v) = meta.get("roles") {
+            let list = v
+                .as_array()
+                .ok_or_else(|| bad(name, "x-template.roles must be a list of field roles"))?;
+            for r in list {
+                let role = r
+                    .as_str()
+                    .and_then(crate::Role::parse)
+                    .filter(|r| r.is_field())
+                    .ok_or_else(|| {
+                        bad(
+                            name,
+                            format!(
+                                "x-template.roles: {r} is not a field role (inspector, sampler)"
+                            ),
+                        )
+                    })?;
+                if !roles.contains(&role) {
+                    roles.push(role);
+                }
+            }
+        }
 
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
@@ -370,6 +402,7 @@ impl Template {
             computed,
             constraints,
             photos,
+            roles,
             root,
             source,
             validator,
@@ -668,6 +701,71 @@ impl TemplateSet {
             set.add_json(name, text)?;
         }
         Ok(set)
+    }
+
+    /// An empty set over these code tables.
+    pub fn with_code_tables(codes: CodeTables) -> TemplateSet {
+        TemplateSet {
+            templates: BTreeMap::new(),
+            codes: Arc::new(codes),
+        }
+    }
+
+    /// The built-in set, extended by what a server sent (docs/sync-protocol.md, "Catalog"):
+    /// its code tables replace the built-in tables of the same id, and its templates add to
+    /// the built-in ones (a kind and version the app knows is never replaced: templates do not
+    /// change once published). What does not load is left out and returned with the reason,
+    /// so a bad download never stops the app; if the received code tables break a built-in
+    /// template, they are left out whole.
+    pub fn assemble(
+        received_code_tables: Option<&str>,
+        received_templates: &[(String, String)],
+    ) -> Result<(TemplateSet, Vec<(String, ModelError)>), ModelError> {
+        let builtin_codes = CodeTables::from_json(crate::builtin::CODE_TABLES)?;
+        let mut skipped = Vec::new();
+        let mut set = None;
+        if let Some(text) = received_code_tables {
+            match CodeTables::from_json(text) {
+                Ok(received) => {
+                    let mut codes = builtin_codes.clone();
+                    codes.overlay(received);
+                    match TemplateSet::builtin_over(codes) {
+                        Ok(s) => set = Some(s),
+                        Err(e) => skipped.push(("code_tables".to_string(), e)),
+                    }
+                }
+                Err(e) => skipped.push(("code_tables".to_string(), e)),
+            }
+        }
+        let mut set = match set {
+            Some(s) => s,
+            None => TemplateSet::builtin_over(builtin_codes)?,
+        };
+        for (name, text) in received_templates {
+            match Template::parse(name, text, set.codes.clone()) {
+                Ok(t) => {
+                    set.templates
+                        .entry((t.kind.clone(), t.version))
+                        .or_insert_with(|| Arc::new(t));
+                }
+                Err(e) => skipped.push((name.clone(), e)),
+            }
+        }
+        Ok((set, skipped))
+    }
+
+    fn builtin_over(codes: CodeTables) -> Result<TemplateSet, ModelError> {
+        let mut set = TemplateSet::with_code_tables(codes);
+        for (name, text) in crate::builtin::TEMPLATES {
+            set.add_json(name, text)?;
+        }
+        Ok(set)
+    }
+
+    /// The files of the built-in set: `(file name, text)` of every template, and the code
+    /// tables' text.
+    pub fn builtin_sources() -> (&'static [(&'static str, &'static str)], &'static str) {
+        (crate::builtin::TEMPLATES, crate::builtin::CODE_TABLES)
     }
 
     /// Adds a template (for example one received through sync); refuses a second template

@@ -111,6 +111,7 @@ mod tests {
             scope_seq: 3,
             scope_target: None,
             scope_after: None,
+            catalog: None,
         }
     }
 
@@ -166,6 +167,13 @@ mod tests {
             more: false,
             server_time_ms: 1,
             scope: None,
+            catalog: Some(crate::CatalogListing {
+                digest: "d".into(),
+                entries: vec![crate::CatalogEntry {
+                    id: crate::CODE_TABLES_ID.into(),
+                    sha256: "ab".repeat(32),
+                }],
+            }),
         };
         let back: SyncResponse = decode(&encode(&r).unwrap(), MAX_MESSAGE_BYTES).unwrap();
         assert_eq!(back, r);

@@ -5,11 +5,13 @@
 //!
 //! Shared by the device sync engine and the server; it knows nothing of either.
 
+mod catalog;
 mod codec;
 mod messages;
 mod people;
 mod scope;
 
+pub use catalog::*;
 pub use codec::{
     CodecError, FRAME_MSGPACK, FRAME_MSGPACK_ZSTD, MAX_MESSAGE_BYTES, decode, encode,
     encode_with_threshold,

@@ -37,6 +37,8 @@ pub mod paths {
     pub const ASSIGNMENT_REMOVE: &str = "/v1/assignments/{id}/remove";
     /// `/v1/assignments/{id}/reassign`: hands one to another field user.
     pub const ASSIGNMENT_REASSIGN: &str = "/v1/assignments/{id}/reassign";
+    /// Templates and code tables by hash (`POST`, MessagePack; see [`crate::CatalogRequest`]).
+    pub const CATALOG: &str = "/v1/catalog";
 }
 
 /// Header of a photo part upload: the byte offset of the part in the photo.
@@ -72,6 +74,10 @@ pub struct SyncRequest {
     /// ... and the last entered record it took in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_after: Option<String>,
+    /// The digest of the catalog (templates, code tables) the device took in last; the answer
+    /// lists the catalog when it differs (see [`crate::CatalogListing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
 }
 
 /// New changes of one record: Automerge change chunks (`save_after` of the heads the server
@@ -102,6 +108,9 @@ pub struct SyncResponse {
     /// Present when the user's scope moved since the device's `scope_seq`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<crate::ScopeUpdate>,
+    /// Present when the catalog meant for the device differs from the request's `catalog`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<crate::CatalogListing>,
 }
 
 /// What became of one push.

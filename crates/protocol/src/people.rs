@@ -249,7 +249,8 @@ pub struct AuditRecord {
     /// `enroll`, `enroll_refused`, `login`, `login_failed`, `login_locked`, `logout`,
     /// `token_issued`, `token_revoked`, `token_refused`, `device_revoked`,
     /// `enrollment_code_issued`, `user_created`, `user_disabled`, `password_set`, `org_import`,
-    /// `push_refused`, `review_action`.
+    /// `user_changed`, `push_refused`, `review_action` (a supervisor approved, returned or
+    /// reopened a record), `catalog_published`.
     pub action: String,
     pub target: Option<String>,
     /// `ok` or `refused`.

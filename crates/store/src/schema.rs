@@ -96,6 +96,14 @@ const MIGRATIONS: &[&str] = &[
          bytes     BLOB NOT NULL,
          PRIMARY KEY (record_id, seq)
      ) STRICT, WITHOUT ROWID;",
+    // 4 -> 5: templates and code tables received from the server (one row per id: a template
+    // `kind.vN`, or `code_tables`), checked by hash before they were stored.
+    "CREATE TABLE catalog (
+         id          TEXT PRIMARY KEY,
+         sha256      TEXT NOT NULL,
+         text        TEXT NOT NULL,
+         received_at INTEGER NOT NULL
+     ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -834,6 +834,44 @@ impl Store {
         Ok(())
     }
 
+    /// Templates and code tables received from the server: `(id, sha256, text)` in id order.
+    pub fn catalog_items(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare_cached("SELECT id, sha256, text FROM catalog ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stores received catalog items (replacing any of the same id) and, in the same
+    /// transaction, the digest of the listing they complete (`None`: the listing is not
+    /// complete yet).
+    pub fn put_catalog_items(
+        &self,
+        items: &[(String, String, String)],
+        digest: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO catalog (id, sha256, text, received_at)
+                 VALUES (?1, ?2, ?3, unixepoch('subsec') * 1000)",
+            )?;
+            for (id, sha256, text) in items {
+                insert.execute(params![id, sha256, text])?;
+            }
+            if let Some(d) = digest {
+                tx.execute(
+                    "INSERT INTO settings (key, value) VALUES ('catalog_digest', ?1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [d],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Replaces the assignments held by the ones the server sent.
     pub fn set_assignments(&self, list: &[StoredAssignment]) -> Result<(), StoreError> {
         let mut conn = lock(&self.writer);
@@ -1406,5 +1444,33 @@ mod tests {
         let err = Store::open(dir.path(), &StoreOptions::default()).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("damaged"));
+    }
+
+    #[test]
+    fn catalog_items_replace_by_id_and_the_digest_waits_for_a_complete_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        assert!(store.catalog_items().unwrap().is_empty());
+        let item = |id: &str, sha: &str| (id.to_string(), sha.to_string(), format!("{id} {sha}"));
+        // Part of a listing: stored, the digest not yet.
+        store.put_catalog_items(&[item("a.v2", "1")], None).unwrap();
+        assert_eq!(store.setting("catalog_digest").unwrap(), None);
+        store
+            .put_catalog_items(&[item("code_tables", "2"), item("a.v2", "1")], Some("d1"))
+            .unwrap();
+        assert_eq!(
+            store.setting("catalog_digest").unwrap().as_deref(),
+            Some("d1")
+        );
+        // New code tables replace the old ones.
+        store
+            .put_catalog_items(&[item("code_tables", "3")], Some("d2"))
+            .unwrap();
+        let held = store.catalog_items().unwrap();
+        assert_eq!(held, vec![item("a.v2", "1"), item("code_tables", "3")]);
+        assert_eq!(
+            store.setting("catalog_digest").unwrap().as_deref(),
+            Some("d2")
+        );
     }
 }

@@ -298,6 +298,28 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
         yy.refusedEdits(foreign.id, false).isEmpty() && yy.refusedEdits(foreign.id, true).size == 1)
     check("nothing is parked", yy.parkedRecords().isEmpty())
 
+    // A new template version published on the server reaches the inspectors' devices at their
+    // next sync, without an app update; the sampler's role does not capture it.
+    check("the app does not know village_inspection.v2 yet",
+        yy.templates().none { it.id == "village_inspection.v2" })
+    val v2 = tmp.resolve("village_inspection.v2.json")
+    Files.writeString(v2, yy.templateJson("village_inspection.v1")
+        .replace("\"version\":1", "\"version\":2")
+        .replace("农村环境整治检查", "农村环境整治检查（第二版）"))
+    val published = admin(serverBin, dataDir, "template", "publish", v2.toString())
+    check("the server publishes it ($published)", published.contains("village_inspection.v2"))
+    val got = yy.sync(null)
+    check("the inspector's device receives it (${got.templatesReceived})",
+        got.templatesReceived == 1UL && yy.templates().any { it.id == "village_inspection.v2" })
+    val newer = yy.createRecord("village_inspection", NewRecordPlace("411321102206", "杨树沟村", null, null))
+    check("new records use the newest version (${yy.view(newer.id).templateId})",
+        yy.view(newer.id).templateId == "village_inspection.v2")
+    check("records of v1 still open", yy.view(r1.id).templateId == "village_inspection.v1")
+    check("nothing more arrives the next time", yy.sync(null).templatesReceived == 0UL)
+    val sampAfter = samp.sync(null)
+    check("the sampler's device does not receive an inspection template",
+        sampAfter.templatesReceived == 0UL && samp.templates().none { it.id == "village_inspection.v2" })
+
     // Revoking the device shuts it out at its next request.
     val devices = admin(serverBin, dataDir, "devices", "--user", "insp_hl", "--json")
     val deviceId = Regex("\"id\"\\s*:\\s*(\\d+)").find(devices)?.groupValues?.get(1)
@@ -307,6 +329,10 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
         expectThrows<JingtuException.Unauthorized>("a revoked device is refused") { hl.sync(null) }
     }
     yy.close(); hl.close(); samp.close(); sup.close(); again.close()
+    val reopened = FieldCore.open(tmp.resolve("people-yy").toString(), null)
+    check("a received template is kept in the store",
+        reopened.templates().any { it.id == "village_inspection.v2" })
+    reopened.close()
 }
 
 fun main() {

@@ -3,6 +3,7 @@
 
 mod assignments;
 pub mod auth;
+mod catalog;
 mod error;
 mod health;
 pub mod people;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub auth: Arc<dyn AuthStore>,
     /// Assignments and the scope log.
     pub scope: Arc<dyn crate::storage::scope::ScopeStore>,
+    /// Templates and code tables for devices.
+    pub catalog: Arc<dyn crate::storage::catalog::CatalogStore>,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// One push applies at a time per server process (records are read, merged and written
@@ -131,6 +134,7 @@ async fn count_requests(request: Request, next: Next) -> Response {
     ),
     paths(
         sync::sync,
+        catalog::catalog,
         photos::photo_status,
         photos::upload_part,
         photos::download,
@@ -154,6 +158,11 @@ async fn count_requests(request: Request, next: Next) -> Response {
     components(schemas(
         jingtu_protocol::SyncRequest,
         jingtu_protocol::SyncResponse,
+        jingtu_protocol::CatalogRequest,
+        jingtu_protocol::CatalogResponse,
+        jingtu_protocol::CatalogItem,
+        jingtu_protocol::CatalogListing,
+        jingtu_protocol::CatalogEntry,
         jingtu_protocol::PhotoStatusRequest,
         jingtu_protocol::PhotoStatusResponse,
         jingtu_protocol::PhotoUploadResponse,
@@ -207,6 +216,7 @@ pub fn router(state: Shared) -> Router {
     let limits = state.limits.clone();
     let authed = Router::new()
         .route(paths::SYNC, post(sync::sync))
+        .route(paths::CATALOG, post(catalog::catalog))
         .route(paths::PHOTO_STATUS, post(photos::photo_status))
         .route(
             "/v1/photos/{hash}",

@@ -256,15 +256,10 @@ pub async fn login(
             return Err(bad_login());
         }
         if !user.role.reviews() {
+            // Field users work on devices. The answer is the one of a wrong password, so that
+            // a guess never learns it was right; the audit log says why.
             audit(refused("field_role"))?;
-            return Err(ApiError::forbidden(
-                "web_login_not_allowed",
-                format!(
-                    "{} ({}) work on a device: the web login is for supervisors and admins",
-                    user.role.label_zh(),
-                    user.role
-                ),
-            ));
+            return Err(bad_login());
         }
         st.auth.login_succeeded(user.id)?;
         let session = random_hex(32);

@@ -100,6 +100,9 @@ pub async fn sync(
         let mut results = Vec::with_capacity(req.pushes.len());
         let mut chunks: Vec<NewChunk> = Vec::new();
         let mut snapshots = Vec::new();
+        // Review events (approve, return, reopen) the accepted pushes carry: audited once
+        // stored.
+        let mut reviews: Vec<(String, jingtu_doc::StatusEvent, &'static str)> = Vec::new();
         {
             let _apply = st.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
             for push in &req.pushes {
@@ -156,9 +159,14 @@ pub async fn sync(
                         if applied.new_changes > 0 {
                             let before = applied.before.as_mut().map(|d| d.automerge());
                             let after = applied.doc.automerge();
-                            let changes = jingtu_policy::new_changes(before, after);
-                            let violations =
-                                jingtu_policy::check_changes(before, after, &changes, caller.role);
+                            // The new changes, as applying found them (building them again
+                            // costs as much as applying).
+                            let violations = jingtu_policy::check_changes(
+                                before,
+                                after,
+                                &applied.changes,
+                                caller.role,
+                            );
                             if let Some(v) = violations.first() {
                                 results.push(forbidden(&st, &caller, &push.record, v, &violations));
                                 continue;
@@ -167,6 +175,21 @@ pub async fn sync(
                         metrics::counter!("jingtu_sync_pushes_total", "outcome" => "accepted")
                             .increment(1);
                         let new_changes = applied.new_changes as u32;
+                        if applied.new_changes > 0 {
+                            let mut old = applied
+                                .before
+                                .as_ref()
+                                .map(|d| d.events())
+                                .unwrap_or_default();
+                            for e in applied.doc.events() {
+                                if let Some(i) = old.iter().position(|o| *o == e) {
+                                    old.swap_remove(i);
+                                } else if e.kind != jingtu_doc::EventKind::Submitted {
+                                    let status = applied.doc.status().as_str();
+                                    reviews.push((push.record.clone(), e, status));
+                                }
+                            }
+                        }
                         if !applied.new_bytes.is_empty() {
                             chunks.push(NewChunk {
                                 record: push.record.clone(),
@@ -218,6 +241,23 @@ pub async fn sync(
                     r.seq = Some(*seq);
                 }
             }
+            for (record, event, status) in reviews {
+                let mut entry =
+                    AuditEntry::new(&caller.user, AuditAction::ReviewAction, AuditOutcome::Ok)
+                        .target(record)
+                        .detail(serde_json::json!({
+                            "event": event.kind.as_str(),
+                            "note": event.note,
+                            "author": event.author,
+                            "at_ms": event.at_ms,
+                            "status": status,
+                        }));
+                entry.device = caller.device;
+                entry.device_id = caller.device_id.clone();
+                if let Err(e) = st.auth.audit(&entry) {
+                    tracing::warn!("audit of a review action failed: {e}");
+                }
+            }
             for ((record, mut doc), seq) in snapshots.into_iter().zip(seqs) {
                 if st.records.chunk_count(&record)? > SNAPSHOT_AFTER_CHUNKS {
                     st.records.save_snapshot(&record, seq, &doc.save())?;
@@ -229,6 +269,8 @@ pub async fn sync(
             .unwrap_or(st.limits.max_feed_bytes)
             .clamp(1, st.limits.max_feed_bytes);
         let scope_update = scope.update(&st, &req, max)?;
+        let listing = scope.catalog(&st)?;
+        let catalog = (req.catalog.as_deref() != Some(listing.digest.as_str())).then_some(listing);
         let page = st
             .records
             .feed_after(req.cursor, &req.device, &scope.read, max)?;
@@ -244,6 +286,7 @@ pub async fn sync(
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0),
             scope: scope_update,
+            catalog,
         };
         jingtu_protocol::encode(&response).map_err(|e| ApiError::internal(e.to_string()))
     })
@@ -260,21 +303,24 @@ pub(crate) struct Scope {
     org_units: Vec<String>,
     /// Ids of the user's live assignments.
     assignments: Vec<String>,
+    /// The record kinds of those assignments (their templates reach the device).
+    assigned_kinds: Vec<String>,
     read: ReadScope,
 }
 
 impl Scope {
     pub(crate) fn of(caller: &Caller, st: &Shared) -> Result<Scope, ApiError> {
         let role = caller.role;
-        let assignments: Vec<String> = if role == jingtu_model::Role::Admin {
-            Vec::new()
-        } else {
-            st.scope
-                .list_assignments(Some(&caller.user), false)?
-                .into_iter()
-                .map(|a| a.id)
-                .collect()
-        };
+        let (assignments, assigned_kinds): (Vec<String>, Vec<String>) =
+            if role == jingtu_model::Role::Admin {
+                (Vec::new(), Vec::new())
+            } else {
+                st.scope
+                    .list_assignments(Some(&caller.user), false)?
+                    .into_iter()
+                    .map(|a| (a.id, a.kind))
+                    .unzip()
+            };
         let read = if role == jingtu_model::Role::Admin {
             ReadScope::All
         } else {
@@ -297,11 +343,21 @@ impl Scope {
             role,
             org_units: caller.org_units.clone(),
             assignments,
+            assigned_kinds,
             read,
         })
     }
 
     /// May the user see a photo: does a record they may see hold it?
+    /// The catalog (templates, code tables) meant for this user.
+    pub(crate) fn catalog(&self, st: &Shared) -> Result<jingtu_protocol::CatalogListing, ApiError> {
+        Ok(crate::catalog::listing_for(
+            &st.catalog.catalog()?,
+            self.role,
+            &self.assigned_kinds,
+        ))
+    }
+
     pub(crate) fn may_see_photo(&self, st: &Shared, sha256: &str) -> Result<bool, ApiError> {
         if self.role == jingtu_model::Role::Admin {
             return Ok(true);
@@ -376,9 +432,26 @@ impl Scope {
         let new = st.scope.scope_keys_at(&self.user, target)?;
         let added: Vec<ScopeKey> = new.difference(&old).cloned().collect();
         let removed: Vec<ScopeKey> = old.difference(&new).cloned().collect();
+        // The continuation token (`next`, sent back as `scope_after`) pages the records that
+        // left the scope first (`evict:<last id>`), then those that entered (`<last id>`).
+        let (evicting, evict_after, enter_after) = match req.scope_after.as_deref() {
+            None => (true, None, None),
+            Some(t) => match t.strip_prefix(EVICT_PAGE) {
+                Some(id) => (true, Some(id), None),
+                None => (false, None, Some(t)),
+            },
+        };
         let mut evict = Vec::new();
-        if req.scope_after.is_none() && !removed.is_empty() {
-            for id in st.scope.records_for_keys(&removed, None, MAX_EVICT)? {
+        let mut next = None;
+        if evicting && !removed.is_empty() {
+            let max_evict = st.limits.max_evict_per_answer.max(1);
+            let ids = st
+                .scope
+                .records_for_keys(&removed, evict_after, max_evict)?;
+            if ids.len() == max_evict {
+                next = ids.last().map(|id| format!("{EVICT_PAGE}{id}"));
+            }
+            for id in ids {
                 let Some(place) = st.scope.record_place(&id)? else {
                     continue;
                 };
@@ -391,14 +464,10 @@ impl Scope {
         }
         // A device that starts from nothing gets every record through the feed.
         let mut records = Vec::new();
-        let mut next = None;
-        if req.cursor > 0 && !added.is_empty() {
-            let ids = st.scope.records_for_keys(
-                &added,
-                req.scope_after.as_deref(),
-                MAX_ENTERED_PER_PAGE,
-            )?;
-            let full_page = ids.len() == MAX_ENTERED_PER_PAGE;
+        if next.is_none() && req.cursor > 0 && !added.is_empty() {
+            let per_page = st.limits.max_entered_per_answer.max(1);
+            let ids = st.scope.records_for_keys(&added, enter_after, per_page)?;
+            let full_page = ids.len() == per_page;
             let mut bytes = 0u64;
             for (n, id) in ids.iter().enumerate() {
                 let Some(place) = st.scope.record_place(id)? else {
@@ -434,10 +503,8 @@ impl Scope {
     }
 }
 
-/// At most this many records leave a device's scope in one answer (the rest at its next sync).
-const MAX_EVICT: usize = 10_000;
-/// Records entering a scope are sent whole, this many at most per answer.
-const MAX_ENTERED_PER_PAGE: usize = 500;
+/// The prefix of a continuation token while records that left the scope are paged.
+const EVICT_PAGE: &str = "evict:";
 
 fn audit_refusal(st: &Shared, caller: &Caller, record: &str, detail: serde_json::Value) {
     let mut entry = AuditEntry::new(

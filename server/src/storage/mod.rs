@@ -4,6 +4,7 @@
 //! The embedded default is [`sqlite::SqliteStore`] plus [`files::PhotoFolder`]; PostgreSQL and an
 //! S3-compatible store are to implement the same traits.
 
+pub mod catalog;
 pub mod files;
 pub mod scope;
 pub mod sqlite;
@@ -408,10 +409,12 @@ pub enum AuditAction {
     PushRefused,
     /// A supervisor approved, returned or reopened a record.
     ReviewAction,
+    /// A template or code tables published for devices.
+    CatalogPublished,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::Enroll,
         AuditAction::EnrollRefused,
         AuditAction::Login,
@@ -430,6 +433,7 @@ impl AuditAction {
         AuditAction::OrgImport,
         AuditAction::PushRefused,
         AuditAction::ReviewAction,
+        AuditAction::CatalogPublished,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -452,6 +456,7 @@ impl AuditAction {
             AuditAction::OrgImport => "org_import",
             AuditAction::PushRefused => "push_refused",
             AuditAction::ReviewAction => "review_action",
+            AuditAction::CatalogPublished => "catalog_published",
         }
     }
 

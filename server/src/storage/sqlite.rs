@@ -12,6 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::scope::ReadScope;
 use super::{FeedPage, NewChunk, RecordStore, StorageError, StoreStats};
 
+mod catalog;
 mod people;
 mod scope;
 
@@ -157,6 +158,21 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (record_id, sha256)
      ) STRICT, WITHOUT ROWID;
      CREATE INDEX record_photos_sha256 ON record_photos(sha256);",
+    // 4 -> 5: the catalog devices receive: templates (one row per kind and version, never
+    // changed) and the code tables (one row per published version; the newest is current).
+    "CREATE TABLE catalog (
+         seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+         id           TEXT NOT NULL,
+         sha256       TEXT NOT NULL UNIQUE,
+         kind         TEXT,
+         version      INTEGER,
+         roles        TEXT NOT NULL DEFAULT '',
+         text         TEXT NOT NULL,
+         source       TEXT NOT NULL CHECK (source IN ('builtin', 'admin')),
+         published_by TEXT NOT NULL,
+         published_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE UNIQUE INDEX catalog_template ON catalog(id) WHERE id != 'code_tables';",
 ];
 
 pub(crate) fn now_ms() -> i64 {
