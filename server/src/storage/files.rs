@@ -13,10 +13,14 @@ use sha2::{Digest, Sha256};
 
 use super::{PhotoError, PhotoStore, StorageError};
 
+/// How many locks the photos are spread over.
+const LOCK_STRIPES: usize = 64;
+
 pub struct PhotoFolder {
     dir: PathBuf,
-    /// Serialises appends (two uploads of one photo at once must not interleave).
-    lock: Mutex<()>,
+    /// Serialises appends to one photo (two uploads of one photo at once must not
+    /// interleave); photos of other stripes upload, check and make thumbnails in parallel.
+    locks: Vec<Mutex<()>>,
 }
 
 impl PhotoFolder {
@@ -24,8 +28,18 @@ impl PhotoFolder {
         fs::create_dir_all(dir.join("partial"))?;
         Ok(PhotoFolder {
             dir: dir.to_path_buf(),
-            lock: Mutex::new(()),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         })
+    }
+
+    /// The lock of a photo's stripe (by the hash's first two hex digits).
+    fn lock(&self, hash: &str) -> std::sync::MutexGuard<'_, ()> {
+        let stripe = hash
+            .get(..2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0) as usize
+            % LOCK_STRIPES;
+        self.locks[stripe].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn full(&self, hash: &str) -> PathBuf {
@@ -113,7 +127,7 @@ impl PhotoStore for PhotoFolder {
         if let Ok(m) = fs::metadata(self.full(hash)) {
             return Ok((PhotoStateKind::Stored, m.len()));
         }
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.lock(hash);
         if self.complete_interrupted(hash)?
             && let Ok(m) = fs::metadata(self.full(hash))
         {
@@ -132,7 +146,7 @@ impl PhotoStore for PhotoFolder {
         total: u64,
         part: &[u8],
     ) -> Result<(u64, bool), PhotoError> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.lock(hash);
         if let Ok(m) = fs::metadata(self.full(hash)) {
             return Ok((m.len(), true));
         }
