@@ -446,6 +446,15 @@ fn a_store_open_in_another_process_is_locked() {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
+    // Wait until it has created a record (so the store it leaves behind holds one).
+    let mut line = String::new();
+    while !line.starts_with("created") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the child stopped before creating a record"
+        );
+    }
     let second = DeviceCore::open(dir.path());
     child.kill().unwrap();
     child.wait().unwrap();

@@ -6,9 +6,12 @@
 //!   counted up to the first photo progress) apart from the photo uploads;
 //! - incremental sync: a device holding 10,000 synced records (`--held`) changes one field and
 //!   syncs (median of `--edits` runs, default 30);
-//! - 100 devices (`--devices`, each its own store, client and device token) with 10 new records
-//!   each (`--per-device`) start their syncs together: records per second, per-sync latency,
-//!   failed syncs.
+//! - 100 inspectors' phones (`--devices`): each its own inspector user in a township, enrolled
+//!   with its own one-time code, with its own store and client, holding 10 new records
+//!   (`--per-device`) of its township, start their syncs together: records per second, per-sync
+//!   latency, failed syncs. The server's scoped sync sends each phone only its user's records
+//!   (here: none it does not hold already). A new device with the admin's token then pulls every
+//!   record.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,9 +22,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use jingtu_core::{
-    ClientOptions, Counters, DeviceCore, NewPhoto, NewRecordPlace, PhotoSource, SyncPhase,
+    ClientOptions, Counters, DeviceCore, NewPhoto, NewRecordPlace, PhotoSource, Role, SyncPhase,
     SyncReport,
 };
+use jingtu_doc::ActorId;
 use jingtu_protocol::{PROTOCOL_VERSION, Push, SyncRequest};
 use serde_json::{Value, json};
 
@@ -42,6 +46,8 @@ struct Server {
     exe: PathBuf,
     url: String,
     admin_token: String,
+    /// The configuration file it was started with (also given to `admin` commands).
+    config: PathBuf,
     /// The last lines of its stderr, for error messages.
     log: Arc<Mutex<Vec<String>>>,
     // Dropped after the child is killed (fields drop after `Drop::drop`).
@@ -99,12 +105,21 @@ impl Server {
     fn start() -> Result<Server> {
         let exe = server_exe()?;
         let data = tempfile::tempdir()?;
+        // The phones of the concurrent part all enroll from this machine's address, where in
+        // the field each comes from its own: the per-address limit of enrollments (10 a
+        // minute) is raised accordingly. Everything else is the default.
+        let config = data.path().join("jingtu-server.toml");
+        std::fs::write(
+            &config,
+            "[auth]\nenroll_per_minute = 100000\nenroll_burst = 10000\n",
+        )?;
         let mut command = Command::new(&exe);
         command
+            .arg("--config")
+            .arg(&config)
             .arg("--data-dir")
             .arg(data.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("JINGTU_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -119,6 +134,7 @@ impl Server {
             exe,
             url: String::new(),
             admin_token: String::new(),
+            config,
             log: Arc::new(Mutex::new(Vec::new())),
             data,
         };
@@ -208,33 +224,105 @@ impl Server {
         ))
     }
 
-    /// `n` device tokens, one per device.
-    fn issue_tokens(&self, n: usize) -> Result<Vec<String>> {
-        (0..n)
-            .map(|d| self.issue_token(&format!("bench device {d}")))
-            .collect()
-    }
-
-    /// A new device token for user `admin` (`jingtu-server admin issue-token`).
-    fn issue_token(&self, label: &str) -> Result<String> {
+    /// Runs `jingtu-server admin ARGS` on this server's data (as an administrator does on the
+    /// server machine, while it serves); its standard output.
+    fn admin(&self, args: &[&str]) -> Result<String> {
         let out = Command::new(&self.exe)
+            .arg("--config")
+            .arg(&self.config)
             .arg("--data-dir")
             .arg(self.data.path())
-            .args(["admin", "issue-token", "admin", "--label", label])
-            .env_remove("JINGTU_CONFIG")
+            .arg("admin")
+            .args(args)
             .stdin(Stdio::null())
             .output()
-            .context("running jingtu-server admin issue-token")?;
-        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !out.status.success() || !token.starts_with("jt_") {
+            .with_context(|| format!("running jingtu-server admin {}", args.join(" ")))?;
+        if !out.status.success() {
             bail!(
-                "jingtu-server admin issue-token failed ({}): {}",
+                "jingtu-server admin {} failed ({}): {}",
+                args.join(" "),
                 out.status,
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        Ok(token)
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
+
+    /// `n` inspectors (巡查员), spread over [`TOWNSHIPS`], each with a one-time enrollment code
+    /// for their phone: the county's org units imported from CSV, then per user `admin user
+    /// create NAME --role inspector --org TOWNSHIP` and `admin enroll-code NAME` (each command
+    /// takes one user; [`SETUP_WORKERS`] users at a time).
+    fn inspectors(&self, n: usize) -> Result<Vec<Inspector>> {
+        let mut csv = String::from("code,name,level,parent\n");
+        csv.push_str("410000000000,河南省,,\n411300000000,南阳市,,\n");
+        csv.push_str(&format!("{COUNTY},南召县,,\n"));
+        for (t, name) in TOWNSHIPS.iter().enumerate() {
+            csv.push_str(&format!("{},{name},,\n", township_code(t)));
+        }
+        let file = self.data.path().join("org-units.csv");
+        std::fs::write(&file, csv)?;
+        self.admin(&["org", "import", &file.to_string_lossy()])?;
+        in_parallel(n, |d| {
+            let user = format!("巡查员{:03}", d + 1);
+            let org_unit = township_code(d % TOWNSHIPS.len());
+            self.admin(&[
+                "user",
+                "create",
+                &user,
+                "--role",
+                "inspector",
+                "--org",
+                &org_unit,
+            ])?;
+            // The code on standard output; its expiry and QR payload go to standard error.
+            let code = self.admin(&["enroll-code", &user])?.trim().to_string();
+            ensure!(!code.is_empty(), "admin enroll-code printed no code");
+            Ok(Inspector {
+                user,
+                org_unit,
+                code,
+            })
+        })
+    }
+}
+
+/// Setup steps (admin commands, enrollments) run this many at a time: each mostly waits for
+/// a process to start or a commit to reach the disk.
+const SETUP_WORKERS: usize = 4;
+
+/// `work(0..n)` on [`SETUP_WORKERS`] threads; the results in order, or the first error.
+fn in_parallel<T: Send>(n: usize, work: impl Fn(usize) -> Result<T> + Sync) -> Result<Vec<T>> {
+    let results: Vec<Mutex<Option<Result<T>>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for w in 0..SETUP_WORKERS.min(n) {
+            let (work, results) = (&work, &results);
+            s.spawn(move || {
+                for i in (w..n).step_by(SETUP_WORKERS) {
+                    let r = work(i);
+                    let failed = r.is_err();
+                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                    if failed {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| {
+            r.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(anyhow!("not run: an earlier step failed")))
+        })
+        .collect()
+}
+
+/// A field user of the concurrent part, and the code their phone enrolls with.
+struct Inspector {
+    user: String,
+    org_unit: String,
+    code: String,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,6 +347,12 @@ const VILLAGES: &[&str] = &[
     "桐树庄",
 ];
 const TOWNSHIPS: &[&str] = &["云阳镇", "皇路店镇", "南河店镇", "板山坪镇", "白土岗镇"];
+/// The county of the concurrent part's inspectors (division code), and its townships' codes.
+const COUNTY: &str = "411321000000";
+
+fn township_code(t: usize) -> String {
+    format!("411321{:03}000", 100 + t)
+}
 const INSPECTORS: &[&str] = &["王建军", "李秀兰", "张伟", "刘芳", "陈志强", "赵丽娟"];
 /// Checklist items set on every record (one of them failed, with its issue).
 const ITEMS: &[&str] = &[
@@ -645,14 +739,24 @@ fn first_sync(n: usize, m: &mut Metrics) -> Result<()> {
         "bytes",
     );
     m.add("first_sync_retries", total.retries as f64, "count");
-    // What the pushed documents weigh before the frame's compression.
-    let mut raw = 0;
+    // What the pushed documents weigh before the frame's compression (a new record goes
+    // whole, its columns not deflated), and deflated as a device stores or exports them.
+    let (mut raw, mut deflated) = (0, 0);
     for id in &ids {
-        raw += core.export(id)?.len();
+        let bytes = core.export(id)?;
+        deflated += bytes.len();
+        raw += jingtu_doc::RecordDoc::load(&bytes, ActorId::random())?
+            .save_uncompressed()
+            .len();
     }
     m.add(
         "first_sync_doc_bytes_per_record",
         raw as f64 / n as f64,
+        "bytes",
+    );
+    m.add(
+        "first_sync_doc_deflated_bytes_per_record",
+        deflated as f64 / n as f64,
         "bytes",
     );
     Ok(())
@@ -746,44 +850,69 @@ fn incremental(held: usize, runs: usize, m: &mut Metrics) -> Result<()> {
     Ok(())
 }
 
-/// (c) `devices` devices, each with `per_device` new records, sync at once.
+/// (c) `devices` inspectors' phones, each with `per_device` new records of its township, sync
+/// at once.
 fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> {
     let server = Server::start()?;
     let tmp = tempfile::tempdir()?;
+    // Setup (timed): the inspectors and their enrollment codes, then every phone enrolls.
+    eprintln!("concurrent: {devices} inspectors and their enrollment codes");
     let t = Instant::now();
-    let tokens = server.issue_tokens(devices)?;
-    let tokens_s = t.elapsed().as_secs_f64();
+    let inspectors = server.inspectors(devices)?;
+    let users_s = t.elapsed().as_secs_f64();
+    let phones = (0..devices)
+        .map(|d| Ok(DeviceCore::open(&tmp.path().join(format!("device-{d}")))?))
+        .collect::<Result<Vec<_>>>()?;
+    let t = Instant::now();
+    in_parallel(devices, |d| {
+        let who = &inspectors[d];
+        let enrolled = phones[d]
+            .enroll(
+                &server.url,
+                &who.code,
+                Some(&format!("{}的手机", who.user)),
+                Some("jingtu-bench"),
+            )
+            .with_context(|| format!("enrolling the phone of {}", who.user))?;
+        ensure!(
+            enrolled.user == who.user && enrolled.role == Role::Inspector,
+            "{}'s code enrolled a phone for {} ({})",
+            who.user,
+            enrolled.user,
+            enrolled.role
+        );
+        Ok(())
+    })?;
+    let enroll = t.elapsed();
     let mut cores = Vec::with_capacity(devices);
-    for (d, token) in tokens.iter().enumerate() {
-        let core = open_device(
-            &tmp.path().join(format!("device-{d}")),
-            INSPECTORS[d % INSPECTORS.len()],
-        )?;
+    for (d, (core, who)) in phones.into_iter().zip(&inspectors).enumerate() {
         let mut ids = Vec::with_capacity(per_device);
         for k in 0..per_device {
             let i = d * per_device + k;
             let a = NewRecordPlace {
+                org_unit: Some(who.org_unit.clone()),
                 village: Some(village(i)),
                 ..Default::default()
             };
             let rec = core.create_record("village_inspection", &a)?;
             core.set_field(&rec.id, "village_name", &json!(village(i)))?;
             core.set_field(&rec.id, "eval_year", &json!(2024))?;
-            core.set_field(
-                &rec.id,
-                "inspectors",
-                &json!([INSPECTORS[i % INSPECTORS.len()]]),
-            )?;
+            core.set_field(&rec.id, "inspectors", &json!([who.user]))?;
             core.set_field(&rec.id, "notes", &json!(format!("{}村口复查", village(i))))?;
             ids.push(rec.id);
         }
-        core.set_server(&server.url, token)?;
         let client = core.client(ClientOptions::default())?;
         cores.push((core, client, ids));
-        progress("concurrent: devices", d + 1, devices);
+        progress("concurrent: phones", d + 1, devices);
     }
+    let setup_s = users_s + enroll.as_secs_f64();
+    eprintln!(
+        "concurrent: setup {setup_s:.2} s ({users_s:.2} s for the users and codes, {:.2} s for \
+         {devices} enrollments)",
+        enroll.as_secs_f64()
+    );
 
-    eprintln!("concurrent: {devices} devices sync at once");
+    eprintln!("concurrent: {devices} inspectors' phones sync at once");
     /// The sync's result and duration, when it ended, its counters, and when the answer to
     /// its first request was in (the first progress after the request: before the pulled
     /// chunks are stored).
@@ -884,12 +1013,16 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
         "count",
     );
     m.add("concurrent_retries", retries as f64, "count");
-    m.add("concurrent_token_issue_s", tokens_s, "s");
+    // Users, codes and enrollments of all the phones.
+    m.add("concurrent_token_issue_s", setup_s, "s");
+    m.add("concurrent_setup_users_s", users_s, "s");
+    m.add("concurrent_setup_enroll_s", enroll.as_secs_f64(), "s");
 
-    // Nothing lost: a new device pulls every record (alone, timed).
+    // Nothing lost: a new device with the admin's token (admins receive every record) pulls
+    // every record (alone, timed).
     let check = open_device(&tmp.path().join("check"), "核对")?;
     check.set_server(&server.url, &server.admin_token)?;
-    eprintln!("concurrent: a new device pulls every record");
+    eprintln!("concurrent: a new admin device pulls every record");
     let t = Instant::now();
     let r = check.sync(&mut |_| true)?;
     let pull = t.elapsed();
@@ -907,23 +1040,33 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
     );
     drop(server);
 
-    // The same first pushes straight over the protocol to a fresh server, with a cursor past
-    // the end of the feed: what the server alone takes in, without the devices storing the
-    // records they pull.
+    // The same first pushes straight over the protocol to a fresh server (the same inspectors,
+    // the phones enrolled again), with a cursor past the end of the feed: what the server alone
+    // takes in, without the devices storing what they pull.
     let server = Server::start()?;
-    let tokens = server.issue_tokens(devices)?;
+    let inspectors = server.inspectors(devices)?;
     let mut requests = Vec::with_capacity(devices);
-    for ((core, _, ids), token) in cores.iter().zip(&tokens) {
+    for ((core, _, ids), who) in cores.iter().zip(&inspectors) {
         let pushes = ids
             .iter()
             .map(|id| {
+                // What the phone pushes for a new record: the document without DEFLATE.
+                let mut doc = jingtu_doc::RecordDoc::load(&core.export(id)?, ActorId::random())?;
                 Ok(Push {
                     record: id.clone(),
-                    changes: core.export(id)?,
+                    changes: doc.save_uncompressed(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let client = jingtu_client::Client::new(&server.url, token, ClientOptions::default())?;
+        let token = jingtu_client::Client::enroll(
+            &server.url,
+            &who.code,
+            &core.device_id(),
+            None,
+            Some("jingtu-bench"),
+        )?
+        .token;
+        let client = jingtu_client::Client::new(&server.url, &token, ClientOptions::default())?;
         let request = SyncRequest {
             protocol: PROTOCOL_VERSION,
             device: core.device_id(),
@@ -938,7 +1081,9 @@ fn concurrent(devices: usize, per_device: usize, m: &mut Metrics) -> Result<()> 
         requests.push((client, request));
     }
     drop(cores);
-    eprintln!("concurrent: {devices} pushes at once, without pulling");
+    eprintln!(
+        "concurrent: {devices} inspectors' pushes at once, straight over the protocol, without pulling"
+    );
     let (start, outcomes) = all_at_once(&requests, |(client, request)| {
         let t = Instant::now();
         let r = client.sync(request, &|| false);

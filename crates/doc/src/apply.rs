@@ -4,7 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use automerge::{ActorId, AutoCommit, ChangeHash};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 
 use crate::{DocError, MAX_DOC_BYTES, RecordDoc};
 
@@ -18,6 +18,19 @@ pub struct Applied {
     /// The changes that were new, as change chunks (empty when nothing was new).
     pub new_bytes: Vec<u8>,
     pub new_changes: usize,
+    /// The new changes themselves (what `jingtu_policy::new_changes` would find again), for
+    /// checks of what they do. Automerge builds changes anew from the document each time they
+    /// are asked for, so they are built once here.
+    pub changes: Vec<Change>,
+}
+
+/// The change chunks of `changes`, one after another (what `save_after` writes).
+fn chunks_of(changes: &[Change]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(changes.iter().map(|c| c.raw_bytes().len()).sum());
+    for c in changes {
+        bytes.extend_from_slice(c.raw_bytes());
+    }
+    bytes
 }
 
 impl RecordDoc {
@@ -28,13 +41,8 @@ impl RecordDoc {
         let before = self.heads();
         apply_into(&mut self.doc, bytes)?;
         self.check_layout(Some(&id))?;
-        let new_changes = self.doc.get_changes(&before).len();
-        let new_bytes = if new_changes == 0 {
-            Vec::new()
-        } else {
-            self.doc.save_after(&before)
-        };
-        Ok((new_bytes, new_changes))
+        let changes = self.doc.get_changes(&before);
+        Ok((chunks_of(&changes), changes.len()))
     }
 
     fn check_layout(&self, expected_id: Option<&str>) -> Result<(), DocError> {
@@ -78,17 +86,13 @@ pub fn apply_untrusted(
     let before: Vec<ChangeHash> = doc.heads();
     apply_into(&mut doc.doc, incoming)?;
     doc.check_layout(Some(expected_id))?;
-    let new_changes = doc.doc.get_changes(&before).len();
-    let new_bytes = if new_changes == 0 {
-        Vec::new()
-    } else {
-        doc.doc.save_after(&before)
-    };
+    let changes = doc.doc.get_changes(&before);
     Ok(Applied {
         before: before_doc,
         doc,
-        new_bytes,
-        new_changes,
+        new_bytes: chunks_of(&changes),
+        new_changes: changes.len(),
+        changes,
     })
 }
 

@@ -292,6 +292,14 @@ impl RecordDoc {
         self.doc.save()
     }
 
+    /// Every change, as one compact document whose columns are not DEFLATE-compressed: for
+    /// sending in a batch that is compressed as a whole (a sync request's zstd frame finds
+    /// what similar records share, which per-column DEFLATE hides). It loads like
+    /// [`Self::save`]'s bytes, costs a fifth as much to make and a little less to load.
+    pub fn save_uncompressed(&mut self) -> Vec<u8> {
+        self.doc.save_nocompress()
+    }
+
     /// The changes made after `heads` (empty when there are none).
     pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
         self.doc.save_after(heads)

@@ -1217,3 +1217,59 @@ fn a_checklist_keyed_by_numbers_takes_writes() {
         .unwrap();
     assert_eq!(get(&wang, "items.2.result"), None);
 }
+
+#[test]
+fn a_record_sent_without_deflate_is_taken_in_as_the_same_changes() {
+    let t = village();
+    let mut doc = created(&t);
+    let who = by("王工", T0 + 1_000);
+    set(&mut doc, &t, "village_name", json!("李家村"), &who);
+    set(
+        &mut doc,
+        &t,
+        "notes",
+        json!("村口道路两侧柴草乱堆约12处。".repeat(20)),
+        &who,
+    );
+    set(
+        &mut doc,
+        &t,
+        "indicators.households_total",
+        json!(240),
+        &who,
+    );
+    let packed = doc.save();
+    let plain = doc.save_uncompressed();
+    // Both forms load: the plain one is larger alone (its columns are not deflated) ...
+    assert!(
+        plain.len() > packed.len(),
+        "{} vs {}",
+        plain.len(),
+        packed.len()
+    );
+    let mut from_plain = RecordDoc::load(&plain, actor(1)).expect("the plain form loads");
+    assert_eq!(sorted_heads(&mut from_plain), sorted_heads(&mut doc));
+    assert_eq!(from_plain.data(), doc.data());
+    // ... and the server takes it in as the same changes, so it stores the same bytes.
+    let a = jingtu_doc::apply_untrusted(None, &packed, RECORD_ID, actor(2)).expect("packed");
+    let b = jingtu_doc::apply_untrusted(None, &plain, RECORD_ID, actor(3)).expect("plain");
+    assert_eq!(a.new_changes, b.new_changes);
+    assert_eq!(a.new_changes, a.changes.len());
+    assert_eq!(a.new_bytes, b.new_bytes);
+    assert!(!a.new_bytes.is_empty());
+    // On a record the receiver holds, only what is new counts.
+    let mut held = RecordDoc::load(&packed, actor(4)).expect("held");
+    let before = held.heads();
+    set(
+        &mut doc,
+        &t,
+        "indicators.households_total",
+        json!(241),
+        &who,
+    );
+    let (bytes, n) = held
+        .apply_changes(&doc.save_uncompressed())
+        .expect("the newer record merges");
+    assert_eq!(n, 1);
+    assert_eq!(bytes, doc.save_after(&before));
+}

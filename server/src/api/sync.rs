@@ -206,7 +206,16 @@ pub async fn sync(
                                     .filter(|s| jingtu_protocol::is_photo_hash(s))
                                     .collect(),
                             });
-                            snapshots.push((push.record.clone(), applied.doc));
+                            // A new record is one chunk: only records that existed may need a
+                            // snapshot (keeping the documents of new ones until the commit cost
+                            // memory and time: a tenth of a first sync's apply).
+                            if applied.before.is_some() {
+                                snapshots.push((
+                                    chunks.len() - 1,
+                                    push.record.clone(),
+                                    applied.doc,
+                                ));
+                            }
                         }
                         results.push(PushResult {
                             record: push.record.clone(),
@@ -258,9 +267,10 @@ pub async fn sync(
                     tracing::warn!("audit of a review action failed: {e}");
                 }
             }
-            for ((record, mut doc), seq) in snapshots.into_iter().zip(seqs) {
+            for (chunk, record, mut doc) in snapshots {
                 if st.records.chunk_count(&record)? > SNAPSHOT_AFTER_CHUNKS {
-                    st.records.save_snapshot(&record, seq, &doc.save())?;
+                    st.records
+                        .save_snapshot(&record, seqs[chunk], &doc.save())?;
                 }
             }
         }
