@@ -105,137 +105,150 @@ pub async fn sync(
         let mut reviews: Vec<(String, jingtu_doc::StatusEvent, &'static str)> = Vec::new();
         {
             let _apply = st.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
-            for push in &req.pushes {
-                if !jingtu_protocol::is_record_id(&push.record) {
-                    results.push(refused(
-                        &push.record,
-                        refusal::BAD_RECORD_ID,
-                        "a record id is a lowercase hyphenated UUID".into(),
-                    ));
-                    continue;
-                }
-                if push.changes.len() > st.limits.max_push_bytes {
-                    results.push(refused(
-                        &push.record,
-                        refusal::TOO_LARGE,
-                        format!(
-                            "{} bytes of changes, over the {}-byte limit",
-                            push.changes.len(),
-                            st.limits.max_push_bytes
-                        ),
-                    ));
-                    continue;
-                }
-                let existing = st.records.load_record(&push.record)?;
-                if existing.is_some()
-                    && let Some(place) = st.scope.record_place(&push.record)?
-                    && !scope.may_write(&place)
-                {
-                    results.push(out_of_scope(&st, &caller, &push.record, &place));
-                    continue;
-                }
-                match apply_untrusted(
-                    existing.as_deref(),
-                    &push.changes,
-                    &push.record,
-                    ActorId::random(),
-                ) {
-                    Ok(mut applied) => {
-                        let meta = applied
-                            .doc
-                            .meta()
-                            .map_err(|e| ApiError::internal(e.to_string()))?;
-                        if applied.before.is_none() {
-                            let place = RecordPlace {
-                                owner: Some(caller.user.clone()),
-                                org_unit: meta.org_unit.clone(),
-                                assignment: meta.assignment.clone(),
-                            };
-                            if !scope.may_create(&place) {
-                                results.push(out_of_scope(&st, &caller, &push.record, &place));
-                                continue;
-                            }
-                        }
-                        if applied.new_changes > 0 {
-                            let before = applied.before.as_mut().map(|d| d.automerge());
-                            let after = applied.doc.automerge();
-                            // The new changes, as applying found them (building them again
-                            // costs as much as applying).
-                            let violations = jingtu_policy::check_changes(
-                                before,
-                                after,
-                                &applied.changes,
-                                caller.role,
-                            );
-                            if let Some(v) = violations.first() {
-                                results.push(forbidden(&st, &caller, &push.record, v, &violations));
-                                continue;
-                            }
-                        }
-                        metrics::counter!("jingtu_sync_pushes_total", "outcome" => "accepted")
-                            .increment(1);
-                        let new_changes = applied.new_changes as u32;
-                        if applied.new_changes > 0 {
-                            let mut old = applied
-                                .before
-                                .as_ref()
-                                .map(|d| d.events())
-                                .unwrap_or_default();
-                            for e in applied.doc.events() {
-                                if let Some(i) = old.iter().position(|o| *o == e) {
-                                    old.swap_remove(i);
-                                } else if e.kind != jingtu_doc::EventKind::Submitted {
-                                    let status = applied.doc.status().as_str();
-                                    reviews.push((push.record.clone(), e, status));
+            for window in req.pushes.chunks(APPLY_WINDOW) {
+                // Loading and applying are the costly part: done for a window of pushes on
+                // several threads, then every check and decision in order.
+                let mut loaded = load_and_apply(&st, &scope, window).into_iter();
+                for push in window {
+                    let pre = loaded.next().flatten();
+                    if !jingtu_protocol::is_record_id(&push.record) {
+                        results.push(refused(
+                            &push.record,
+                            refusal::BAD_RECORD_ID,
+                            "a record id is a lowercase hyphenated UUID".into(),
+                        ));
+                        continue;
+                    }
+                    if push.changes.len() > st.limits.max_push_bytes {
+                        results.push(refused(
+                            &push.record,
+                            refusal::TOO_LARGE,
+                            format!(
+                                "{} bytes of changes, over the {}-byte limit",
+                                push.changes.len(),
+                                st.limits.max_push_bytes
+                            ),
+                        ));
+                        continue;
+                    }
+                    let Some(pre) = pre else {
+                        continue; // not reached: a push that passed the checks above is loaded
+                    };
+                    let Loaded { existing, applied } = pre?;
+                    if existing
+                        && let Some(place) = st.scope.record_place(&push.record)?
+                        && !scope.may_write(&place)
+                    {
+                        results.push(out_of_scope(&st, &caller, &push.record, &place));
+                        continue;
+                    }
+                    let Some(applied) = applied else {
+                        continue; // not reached: only records out of scope are not applied
+                    };
+                    match applied {
+                        Ok(mut applied) => {
+                            let meta = applied
+                                .doc
+                                .meta()
+                                .map_err(|e| ApiError::internal(e.to_string()))?;
+                            if applied.before.is_none() {
+                                let place = RecordPlace {
+                                    owner: Some(caller.user.clone()),
+                                    org_unit: meta.org_unit.clone(),
+                                    assignment: meta.assignment.clone(),
+                                };
+                                if !scope.may_create(&place) {
+                                    results.push(out_of_scope(&st, &caller, &push.record, &place));
+                                    continue;
                                 }
                             }
-                        }
-                        if !applied.new_bytes.is_empty() {
-                            chunks.push(NewChunk {
-                                record: push.record.clone(),
-                                bytes: std::mem::take(&mut applied.new_bytes),
-                                kind: meta.kind,
-                                org_unit: meta.org_unit,
-                                assignment: meta.assignment,
-                                owner: caller.user.clone(),
-                                photos: applied
-                                    .doc
-                                    .photos()
-                                    .into_iter()
-                                    .map(|p| p.sha256)
-                                    .filter(|s| jingtu_protocol::is_photo_hash(s))
-                                    .collect(),
-                            });
-                            // A new record is one chunk: only records that existed may need a
-                            // snapshot (keeping the documents of new ones until the commit cost
-                            // memory and time: a tenth of a first sync's apply).
-                            if applied.before.is_some() {
-                                snapshots.push((
-                                    chunks.len() - 1,
-                                    push.record.clone(),
-                                    applied.doc,
-                                ));
+                            if applied.new_changes > 0 {
+                                let before = applied.before.as_mut().map(|d| d.automerge());
+                                let after = applied.doc.automerge();
+                                // The new changes, as applying found them (building them again
+                                // costs as much as applying).
+                                let violations = jingtu_policy::check_changes(
+                                    before,
+                                    after,
+                                    &applied.changes,
+                                    caller.role,
+                                );
+                                if let Some(v) = violations.first() {
+                                    results.push(forbidden(
+                                        &st,
+                                        &caller,
+                                        &push.record,
+                                        v,
+                                        &violations,
+                                    ));
+                                    continue;
+                                }
                             }
+                            metrics::counter!("jingtu_sync_pushes_total", "outcome" => "accepted")
+                                .increment(1);
+                            let new_changes = applied.new_changes as u32;
+                            if applied.new_changes > 0 {
+                                let mut old = applied
+                                    .before
+                                    .as_ref()
+                                    .map(|d| d.events())
+                                    .unwrap_or_default();
+                                for e in applied.doc.events() {
+                                    if let Some(i) = old.iter().position(|o| *o == e) {
+                                        old.swap_remove(i);
+                                    } else if e.kind != jingtu_doc::EventKind::Submitted {
+                                        let status = applied.doc.status().as_str();
+                                        reviews.push((push.record.clone(), e, status));
+                                    }
+                                }
+                            }
+                            if !applied.new_bytes.is_empty() {
+                                chunks.push(NewChunk {
+                                    record: push.record.clone(),
+                                    bytes: std::mem::take(&mut applied.new_bytes),
+                                    kind: meta.kind,
+                                    org_unit: meta.org_unit,
+                                    assignment: meta.assignment,
+                                    owner: caller.user.clone(),
+                                    photos: applied
+                                        .doc
+                                        .photos()
+                                        .into_iter()
+                                        .map(|p| p.sha256)
+                                        .filter(|s| jingtu_protocol::is_photo_hash(s))
+                                        .collect(),
+                                });
+                                // A new record is one chunk: only records that existed may need a
+                                // snapshot (keeping the documents of new ones until the commit cost
+                                // memory and time: a tenth of a first sync's apply).
+                                if applied.before.is_some() {
+                                    snapshots.push((
+                                        chunks.len() - 1,
+                                        push.record.clone(),
+                                        applied.doc,
+                                    ));
+                                }
+                            }
+                            results.push(PushResult {
+                                record: push.record.clone(),
+                                outcome: PushOutcome::Accepted,
+                                new_changes,
+                                seq: None,
+                                code: None,
+                                message: None,
+                                rule: None,
+                                path: None,
+                            });
                         }
-                        results.push(PushResult {
-                            record: push.record.clone(),
-                            outcome: PushOutcome::Accepted,
-                            new_changes,
-                            seq: None,
-                            code: None,
-                            message: None,
-                            rule: None,
-                            path: None,
-                        });
-                    }
-                    Err(e) => {
-                        let code = match &e {
-                            DocError::MissingDeps(_) => refusal::MISSING_DEPS,
-                            DocError::TooLarge { .. } => refusal::TOO_LARGE,
-                            DocError::Corrupt(_) | DocError::Automerge(_) => refusal::CORRUPT,
-                            _ => refusal::NOT_A_RECORD,
-                        };
-                        results.push(refused(&push.record, code, e.to_string()));
+                        Err(e) => {
+                            let code = match &e {
+                                DocError::MissingDeps(_) => refusal::MISSING_DEPS,
+                                DocError::TooLarge { .. } => refusal::TOO_LARGE,
+                                DocError::Corrupt(_) | DocError::Automerge(_) => refusal::CORRUPT,
+                                _ => refusal::NOT_A_RECORD,
+                            };
+                            results.push(refused(&push.record, code, e.to_string()));
+                        }
                     }
                 }
             }
@@ -511,6 +524,87 @@ impl Scope {
             next,
         }))
     }
+}
+
+/// Pushes loaded and applied together (on several threads), then checked in order.
+const APPLY_WINDOW: usize = 64;
+/// At most this many threads load and apply one request's pushes.
+const APPLY_THREADS: usize = 4;
+
+/// A push loaded and applied ahead of its checks.
+struct Loaded {
+    /// The server held the record.
+    existing: bool,
+    /// `None` when the record exists and lies outside what the caller may write (not applied).
+    applied: Option<Result<jingtu_doc::Applied, DocError>>,
+}
+
+/// Loads and applies each push of `window` that passes the cheap checks (`None` for the
+/// others), on up to [`APPLY_THREADS`] threads, in order. Nothing is written here.
+fn load_and_apply(
+    st: &Shared,
+    scope: &Scope,
+    window: &[jingtu_protocol::Push],
+) -> Vec<Option<Result<Loaded, ApiError>>> {
+    let one = |push: &jingtu_protocol::Push| -> Option<Result<Loaded, ApiError>> {
+        if !jingtu_protocol::is_record_id(&push.record)
+            || push.changes.len() > st.limits.max_push_bytes
+        {
+            return None;
+        }
+        Some((|| {
+            let existing = st.records.load_record(&push.record)?;
+            if existing.is_some()
+                && let Some(place) = st.scope.record_place(&push.record)?
+                && !scope.may_write(&place)
+            {
+                return Ok(Loaded {
+                    existing: true,
+                    applied: None,
+                });
+            }
+            let applied = apply_untrusted(
+                existing.as_deref(),
+                &push.changes,
+                &push.record,
+                ActorId::random(),
+            );
+            Ok(Loaded {
+                existing: existing.is_some(),
+                applied: Some(applied),
+            })
+        })())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(APPLY_THREADS)
+        .min(window.len() / 8);
+    if threads <= 1 {
+        return window.iter().map(one).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Option<Result<Loaded, ApiError>>>>> =
+        window.iter().map(|_| Default::default()).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(push) = window.get(i) else { break };
+                    let r = one(push);
+                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Some(Err(ApiError::internal("a push was not applied"))))
+        })
+        .collect()
 }
 
 /// The prefix of a continuation token while records that left the scope are paged.
