@@ -539,14 +539,13 @@ struct Loaded {
     applied: Option<Result<jingtu_doc::Applied, DocError>>,
 }
 
+/// What loading and applying one push gave (`None`: it failed the cheap checks).
+type Preloaded = Option<Result<Loaded, ApiError>>;
+
 /// Loads and applies each push of `window` that passes the cheap checks (`None` for the
 /// others), on up to [`APPLY_THREADS`] threads, in order. Nothing is written here.
-fn load_and_apply(
-    st: &Shared,
-    scope: &Scope,
-    window: &[jingtu_protocol::Push],
-) -> Vec<Option<Result<Loaded, ApiError>>> {
-    let one = |push: &jingtu_protocol::Push| -> Option<Result<Loaded, ApiError>> {
+fn load_and_apply(st: &Shared, scope: &Scope, window: &[jingtu_protocol::Push]) -> Vec<Preloaded> {
+    let one = |push: &jingtu_protocol::Push| -> Preloaded {
         if !jingtu_protocol::is_record_id(&push.record)
             || push.changes.len() > st.limits.max_push_bytes
         {
@@ -583,7 +582,7 @@ fn load_and_apply(
         return window.iter().map(one).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Option<Result<Loaded, ApiError>>>>> =
+    let slots: Vec<std::sync::Mutex<Option<Preloaded>>> =
         window.iter().map(|_| Default::default()).collect();
     std::thread::scope(|s| {
         for _ in 0..threads {
