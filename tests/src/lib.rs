@@ -232,6 +232,18 @@ pub struct ServerProcess {
     config: Option<PathBuf>,
 }
 
+/// Org units of one county (南召县) with two townships (云阳镇 102, 皇路店镇 103) and a village
+/// in each (杨树沟村, 东岗村), as `admin org import` reads them.
+pub const COUNTY_ORG_CSV: &str = "code,name,level,parent
+410000000000,河南省,,
+411300000000,南阳市,,
+411321000000,南召县,,
+411321102000,云阳镇,,
+411321103000,皇路店镇,,
+411321102206,杨树沟村,,
+411321103201,东岗村,,
+";
+
 impl ServerProcess {
     /// Starts `bin serve --data-dir DATA_DIR --listen 127.0.0.1:0` and waits for its address
     /// (and, on the first start of the data dir, the admin token). Panics with the server's
@@ -443,6 +455,38 @@ impl ServerProcess {
         let token = self.admin(&["issue-token", user, "--label", &format!("{user}'s phone")]);
         assert!(token.starts_with("jt_"), "issue-token printed {token:?}");
         token
+    }
+
+    /// Imports [`COUNTY_ORG_CSV`] and creates these users: `(name, role, org unit code)`.
+    pub fn county(&self, users: &[(&str, &str, &str)]) {
+        let csv = self.data_dir.with_extension("org.csv");
+        std::fs::write(&csv, COUNTY_ORG_CSV).expect("writing the org units");
+        self.admin(&["org", "import", &csv.to_string_lossy()]);
+        for (user, role, org) in users {
+            self.admin(&["user", "create", user, "--role", role, "--org", org]);
+        }
+    }
+
+    /// A one-time enrollment code for `user` (`admin enroll-code`).
+    pub fn enroll_code(&self, user: &str) -> String {
+        let out = self.admin(&["enroll-code", user]);
+        out.lines().next().unwrap_or_default().trim().to_string()
+    }
+
+    /// A device store in `dir`, enrolled for `user` by code.
+    pub fn enrolled_device(&self, dir: &Path, user: &str) -> jingtu_core::DeviceCore {
+        let core = jingtu_core::DeviceCore::open(dir).expect("opening a device store");
+        let label = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        let who = core
+            .enroll(
+                &self.url,
+                &self.enroll_code(user),
+                label.as_deref(),
+                Some("e2e"),
+            )
+            .expect("enrolling a device");
+        assert_eq!(who.user, user);
+        core
     }
 
     /// What the server wrote to stderr so far, over all its runs.

@@ -15,14 +15,6 @@ use tempfile::TempDir;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_jingtu-e2e-server");
 
-const ORG_CSV: &str = "code,name,level,parent
-410000000000,河南省,,
-411300000000,南阳市,,
-411321000000,南召县,,
-411321102000,云阳镇,,
-411321102206,杨树沟村,,
-";
-
 struct World {
     server: ServerProcess,
     dir: TempDir,
@@ -32,26 +24,17 @@ impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let server = ServerProcess::start(SERVER, &dir.path().join("server"));
-        let csv = dir.path().join("org.csv");
-        std::fs::write(&csv, ORG_CSV).unwrap();
-        server.admin(&["org", "import", csv.to_str().unwrap()]);
-        for (user, role, org) in [
+        server.county(&[
             ("insp", "inspector", "411321102000"),
             ("samp", "sampler", "411321102000"),
             ("sup", "supervisor", "411321000000"),
-        ] {
-            server.admin(&["user", "create", user, "--role", role, "--org", org]);
-        }
+        ]);
         World { server, dir }
     }
 
     fn device(&self, name: &str, user: &str) -> DeviceCore {
-        let core = DeviceCore::open(&self.dir.path().join(name)).unwrap();
-        let code = self.server.admin(&["enroll-code", user]);
-        let code = code.lines().next().unwrap_or_default().trim().to_string();
-        core.enroll(&self.server.url, &code, Some(name), Some("e2e"))
-            .unwrap();
-        core
+        self.server
+            .enrolled_device(&self.dir.path().join(name), user)
     }
 
     /// Writes a file and runs `admin <what> publish FILE`; returns the command's output or

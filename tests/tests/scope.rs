@@ -20,16 +20,6 @@ use tempfile::TempDir;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_jingtu-e2e-server");
 
-const ORG_CSV: &str = "code,name,level,parent
-410000000000,河南省,,
-411300000000,南阳市,,
-411321000000,南召县,,
-411321102000,云阳镇,,
-411321103000,皇路店镇,,
-411321102206,杨树沟村,,
-411321103201,东岗村,,
-";
-
 struct World {
     server: ServerProcess,
     dir: TempDir,
@@ -44,33 +34,23 @@ impl World {
     fn with_config(toml: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
         let server = ServerProcess::start_with_config(SERVER, &dir.path().join("server"), toml);
-        let csv = dir.path().join("org.csv");
-        std::fs::write(&csv, ORG_CSV).unwrap();
-        server.admin(&["org", "import", csv.to_str().unwrap()]);
-        for (user, role, org) in [
+        server.county(&[
             ("insp_yy", "inspector", "411321102000"),
             ("insp_y2", "inspector", "411321102000"),
             ("insp_hl", "inspector", "411321103000"),
             ("sup_nz", "supervisor", "411321000000"),
-        ] {
-            server.admin(&["user", "create", user, "--role", role, "--org", org]);
-        }
+        ]);
         World { server, dir }
     }
 
     fn code(&self, user: &str) -> String {
-        let out = self.server.admin(&["enroll-code", user]);
-        out.lines().next().unwrap_or_default().trim().to_string()
+        self.server.enroll_code(user)
     }
 
     /// A device store enrolled for `user` by code.
     fn device(&self, name: &str, user: &str) -> DeviceCore {
-        let core = DeviceCore::open(&self.dir.path().join(name)).unwrap();
-        let who = core
-            .enroll(&self.server.url, &self.code(user), Some(name), Some("e2e"))
-            .unwrap();
-        assert_eq!(who.user, user);
-        core
+        self.server
+            .enrolled_device(&self.dir.path().join(name), user)
     }
 
     /// A bare client enrolled for `user` (for crafted pushes), and its device id.
