@@ -110,40 +110,36 @@ pub async fn sync(
                 // several threads, then every check and decision in order.
                 let mut loaded = load_and_apply(&st, &scope, window).into_iter();
                 for push in window {
-                    let pre = loaded.next().flatten();
-                    if !jingtu_protocol::is_record_id(&push.record) {
-                        results.push(refused(
-                            &push.record,
-                            refusal::BAD_RECORD_ID,
-                            "a record id is a lowercase hyphenated UUID".into(),
-                        ));
-                        continue;
-                    }
-                    if push.changes.len() > st.limits.max_push_bytes {
-                        results.push(refused(
-                            &push.record,
-                            refusal::TOO_LARGE,
-                            format!(
-                                "{} bytes of changes, over the {}-byte limit",
-                                push.changes.len(),
-                                st.limits.max_push_bytes
-                            ),
-                        ));
-                        continue;
-                    }
-                    let Some(pre) = pre else {
-                        continue; // not reached: a push that passed the checks above is loaded
+                    let applied = match loaded.next() {
+                        Some(pre) => pre?,
+                        None => return Err(ApiError::internal("a push was not loaded")),
                     };
-                    let Loaded { existing, applied } = pre?;
-                    if existing
-                        && let Some(place) = st.scope.record_place(&push.record)?
-                        && !scope.may_write(&place)
-                    {
-                        results.push(out_of_scope(&st, &caller, &push.record, &place));
-                        continue;
-                    }
-                    let Some(applied) = applied else {
-                        continue; // not reached: only records out of scope are not applied
+                    let applied = match applied {
+                        Loaded::BadId => {
+                            results.push(refused(
+                                &push.record,
+                                refusal::BAD_RECORD_ID,
+                                "a record id is a lowercase hyphenated UUID".into(),
+                            ));
+                            continue;
+                        }
+                        Loaded::TooLarge => {
+                            results.push(refused(
+                                &push.record,
+                                refusal::TOO_LARGE,
+                                format!(
+                                    "{} bytes of changes, over the {}-byte limit",
+                                    push.changes.len(),
+                                    st.limits.max_push_bytes
+                                ),
+                            ));
+                            continue;
+                        }
+                        Loaded::OutOfScope(place) => {
+                            results.push(out_of_scope(&st, &caller, &push.record, &place));
+                            continue;
+                        }
+                        Loaded::Applied(applied) => *applied,
                     };
                     match applied {
                         Ok(mut applied) => {
@@ -531,48 +527,41 @@ const APPLY_WINDOW: usize = 64;
 /// At most this many threads load and apply one request's pushes.
 const APPLY_THREADS: usize = 4;
 
-/// A push loaded and applied ahead of its checks.
-struct Loaded {
-    /// The server held the record.
-    existing: bool,
-    /// `None` when the record exists and lies outside what the caller may write (not applied).
-    applied: Option<Result<jingtu_doc::Applied, DocError>>,
+/// A push checked, loaded and applied ahead of the decisions made in order.
+enum Loaded {
+    BadId,
+    TooLarge,
+    /// The record exists and lies outside what the caller may write (not applied).
+    OutOfScope(RecordPlace),
+    Applied(Box<Result<jingtu_doc::Applied, DocError>>),
 }
 
-/// What loading and applying one push gave (`None`: it failed the cheap checks).
-type Preloaded = Option<Result<Loaded, ApiError>>;
+/// What checking, loading and applying one push gave.
+type Preloaded = Result<Loaded, ApiError>;
 
-/// Loads and applies each push of `window` that passes the cheap checks (`None` for the
-/// others), on up to [`APPLY_THREADS`] threads, in order. Nothing is written here.
+/// Checks, loads and applies each push of `window` on up to [`APPLY_THREADS`] threads, in
+/// order. Nothing is written here.
 fn load_and_apply(st: &Shared, scope: &Scope, window: &[jingtu_protocol::Push]) -> Vec<Preloaded> {
     let one = |push: &jingtu_protocol::Push| -> Preloaded {
-        if !jingtu_protocol::is_record_id(&push.record)
-            || push.changes.len() > st.limits.max_push_bytes
-        {
-            return None;
+        if !jingtu_protocol::is_record_id(&push.record) {
+            return Ok(Loaded::BadId);
         }
-        Some((|| {
-            let existing = st.records.load_record(&push.record)?;
-            if existing.is_some()
-                && let Some(place) = st.scope.record_place(&push.record)?
-                && !scope.may_write(&place)
-            {
-                return Ok(Loaded {
-                    existing: true,
-                    applied: None,
-                });
-            }
-            let applied = apply_untrusted(
-                existing.as_deref(),
-                &push.changes,
-                &push.record,
-                ActorId::random(),
-            );
-            Ok(Loaded {
-                existing: existing.is_some(),
-                applied: Some(applied),
-            })
-        })())
+        if push.changes.len() > st.limits.max_push_bytes {
+            return Ok(Loaded::TooLarge);
+        }
+        let existing = st.records.load_record(&push.record)?;
+        if existing.is_some()
+            && let Some(place) = st.scope.record_place(&push.record)?
+            && !scope.may_write(&place)
+        {
+            return Ok(Loaded::OutOfScope(place));
+        }
+        Ok(Loaded::Applied(Box::new(apply_untrusted(
+            existing.as_deref(),
+            &push.changes,
+            &push.record,
+            ActorId::random(),
+        ))))
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -601,7 +590,7 @@ fn load_and_apply(st: &Shared, scope: &Scope, window: &[jingtu_protocol::Push]) 
         .map(|slot| {
             slot.into_inner()
                 .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or_else(|| Some(Err(ApiError::internal("a push was not applied"))))
+                .unwrap_or_else(|| Err(ApiError::internal("a push was not applied")))
         })
         .collect()
 }
