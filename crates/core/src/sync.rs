@@ -480,12 +480,13 @@ impl DeviceCore {
                 ClientError::Cancelled => CoreError::Cancelled,
                 other => CoreError::Sync(other),
             })?;
+            let mut accepted = Vec::new();
             for (result, (id, heads, edit_seq, retried, synced)) in
                 response.results.iter().zip(meta)
             {
                 match result.outcome {
                     PushOutcome::Accepted => {
-                        self.store.mark_pushed(&id, &heads, edit_seq)?;
+                        accepted.push((id, heads, edit_seq));
                         pushed += 1;
                         report.records_pushed += 1;
                     }
@@ -515,6 +516,12 @@ impl DeviceCore {
                     }
                 }
             }
+            // What the server accepted, in one commit.
+            let marks: Vec<(&str, &[u8], i64)> = accepted
+                .iter()
+                .map(|(id, heads, seq)| (id.as_str(), heads.as_slice(), *seq))
+                .collect();
+            self.store.mark_all_pushed(&marks)?;
             tell(SyncProgress {
                 phase: SyncPhase::Push,
                 done: pushed.min(total),
