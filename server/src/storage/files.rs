@@ -1,12 +1,15 @@
 //! Photos in a folder (the embedded default): `<dir>/<aa>/<sha256>.jpg` and `.thumb.jpg`, with
 //! unfinished uploads in `<dir>/partial/<sha256>`. Each part is fsynced before it is
 //! acknowledged, so the offset the server reports is what it holds after a crash; a finished
-//! upload is checked against its SHA-256 and moved into place with a rename.
+//! upload is checked against its SHA-256 and moved into place with a rename. Thumbnails
+//! (`.thumb.jpg`) are made off the upload's path by a thread of the folder's own, or when first
+//! asked for if that thread has not reached the photo yet (after a restart, or a long queue).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
 
 use jingtu_protocol::PhotoStateKind;
 use sha2::{Digest, Sha256};
@@ -16,22 +19,56 @@ use super::{PhotoError, PhotoStore, StorageError};
 /// How many locks the photos are spread over.
 const LOCK_STRIPES: usize = 64;
 
+/// How many stored photos may wait for their thumbnail; past that a thumbnail is made when
+/// first asked for.
+const THUMBNAIL_QUEUE: usize = 10_000;
+
 pub struct PhotoFolder {
+    shelf: Arc<Shelf>,
+    /// Photos just stored, for the thumbnail maker (a thread of its own, ended when the
+    /// folder is dropped).
+    thumbnails: SyncSender<String>,
+}
+
+/// The folder and its locks, shared with the thumbnail maker.
+struct Shelf {
     dir: PathBuf,
     /// Serialises appends to one photo (two uploads of one photo at once must not
-    /// interleave); photos of other stripes upload, check and make thumbnails in parallel.
+    /// interleave) and the making of its thumbnail; photos of other stripes upload and are
+    /// checked in parallel.
     locks: Vec<Mutex<()>>,
 }
 
 impl PhotoFolder {
     pub fn open(dir: &Path) -> Result<PhotoFolder, StorageError> {
         fs::create_dir_all(dir.join("partial"))?;
-        Ok(PhotoFolder {
+        let shelf = Arc::new(Shelf {
             dir: dir.to_path_buf(),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-        })
+        });
+        let (thumbnails, stored) = std::sync::mpsc::sync_channel::<String>(THUMBNAIL_QUEUE);
+        let maker = Arc::clone(&shelf);
+        std::thread::Builder::new()
+            .name("thumbnails".into())
+            .spawn(move || {
+                for hash in stored {
+                    if let Err(e) = maker.thumbnail(&hash) {
+                        // Made when first asked for instead.
+                        tracing::warn!(photo = %hash, error = %e, "thumbnail not made");
+                    }
+                }
+            })?;
+        Ok(PhotoFolder { shelf, thumbnails })
     }
 
+    /// A photo was stored: its thumbnail is made off the upload's path. When the queue is
+    /// full it is made when first asked for.
+    fn stored(&self, hash: &str) {
+        let _ = self.thumbnails.try_send(hash.to_string());
+    }
+}
+
+impl Shelf {
     /// The lock of a photo's stripe (by the hash's first two hex digits).
     fn lock(&self, hash: &str) -> std::sync::MutexGuard<'_, ()> {
         let stripe = hash
@@ -94,24 +131,41 @@ impl PhotoFolder {
             let _ = fs::remove_file(part_path);
             return Err(PhotoError::HashMismatch(hash.to_string()));
         }
-        // The thumbnail is made here, from verified bytes; a photo that does not decode is
-        // stored without one (the device keeps its own).
-        let thumb = jingtu_media::thumbnail(&bytes, &jingtu_media::IngestOptions::default())
-            .ok()
-            .map(|(t, _, _)| t);
         let final_path = self.full(hash);
         let parent = final_path.parent().unwrap_or(&self.dir).to_path_buf();
         fs::create_dir_all(&parent).map_err(StorageError::from)?;
-        if let Some(t) = thumb {
-            let tmp = parent.join(format!("{hash}.thumb.tmp"));
-            write_synced(&tmp, &t)?;
-            fs::rename(&tmp, self.thumb(hash)).map_err(StorageError::from)?;
-        }
         fs::rename(part_path, &final_path).map_err(StorageError::from)?;
         if let Ok(d) = File::open(&parent) {
             let _ = d.sync_all();
         }
         Ok(())
+    }
+
+    /// The thumbnail of a stored photo, made from its verified bytes when there is none yet;
+    /// `None` when the photo is not stored or does not decode (the device keeps its own).
+    fn thumbnail(&self, hash: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let _guard = self.lock(hash);
+        match fs::read(self.thumb(hash)) {
+            Ok(t) => return Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let bytes = match fs::read(self.full(hash)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        // Decoding bytes from a device: a panic in the decoder costs this thumbnail only.
+        let made = std::panic::catch_unwind(|| {
+            jingtu_media::thumbnail(&bytes, &jingtu_media::IngestOptions::default())
+        });
+        let Ok(Ok((thumb, _, _))) = made else {
+            return Ok(None);
+        };
+        let tmp = self.dir.join(&hash[..2]).join(format!("{hash}.thumb.tmp"));
+        write_synced(&tmp, &thumb)?;
+        fs::rename(&tmp, self.thumb(hash))?;
+        Ok(Some(thumb))
     }
 }
 
@@ -124,16 +178,19 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
 
 impl PhotoStore for PhotoFolder {
     fn state(&self, hash: &str) -> Result<(PhotoStateKind, u64), StorageError> {
-        if let Ok(m) = fs::metadata(self.full(hash)) {
+        let shelf = &self.shelf;
+        if let Ok(m) = fs::metadata(shelf.full(hash)) {
             return Ok((PhotoStateKind::Stored, m.len()));
         }
-        let _guard = self.lock(hash);
-        if self.complete_interrupted(hash)?
-            && let Ok(m) = fs::metadata(self.full(hash))
+        let guard = shelf.lock(hash);
+        if shelf.complete_interrupted(hash)?
+            && let Ok(m) = fs::metadata(shelf.full(hash))
         {
+            drop(guard);
+            self.stored(hash);
             return Ok((PhotoStateKind::Stored, m.len()));
         }
-        match fs::metadata(self.partial(hash)) {
+        match fs::metadata(shelf.partial(hash)) {
             Ok(m) => Ok((PhotoStateKind::Partial, m.len())),
             Err(_) => Ok((PhotoStateKind::Missing, 0)),
         }
@@ -146,16 +203,19 @@ impl PhotoStore for PhotoFolder {
         total: u64,
         part: &[u8],
     ) -> Result<(u64, bool), PhotoError> {
-        let _guard = self.lock(hash);
-        if let Ok(m) = fs::metadata(self.full(hash)) {
+        let shelf = &self.shelf;
+        let guard = shelf.lock(hash);
+        if let Ok(m) = fs::metadata(shelf.full(hash)) {
             return Ok((m.len(), true));
         }
-        if self.complete_interrupted(hash)?
-            && let Ok(m) = fs::metadata(self.full(hash))
+        if shelf.complete_interrupted(hash)?
+            && let Ok(m) = fs::metadata(shelf.full(hash))
         {
+            drop(guard);
+            self.stored(hash);
             return Ok((m.len(), true));
         }
-        let path = self.partial(hash);
+        let path = shelf.partial(hash);
         let current = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if offset != current {
             return Err(PhotoError::OffsetMismatch {
@@ -178,19 +238,19 @@ impl PhotoStore for PhotoFolder {
         f.sync_data().map_err(StorageError::from)?;
         let now = offset + part.len() as u64;
         if now == total {
-            self.finish(hash, &path)?;
+            shelf.finish(hash, &path)?;
+            drop(guard);
+            self.stored(hash);
             return Ok((now, true));
         }
         Ok((now, false))
     }
 
     fn read(&self, hash: &str, thumbnail: bool) -> Result<Option<Vec<u8>>, StorageError> {
-        let path = if thumbnail {
-            self.thumb(hash)
-        } else {
-            self.full(hash)
-        };
-        match fs::read(path) {
+        if thumbnail {
+            return self.shelf.thumbnail(hash);
+        }
+        match fs::read(self.shelf.full(hash)) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
@@ -199,7 +259,7 @@ impl PhotoStore for PhotoFolder {
 
     fn count(&self) -> Result<u64, StorageError> {
         let mut n = 0;
-        for entry in fs::read_dir(&self.dir)? {
+        for entry in fs::read_dir(&self.shelf.dir)? {
             let entry = entry?;
             if entry.file_name().len() == 2 && entry.file_type()?.is_dir() {
                 n += fs::read_dir(entry.path())?
@@ -219,6 +279,45 @@ impl PhotoStore for PhotoFolder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn photo(width: u32, height: u32) -> Vec<u8> {
+        let img = jingtu_media::RgbImage::from_fn(width, height, |x, y| {
+            jingtu_media::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+        });
+        jingtu_media::encode_rgb_jpeg(&img, 85).unwrap()
+    }
+
+    #[test]
+    fn a_stored_photo_gets_its_thumbnail_from_the_maker_or_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = PhotoFolder::open(dir.path()).unwrap();
+        let jpeg = photo(1280, 960);
+        let hash = hex::encode(Sha256::digest(&jpeg));
+        let n = jpeg.len() as u64;
+        assert_eq!(p.append(&hash, 0, n, &jpeg).unwrap(), (n, true));
+        // Asked for at once: made now if the maker has not got to it; the same bytes after.
+        let thumb = p.read(&hash, true).unwrap().expect("a thumbnail");
+        assert!(!thumb.is_empty() && thumb.len() < jpeg.len());
+        assert_eq!(p.read(&hash, true).unwrap().unwrap(), thumb);
+        assert!(p.shelf.thumb(&hash).is_file());
+
+        // Without the maker (a photo stored by an earlier process): made when asked for.
+        let other = photo(640, 480);
+        let other_hash = hex::encode(Sha256::digest(&other));
+        std::fs::create_dir_all(p.shelf.full(&other_hash).parent().unwrap()).unwrap();
+        std::fs::write(p.shelf.full(&other_hash), &other).unwrap();
+        assert!(!p.shelf.thumb(&other_hash).exists());
+        assert!(p.read(&other_hash, true).unwrap().is_some());
+        assert!(p.shelf.thumb(&other_hash).is_file());
+
+        // Not stored, or not an image: no thumbnail, and no error.
+        assert_eq!(p.read(&"a".repeat(64), true).unwrap(), None);
+        let junk = b"not a photo".to_vec();
+        let junk_hash = hex::encode(Sha256::digest(&junk));
+        p.append(&junk_hash, 0, junk.len() as u64, &junk).unwrap();
+        assert_eq!(p.read(&junk_hash, true).unwrap(), None);
+        assert_eq!(p.read(&junk_hash, false).unwrap().unwrap(), junk);
+    }
 
     #[test]
     fn an_upload_resumes_at_its_offset_and_is_verified() {
@@ -247,7 +346,7 @@ mod tests {
         // A crash between the last part and the move into place: finished on the next look.
         let late: Vec<u8> = (0..500u32).map(|i| (i % 13) as u8).collect();
         let late_hash = hex::encode(Sha256::digest(&late));
-        std::fs::write(p.partial(&late_hash), &late).unwrap();
+        std::fs::write(p.shelf.partial(&late_hash), &late).unwrap();
         assert_eq!(p.state(&late_hash).unwrap(), (PhotoStateKind::Stored, 500));
         assert_eq!(p.read(&late_hash, false).unwrap().unwrap(), late);
         // Wrong bytes for a hash: refused, and the upload starts over.
