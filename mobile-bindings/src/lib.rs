@@ -493,6 +493,8 @@ pub struct SyncReport {
     pub chunks_pulled: u64,
     pub records_received: u64,
     pub photos_uploaded: u64,
+    /// Bytes of photos sent (a resumed upload counts only what it sent).
+    pub photo_bytes_uploaded: u64,
     /// Photos the server would not take (their record's push was refused); they stay pending.
     pub photos_refused: u64,
     pub thumbnails_fetched: u64,
@@ -968,6 +970,7 @@ impl FieldCore {
             chunks_pulled: r.chunks_pulled,
             records_received: r.records_received,
             photos_uploaded: r.photos_uploaded,
+            photo_bytes_uploaded: r.photo_bytes_uploaded,
             photos_refused: r.photos_refused,
             thumbnails_fetched: r.thumbnails_fetched,
             refused: r

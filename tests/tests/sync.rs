@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use jingtu_client::Client;
 use jingtu_core::{
     ClientError, ClientOptions, CoreError, CoreOptions, DeviceCore, ListFilter, NewPhoto,
-    NewRecordPlace, PhotoSource, SyncProgress, SyncReport,
+    NewRecordPlace, PhotoSource, SyncPhase, SyncProgress, SyncReport,
 };
 use jingtu_e2e::{ServerProcess, lookup, same_value, test_jpeg};
 use jingtu_protocol::{
@@ -1191,6 +1191,85 @@ fn a_cut_photo_upload_resumes_from_its_offset_and_wrong_bytes_are_refused() {
         Some(jpeg)
     );
     eprintln!("photo resume: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A device's photos go up several at once: a sync stopped in the middle sends only what
+/// is left the next time (nothing twice), its progress counts the bytes of all of them, and
+/// another device then gets every thumbnail, made by the server.
+#[test]
+fn photos_sent_together_are_stopped_and_resumed_without_sending_any_twice() {
+    let _s = serial();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, data.path());
+    let a = device(&server, "甲");
+    let mut sizes = 0;
+    const PHOTOS: usize = 24;
+    for r in 0..PHOTOS / 4 {
+        let id = new_record(&a.core, &format!("村{r}"));
+        for k in 0..4 {
+            let jpeg = test_jpeg((r * 4 + k) as u32 + 100, 800, 600);
+            let p = a
+                .core
+                .add_photo(
+                    &id,
+                    PhotoSource::Bytes(&jpeg),
+                    &NewPhoto {
+                        tag: "team".into(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            sizes += p.entry.size;
+        }
+    }
+    let client = a.core.client(quick_options()).unwrap();
+
+    // Stopped at the first bytes of photos confirmed.
+    let cut = a
+        .core
+        .sync_with(&client, &mut |p| p.phase != SyncPhase::Photos);
+    assert!(
+        matches!(cut, Err(CoreError::Cancelled)),
+        "a sync stopped during the photos returned {cut:?}"
+    );
+    // Photos the server stored as the stop came may still wait here: the next sync learns
+    // they are stored and does not send them again.
+    let left = a.core.sync_status().unwrap().photos_pending;
+    assert!(left > 0, "no photo waits after the stop");
+
+    // The rest, with a progress in bytes of all the photos that go.
+    let mut seen: Vec<SyncProgress> = Vec::new();
+    let report = a
+        .core
+        .sync_with(&client, &mut |p| {
+            if p.phase == SyncPhase::Photos {
+                seen.push(*p);
+            }
+            true
+        })
+        .unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert_eq!(a.core.sync_status().unwrap().photos_pending, 0);
+    assert!(report.photos_uploaded > 0 && report.photos_uploaded <= left);
+    let total = seen.first().expect("photo progress").total;
+    assert!(total > 0 && total <= sizes, "{total} of {sizes} bytes");
+    assert!(
+        seen.iter().all(|p| p.total == total) && seen.windows(2).all(|w| w[0].done <= w[1].done),
+        "photo progress goes one way: {seen:?}"
+    );
+    assert_eq!(seen.last().map(|p| p.done), Some(total));
+    assert_eq!(report.photo_bytes_uploaded, total);
+    // Both syncs together sent each photo once: the photos' bytes and a little more.
+    let up = client.counters().bytes_up;
+    assert!(
+        up >= sizes && up < sizes + 64 * 1024,
+        "{up} bytes went up for {sizes} bytes of photos"
+    );
+
+    // Another device gets every photo's thumbnail from the server.
+    let b = device(&server, "乙");
+    let got = sync(&b, &server);
+    assert_eq!(got.thumbnails_fetched, PHOTOS as u64);
 }
 
 // ---------------------------------------------------------------------------------------

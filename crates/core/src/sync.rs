@@ -33,6 +33,9 @@ const PUSH_BATCH_RECORDS: usize = 1000;
 /// threads: loading a record that holds many single edits costs far more than sending it.
 const PREPARE_WINDOW: usize = 64;
 const PREPARE_THREADS: usize = 4;
+/// How many photos upload at once: the server checks and stores them in parallel, and one
+/// slow upload does not hold up the others.
+const PHOTO_UPLOADERS: usize = 4;
 /// The server's limit of one record's changes in one push (its default `max_push_bytes`).
 const MAX_PUSH_BYTES: usize = 8 * 1024 * 1024;
 
@@ -53,7 +56,8 @@ pub enum SyncPhase {
     Push,
     /// Taking in other devices' changes (done: chunks; total 0 while unknown).
     Pull,
-    /// Uploading photos (done/total: bytes of the photo being sent).
+    /// Uploading photos, several at once (done/total: bytes of all the photos this sync
+    /// sends).
     Photos,
     /// Fetching thumbnails of photos taken elsewhere (done/total: photos).
     Thumbnails,
@@ -186,6 +190,14 @@ type Queued = (String, Option<Vec<u8>>, i64, bool);
 type ToPush = Result<Option<Outgoing>, CoreError>;
 /// A queued record and what it pushes.
 type Prepared = (Queued, ToPush);
+
+/// What a photo uploader tells the sync.
+enum UploadEvent {
+    /// Bytes the server confirmed.
+    Sent(u64),
+    /// A photo done: the bytes it took, `None` when the store no longer holds it.
+    Done(String, Result<Option<u64>, CoreError>),
+}
 
 pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
@@ -542,62 +554,46 @@ impl DeviceCore {
             });
         }
 
-        // Photos up.
+        // Photos up, several at once.
         let to_upload = self.store.photos_to_upload()?;
         if !to_upload.is_empty() {
+            let hashes: Vec<String> = to_upload.iter().map(|(h, _)| h.clone()).collect();
+            let sizes: std::collections::HashMap<String, u64> = to_upload.into_iter().collect();
             let states = client
-                .photo_status(&to_upload, &cancelled)
+                .photo_status(&hashes, &cancelled)
                 .map_err(map_client)?;
-            let total_photos = states.len() as u64;
-            for (n, state) in states.into_iter().enumerate() {
-                if cancelled() {
-                    return Err(CoreError::Cancelled);
-                }
-                if state.state == PhotoStateKind::Refused {
+            let mut work = Vec::new();
+            let mut total_bytes = 0;
+            for state in states {
+                match state.state {
                     // No record the server lets this user see holds it (its record's push
                     // was refused): it stays here, pending.
-                    report.photos_refused += 1;
-                    continue;
+                    PhotoStateKind::Refused => report.photos_refused += 1,
+                    PhotoStateKind::Stored => self.store.mark_photo_uploaded(&state.hash)?,
+                    PhotoStateKind::Partial | PhotoStateKind::Missing => {
+                        let offset = match state.state {
+                            PhotoStateKind::Partial => state.offset,
+                            _ => 0,
+                        };
+                        let size = sizes.get(&state.hash).copied().unwrap_or(0);
+                        total_bytes += size.saturating_sub(offset);
+                        work.push((state.hash, offset));
+                    }
                 }
-                if state.state != PhotoStateKind::Stored {
-                    let Some(bytes_full) = self.store.photo_bytes(&state.hash, false)? else {
-                        continue;
-                    };
-                    let offset = match state.state {
-                        PhotoStateKind::Partial => state.offset,
-                        _ => 0,
-                    };
-                    let sent_before = report.photo_bytes_uploaded;
-                    let mut sent = 0;
-                    client
-                        .upload_photo(
-                            &state.hash,
-                            &bytes_full,
-                            offset,
-                            &mut |done, total| {
-                                sent = done - offset;
-                                tell(SyncProgress {
-                                    phase: SyncPhase::Photos,
-                                    done,
-                                    total,
-                                    bytes: bytes(client),
-                                });
-                                !stop.get()
-                            },
-                            &cancelled,
-                        )
-                        .map_err(map_client)?;
-                    report.photo_bytes_uploaded = sent_before + sent;
-                    report.photos_uploaded += 1;
-                }
-                self.store.mark_photo_uploaded(&state.hash)?;
+            }
+            if cancelled() {
+                return Err(CoreError::Cancelled);
+            }
+            let mut photo_progress = |done: u64| {
                 tell(SyncProgress {
                     phase: SyncPhase::Photos,
-                    done: n as u64 + 1,
-                    total: total_photos,
+                    done: done.min(total_bytes),
+                    total: total_bytes,
                     bytes: bytes(client),
                 });
-            }
+                !stop.get()
+            };
+            self.upload_photos(client, &work, &mut report, &mut photo_progress)?;
         }
 
         // Thumbnails of photos taken on other devices.
@@ -634,6 +630,103 @@ impl DeviceCore {
         report.duration_ms = started.elapsed().as_millis() as u64;
         report.cursor = self.cursor()?;
         Ok(report)
+    }
+
+    /// Uploads photos (hash, offset the server holds), [`PHOTO_UPLOADERS`] at once, each
+    /// marked uploaded as soon as the server stored it. `progress(bytes sent)` after every part
+    /// returns false to stop; the first failure stops the others and is returned.
+    fn upload_photos(
+        &self,
+        client: &Client,
+        work: &[(String, u64)],
+        report: &mut SyncReport,
+        progress: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<(), CoreError> {
+        let halt = std::sync::atomic::AtomicBool::new(false);
+        let halted = || halt.load(std::sync::atomic::Ordering::Relaxed);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut failure = None;
+        let mut cancelled = false;
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel::<UploadEvent>();
+            for _ in 0..PHOTO_UPLOADERS.min(work.len()) {
+                let (tx, next, halted) = (tx.clone(), &next, &halted);
+                s.spawn(move || {
+                    while !halted() {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((hash, offset)) = work.get(i) else {
+                            break;
+                        };
+                        let result = self.upload_photo(client, hash, *offset, &tx, halted);
+                        if tx.send(UploadEvent::Done(hash.clone(), result)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut sent = 0;
+            for event in rx {
+                match event {
+                    UploadEvent::Sent(n) => {
+                        sent += n;
+                        if !progress(sent) {
+                            cancelled = true;
+                            halt.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                    UploadEvent::Done(hash, Ok(Some(n))) => {
+                        if let Err(e) = self.store.mark_photo_uploaded(&hash) {
+                            failure.get_or_insert(e.into());
+                            halt.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        report.photos_uploaded += 1;
+                        report.photo_bytes_uploaded += n;
+                    }
+                    UploadEvent::Done(_, Ok(None)) => {}
+                    UploadEvent::Done(_, Err(e)) => {
+                        failure.get_or_insert(e);
+                        halt.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        if cancelled {
+            return Err(CoreError::Cancelled);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// One photo's upload from `offset`, telling `events` the bytes of every part confirmed.
+    fn upload_photo(
+        &self,
+        client: &Client,
+        hash: &str,
+        offset: u64,
+        events: &std::sync::mpsc::Sender<UploadEvent>,
+        halted: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Option<u64>, CoreError> {
+        let Some(full) = self.store.photo_bytes(hash, false)? else {
+            return Ok(None);
+        };
+        let mut confirmed = offset;
+        client
+            .upload_photo(
+                hash,
+                &full,
+                offset,
+                &mut |done, _| {
+                    let more = done.saturating_sub(confirmed);
+                    confirmed = confirmed.max(done);
+                    events.send(UploadEvent::Sent(more)).is_ok() && !halted()
+                },
+                halted,
+            )
+            .map_err(map_client)?;
+        Ok(Some(confirmed.saturating_sub(offset)))
     }
 
     /// The full image of a photo taken on another device, fetched from the server once and

@@ -629,15 +629,16 @@ impl Store {
         )?)
     }
 
-    /// Photos held in full that the server has not confirmed.
-    pub fn photos_to_upload(&self) -> Result<Vec<String>, StoreError> {
+    /// Photos held in full that the server has not confirmed, with their sizes in bytes.
+    pub fn photos_to_upload(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = lock(&self.reader);
         let mut stmt = conn.prepare_cached(
-            "SELECT sha256 FROM photos WHERE uploaded = 0 AND bytes IS NOT NULL ORDER BY added_at",
+            "SELECT sha256, size FROM photos WHERE uploaded = 0 AND bytes IS NOT NULL
+             ORDER BY added_at",
         )?;
         let rows = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?
+            .collect::<Result<Vec<(String, u64)>, _>>()?;
         Ok(rows)
     }
 

@@ -144,15 +144,22 @@ fun syncSection(tmp: java.nio.file.Path) {
         check("a new record waits to be sent", a.recordSyncState(rec.id).state == "pending_upload")
         val phases = mutableSetOf<String>()
         var lastBytes = 0UL
+        var photoProgress = 0UL to 0UL
         val listener = object : SyncListener {
             override fun onSyncProgress(phase: String, done: ULong, total: ULong, bytes: ULong): Boolean {
-                synchronized(phases) { phases.add(phase); lastBytes = bytes }
+                synchronized(phases) {
+                    phases.add(phase); lastBytes = bytes
+                    if (phase == "photos") photoProgress = done to total
+                }
                 return true
             }
         }
         val first = a.sync(listener)
         check("phone A pushed its record and photo", first.recordsPushed == 1UL && first.photosUploaded == 1UL)
         check("the listener saw push and photos", phases.containsAll(listOf("push", "photos")))
+        check("photo progress ends at all the photo's bytes ($photoProgress)",
+            photoProgress.second == first.photoBytesUploaded && photoProgress.first == photoProgress.second &&
+                photoProgress.second > 1000UL)
         check("the listener counts bytes ($lastBytes)", lastBytes > 1000UL)
         val stopper = object : SyncListener {
             override fun onSyncProgress(phase: String, done: ULong, total: ULong, bytes: ULong) = false
