@@ -59,7 +59,9 @@ fn serve(config: Config) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
+                // Automerge opens an info-level span for every document it loads and writes
+                // down its options with each: a cost on every push, and nothing to read.
+                .unwrap_or_else(|_| "info,tower_http=info,automerge=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
