@@ -236,6 +236,19 @@ fn error_code(e: &CoreError) -> &'static str {
     }
 }
 
+/// A time in milliseconds since 1970 as people read it: China Standard Time, where jingtu is
+/// used (the same as the evidence stamp on photos). `--json` keeps the milliseconds.
+fn when(ms: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+        return ms.to_string();
+    };
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] +08:00");
+    t.to_offset(time::macros::offset!(+8))
+        .format(&fmt)
+        .unwrap_or_else(|_| ms.to_string())
+}
+
 fn out(json: bool, value: Value, human: impl FnOnce() -> String) {
     let text = if json { value.to_string() } else { human() };
     print_line(&text);
@@ -394,7 +407,7 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|e| {
                         format!(
                             "{}  {:12} {:8} {}  {}",
-                            e.time_ms,
+                            when(e.time_ms),
                             e.author.as_deref().unwrap_or("?"),
                             e.action,
                             &e.device[..8.min(e.device.len())],
@@ -445,7 +458,7 @@ fn run(cli: Cli) -> Result<()> {
                                     v.value,
                                     v.author.as_deref().unwrap_or("?"),
                                     &v.device[..8.min(v.device.len())],
-                                    v.time_ms,
+                                    when(v.time_ms),
                                     if v.shown { " (shown)" } else { "" }
                                 )
                             })
@@ -669,9 +682,7 @@ fn run(cli: Cli) -> Result<()> {
                     s.server_url
                         .as_deref()
                         .unwrap_or("(none: run jingtu enroll URL CODE)"),
-                    s.last_sync_ms
-                        .map(|t| t.to_string())
-                        .unwrap_or_else(|| "never".into()),
+                    s.last_sync_ms.map(when).unwrap_or_else(|| "never".into()),
                     s.records,
                     s.records_pending,
                     s.photos_pending

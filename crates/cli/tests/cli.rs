@@ -45,6 +45,19 @@ impl Device {
         (out.status.code().expect("jingtu exited by a signal"), json)
     }
 
+    /// Runs `jingtu --store S ARGS` without `--json`; returns what it printed for people.
+    fn human(&self, args: &[&str]) -> String {
+        let out = Command::new(&self.bin)
+            .arg("--store")
+            .arg(&self.store)
+            .args(args)
+            .env_remove("JINGTU_STORE")
+            .output()
+            .expect("running jingtu");
+        assert!(out.status.success(), "jingtu {args:?}: {out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    }
+
     fn ok(&self, args: &[&str]) -> Value {
         let (code, json) = self.run(args);
         assert_eq!(code, 0, "jingtu {args:?} failed: {json}");
@@ -289,6 +302,14 @@ fn a_pilot_day_two_inspectors_one_village_one_conflict_resolved() {
             .iter()
             .any(|h| h["author"] == "王建军" && h["action"] == "create")
     );
+    // Without --json, times read as dates in China Standard Time; the JSON keeps milliseconds.
+    let first_ms = history[0]["time_ms"].as_i64().expect("time_ms");
+    let text = wang.human(&["history", id]);
+    let first_line = text.lines().next().unwrap_or_default();
+    let date = &first_line[..first_line.find("+08:00").expect(first_line) + 6];
+    assert_eq!(date.len(), 26, "{first_line}");
+    assert!(!text.contains(&first_ms.to_string()), "{text}");
+    assert!(wang.human(&["status"]).contains("last sync never"));
 }
 
 #[test]
