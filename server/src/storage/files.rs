@@ -150,6 +150,11 @@ impl Shelf {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
+        // A photo that did not decode is tried once, not at every ask.
+        let undecodable = self.dir.join(&hash[..2]).join(format!("{hash}.nothumb"));
+        if undecodable.exists() {
+            return Ok(None);
+        }
         let bytes = match fs::read(self.full(hash)) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -160,6 +165,7 @@ impl Shelf {
             jingtu_media::thumbnail(&bytes, &jingtu_media::IngestOptions::default())
         });
         let Ok(Ok((thumb, _, _))) = made else {
+            File::create(&undecodable)?;
             return Ok(None);
         };
         let tmp = self.dir.join(&hash[..2]).join(format!("{hash}.thumb.tmp"));
@@ -317,6 +323,15 @@ mod tests {
         p.append(&junk_hash, 0, junk.len() as u64, &junk).unwrap();
         assert_eq!(p.read(&junk_hash, true).unwrap(), None);
         assert_eq!(p.read(&junk_hash, false).unwrap().unwrap(), junk);
+        // ... tried once: the next ask does not decode it again.
+        let marker = p
+            .shelf
+            .dir
+            .join(&junk_hash[..2])
+            .join(format!("{junk_hash}.nothumb"));
+        assert!(marker.is_file());
+        assert_eq!(p.read(&junk_hash, true).unwrap(), None);
+        assert_eq!(p.count().unwrap(), 3);
     }
 
     #[test]
