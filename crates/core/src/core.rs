@@ -20,6 +20,10 @@ use crate::{CoreError, RecordView};
 
 /// A record's chunks are folded into one snapshot when they reach this many.
 pub const COMPACT_AFTER_CHUNKS: u32 = 64;
+/// A record leaving the open documents with at least this many chunks is folded then: its
+/// document is at hand, and a record loads in half the time from one snapshot as from a
+/// snapshot and thirty single edits (the next time it is opened, pushed or merged).
+pub const COMPACT_ON_CLOSE_CHUNKS: u32 = 8;
 /// Open documents kept in memory.
 const CACHE_DOCS: usize = 64;
 /// The largest single value an edit may write (as JSON): a long note fits many times over; a
@@ -277,15 +281,21 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
-    pub(crate) fn insert(&mut self, id: String, c: Cached) {
+    /// Keeps a record open; returns the records that made room for it (the oldest).
+    #[must_use = "records leaving the cache may need compacting"]
+    pub(crate) fn insert(&mut self, id: String, c: Cached) -> Vec<(String, Cached)> {
         if self.docs.insert(id.clone(), c).is_none() {
             self.order.push_back(id);
         }
+        let mut left = Vec::new();
         while self.order.len() > CACHE_DOCS {
-            if let Some(old) = self.order.pop_front() {
-                self.docs.remove(&old);
+            if let Some(old) = self.order.pop_front()
+                && let Some(c) = self.docs.remove(&old)
+            {
+                left.push((old, c));
             }
         }
+        left
     }
 
     pub(crate) fn remove(&mut self, id: &str) {
@@ -451,7 +461,7 @@ impl DeviceCore {
         let summary = self.summarize(&cached, by.time_ms);
         let bytes = cached.doc.save();
         self.store.insert_record(&summary, &bytes)?;
-        lock(&self.cache).insert(summary.id.clone(), cached);
+        self.keep_open(&mut lock(&self.cache), summary.id.clone(), cached);
         Ok(summary)
     }
 
@@ -483,7 +493,8 @@ impl DeviceCore {
             let doc = RecordDoc::load_stored(&bytes, self.actor.clone())?;
             let meta = doc.meta()?;
             let template = self.template_set().get(&meta.kind, meta.template_version)?;
-            cache.insert(id.to_string(), Cached::new(doc, template, chunks)?);
+            let opened = Cached::new(doc, template, chunks)?;
+            self.keep_open(cache, id.to_string(), opened);
         }
         cache
             .docs
@@ -549,6 +560,19 @@ impl DeviceCore {
         let change = photos_touched.then_some(PhotoChange { put, refs: &refs });
         self.persist(&mut cache, id, &summary, &bytes, change, Origin::Local)?;
         Ok(result)
+    }
+
+    /// Keeps a record open in `cache`. Records that leave it to make room, holding many
+    /// chunks, are folded into one snapshot now, while their document is at hand (under the
+    /// cache's lock, as every write of a record is). A failed fold leaves the chunks as they
+    /// are.
+    pub(crate) fn keep_open(&self, cache: &mut Cache, id: String, c: Cached) {
+        for (old, mut closed) in cache.insert(id, c) {
+            if closed.chunks >= COMPACT_ON_CLOSE_CHUNKS {
+                let snapshot = closed.doc.save();
+                let _ = self.store.compact(&old, &snapshot);
+            }
+        }
     }
 
     /// Appends a cached record's new change bytes to the store (compacting when the chunks
@@ -938,4 +962,43 @@ pub(crate) fn record_name(template: &Template, data: &Value, meta: &RecordMeta) 
         .map(str::to_string)
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| format!("{} {}", template.label.zh, &meta.id[meta.id.len() - 6..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_record_leaving_the_open_ones_with_many_edits_is_folded_into_one_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = DeviceCore::open(dir.path()).unwrap();
+        let place = NewRecordPlace::default();
+        let busy = core.create_record("village_inspection", &place).unwrap().id;
+        for year in 2020..2030 {
+            core.set_field(&busy, "eval_year", &json!(year)).unwrap();
+        }
+        // A record edited twice stays as it is: folding it would gain nothing.
+        let quiet = core.create_record("village_inspection", &place).unwrap().id;
+        core.set_field(&quiet, "eval_year", &json!(2024)).unwrap();
+        let (_, chunks) = core.store.load(&busy).unwrap();
+        assert_eq!(chunks, 11);
+        let before = core.view(&busy).unwrap();
+        let history = core.history(&busy).unwrap().len();
+
+        // Opening as many other records pushes both out of memory.
+        for _ in 0..CACHE_DOCS {
+            core.create_record("village_inspection", &place).unwrap();
+        }
+        assert!(!lock(&core.cache).docs.contains_key(&busy));
+        assert_eq!(core.store.load(&busy).unwrap().1, 1, "folded");
+        assert_eq!(core.store.load(&quiet).unwrap().1, 2, "left as it was");
+
+        // The same record, and it still waits to be pushed.
+        let after = core.view(&busy).unwrap();
+        assert_eq!(after.data, before.data);
+        assert_eq!(after.status, before.status);
+        assert_eq!(core.history(&busy).unwrap().len(), history);
+        assert!(core.record_sync_state(&busy).unwrap().pending_upload);
+    }
 }

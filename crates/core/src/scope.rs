@@ -257,7 +257,7 @@ impl DeviceCore {
             cache.remove(id);
             return Err(e.into());
         }
-        cache.insert(id.to_string(), fresh);
+        self.keep_open(&mut cache, id.to_string(), fresh);
         Ok(RefusalTaken {
             refused_edit: kept,
             changes_removed: rebuilt.removed,

@@ -901,7 +901,7 @@ impl DeviceCore {
                 }),
                 Origin::Server { heads: &heads },
             )?;
-            cache.insert(id.to_string(), cached);
+            self.keep_open(&mut cache, id.to_string(), cached);
             return Ok(Pulled::New);
         }
         let entry = self.load(&mut cache, id)?;
