@@ -581,20 +581,33 @@ fn run(cli: Cli) -> Result<()> {
             });
         }
         Command::Sync => {
+            // Records and thumbnails count items; photos count bytes.
+            let style = |counts: &str| {
+                indicatif::ProgressStyle::with_template(&format!(
+                    "{{msg:>10}} [{{bar:30}}] {counts}  {{prefix}}"
+                ))
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ")
+            };
             let bar = (!json).then(|| {
                 let b = indicatif::ProgressBar::new(0);
-                b.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{msg:>10} [{bar:30}] {pos}/{len}  {prefix}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
+                b.set_style(style("{pos}/{len}"));
                 b
             });
+            let mut shown = None;
             let report = core.sync(&mut |p| {
                 if let Some(b) = &bar {
-                    b.set_message(p.phase.as_str());
+                    if shown != Some(p.phase) {
+                        // A new phase starts its bar from zero, in its own unit.
+                        shown = Some(p.phase);
+                        b.set_message(p.phase.as_str());
+                        b.set_style(style(if p.phase == jingtu_core::SyncPhase::Photos {
+                            "{bytes}/{total_bytes}"
+                        } else {
+                            "{pos}/{len}"
+                        }));
+                        b.set_position(0);
+                    }
                     b.set_length(p.total.max(p.done));
                     b.set_position(p.done);
                     b.set_prefix(format!("{} KB", p.bytes / 1024));
