@@ -431,6 +431,13 @@ impl ServerProcess {
     /// Runs `jingtu-server --data-dir DIR admin ARGS...` and returns its stdout, trimmed;
     /// panics with its stderr when it fails.
     pub fn admin(&self, args: &[&str]) -> String {
+        self.try_admin(args)
+            .unwrap_or_else(|stderr| panic!("admin {args:?} failed: {stderr}"))
+    }
+
+    /// Runs `jingtu-server --data-dir DIR admin ARGS...`: its stdout, trimmed, or when it
+    /// fails its exit status and stderr.
+    pub fn try_admin(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new(&self.bin)
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -440,13 +447,15 @@ impl ServerProcess {
             .env_remove("JINGTU_DATA_DIR")
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e}", self.bin.display()));
-        assert!(
-            out.status.success(),
-            "admin {args:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "({}) {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
     }
 
     /// A new user and a device token for it (`admin create-user`, `admin issue-token`).
@@ -492,10 +501,6 @@ impl ServerProcess {
     /// What the server wrote to stderr so far, over all its runs.
     pub fn log(&self) -> String {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 }
 

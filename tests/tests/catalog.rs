@@ -42,19 +42,8 @@ impl World {
     fn publish(&self, what: &str, name: &str, text: &str) -> Result<String, String> {
         let file = self.dir.path().join(name);
         std::fs::write(&file, text).unwrap();
-        let out = std::process::Command::new(SERVER)
-            .arg("--data-dir")
-            .arg(self.server.data_dir())
-            .args(["admin", what, "publish", file.to_str().unwrap()])
-            .env_remove("JINGTU_CONFIG")
-            .env_remove("JINGTU_DATA_DIR")
-            .output()
-            .unwrap();
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).to_string())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).to_string())
-        }
+        self.server
+            .try_admin(&[what, "publish", file.to_str().unwrap()])
     }
 }
 
