@@ -99,7 +99,13 @@ impl DeviceCore {
     pub fn open_parked(&self) -> Result<u64, CoreError> {
         let mut opened = 0;
         for (id, _, bytes) in self.store.parked()? {
-            let Ok(doc) = jingtu_doc::apply_untrusted(None, &bytes, &id, self.actor.clone()) else {
+            let Ok(doc) = jingtu_doc::apply_untrusted(
+                None,
+                &bytes,
+                &id,
+                self.actor.clone(),
+                &Default::default(),
+            ) else {
                 continue;
             };
             let Ok(meta) = doc.doc.meta() else { continue };

@@ -868,15 +868,16 @@ impl DeviceCore {
     pub(crate) fn apply_pulled(&self, id: &str, bytes: &[u8]) -> Result<Pulled, CoreError> {
         let mut cache = lock(&self.cache);
         if !self.has_record(id)? {
-            let applied = match apply_untrusted(None, bytes, id, self.actor.clone()) {
-                Ok(applied) => applied,
-                // Later changes of a record parked for its template: parked with it.
-                Err(_) if self.store.parked()?.iter().any(|(p, _, _)| p == id) => {
-                    self.store.park(id, "waiting for earlier changes", bytes)?;
-                    return Ok(Pulled::Parked);
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let applied =
+                match apply_untrusted(None, bytes, id, self.actor.clone(), &Default::default()) {
+                    Ok(applied) => applied,
+                    // Later changes of a record parked for its template: parked with it.
+                    Err(_) if self.store.parked()?.iter().any(|(p, _, _)| p == id) => {
+                        self.store.park(id, "waiting for earlier changes", bytes)?;
+                        return Ok(Pulled::Parked);
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             let meta = applied.doc.meta()?;
             let template = match self.template_of(&meta) {
                 Ok(t) => t,

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 
-use crate::{DocError, MAX_DOC_BYTES, RecordDoc};
+use crate::{DocError, ExpansionLimits, MAX_DOC_BYTES, RecordDoc, check_expansion};
 
 /// What applying changes did.
 #[derive(Debug)]
@@ -34,12 +34,13 @@ fn chunks_of(changes: &[Change]) -> Vec<u8> {
 }
 
 impl RecordDoc {
-    /// Applies change bytes to this record. On error the record is unchanged only if the caller
-    /// drops it (the bytes may be half applied): callers reload from their store.
+    /// Applies change bytes to this record, within the default [`ExpansionLimits`]. On error
+    /// the record is unchanged only if the caller drops it (the bytes may be half applied):
+    /// callers reload from their store.
     pub fn apply_changes(&mut self, bytes: &[u8]) -> Result<(Vec<u8>, usize), DocError> {
         let id = self.meta()?.id;
         let before = self.heads();
-        apply_into(&mut self.doc, bytes)?;
+        apply_into(&mut self.doc, bytes, &ExpansionLimits::DEFAULT)?;
         self.check_layout(Some(&id))?;
         let changes = self.doc.get_changes(&before);
         Ok((chunks_of(&changes), changes.len()))
@@ -62,11 +63,14 @@ impl RecordDoc {
 
 /// Applies `incoming` change bytes to the record stored as `existing` (or to nothing, for a
 /// record seen for the first time) and checks that the result is the record `expected_id`.
+/// The incoming bytes are measured first: what would expand beyond `limits` is refused before
+/// Automerge decodes it. `existing` is trusted (it was checked when it was stored).
 pub fn apply_untrusted(
     existing: Option<&[u8]>,
     incoming: &[u8],
     expected_id: &str,
     actor: ActorId,
+    limits: &ExpansionLimits,
 ) -> Result<Applied, DocError> {
     if incoming.len() > MAX_DOC_BYTES {
         return Err(DocError::TooLarge {
@@ -74,6 +78,7 @@ pub fn apply_untrusted(
             limit: MAX_DOC_BYTES,
         });
     }
+    check_expansion(incoming, limits)?;
     let mut doc = match existing {
         Some(bytes) => RecordDoc::load_stored(bytes, actor)?,
         None => RecordDoc {
@@ -84,7 +89,7 @@ pub fn apply_untrusted(
         doc: doc.doc.clone(),
     });
     let before: Vec<ChangeHash> = doc.heads();
-    apply_into(&mut doc.doc, incoming)?;
+    apply_loaded(&mut doc.doc, incoming)?;
     doc.check_layout(Some(expected_id))?;
     let changes = doc.doc.get_changes(&before);
     Ok(Applied {
@@ -96,7 +101,17 @@ pub fn apply_untrusted(
     })
 }
 
-fn apply_into(doc: &mut AutoCommit, bytes: &[u8]) -> Result<(), DocError> {
+fn apply_into(
+    doc: &mut AutoCommit,
+    bytes: &[u8],
+    limits: &ExpansionLimits,
+) -> Result<(), DocError> {
+    check_expansion(bytes, limits)?;
+    apply_loaded(doc, bytes)
+}
+
+/// Applies bytes already measured by [`check_expansion`].
+fn apply_loaded(doc: &mut AutoCommit, bytes: &[u8]) -> Result<(), DocError> {
     if bytes.is_empty() {
         return Ok(());
     }

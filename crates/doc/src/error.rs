@@ -7,6 +7,9 @@ pub enum DocError {
     NotARecord(String),
     #[error("the bytes do not load as an Automerge document: {0}")]
     Corrupt(String),
+    /// Untrusted bytes that would expand beyond [`crate::ExpansionLimits`].
+    #[error("the changes expand too far: {0}")]
+    Expands(String),
     #[error("document of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge { size: usize, limit: usize },
     #[error("record {incoming} cannot be merged into record {existing}")]

@@ -12,6 +12,8 @@
 
 mod apply;
 mod error;
+mod guard;
+pub mod layout;
 mod photos;
 mod rebuild;
 mod record;
@@ -20,6 +22,7 @@ mod value;
 pub use apply::{Applied, apply_untrusted};
 pub use automerge::{ActorId, ChangeHash};
 pub use error::DocError;
+pub use guard::{Expansion, ExpansionLimits, check_expansion};
 pub use photos::{PhotoEntry, PhotoRemoval};
 pub use rebuild::Rebuilt;
 pub use record::{

@@ -37,7 +37,7 @@ pub struct RecordMeta {
 }
 
 /// A status event; the status is derived from the list of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Submitted,
@@ -56,7 +56,8 @@ impl EventKind {
         }
     }
 
-    fn parse(s: &str) -> Option<EventKind> {
+    /// The kind a status event's `type` names.
+    pub fn parse(s: &str) -> Option<EventKind> {
         Some(match s {
             "submitted" => EventKind::Submitted,
             "returned" => EventKind::Returned,
@@ -110,7 +111,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StatusEvent {
     pub kind: EventKind,
     pub author: String,
@@ -208,7 +209,8 @@ impl RecordDoc {
         Ok(rd)
     }
 
-    /// Loads a document from bytes that may come from anywhere: size-capped, panics caught,
+    /// Loads a document from bytes that may come from anywhere: size-capped, measured against
+    /// the default [`crate::ExpansionLimits`] before Automerge decodes them, panics caught,
     /// layout checked.
     pub fn load(bytes: &[u8], actor: ActorId) -> Result<RecordDoc, DocError> {
         if bytes.len() > MAX_DOC_BYTES {
@@ -217,6 +219,7 @@ impl RecordDoc {
                 limit: MAX_DOC_BYTES,
             });
         }
+        crate::check_expansion(bytes, &crate::ExpansionLimits::DEFAULT)?;
         RecordDoc::load_stored(bytes, actor)
     }
 
@@ -751,41 +754,17 @@ impl RecordDoc {
     }
 
     pub fn events(&self) -> Vec<StatusEvent> {
-        let Ok(Some((AmValue::Object(ObjType::List), list))) = self.doc.get(ROOT, "events") else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for i in 0..self.doc.length(&list) {
-            let Ok(Some((AmValue::Object(ObjType::Map), e))) = self.doc.get(&list, i) else {
-                continue;
-            };
-            let s = |k: &str| match self.doc.get(&e, k) {
-                Ok(Some((AmValue::Scalar(v), _))) => v.as_str().map(str::to_string),
-                _ => None,
-            };
-            let Some(kind) = s("type").as_deref().and_then(EventKind::parse) else {
-                continue;
-            };
-            let at_ms = match self.doc.get(&e, "at") {
-                Ok(Some((AmValue::Scalar(v), _))) => v.as_i64().unwrap_or_default(),
-                _ => 0,
-            };
-            out.push(StatusEvent {
-                kind,
-                author: s("by").unwrap_or_default(),
-                device: s("device").unwrap_or_default(),
-                at_ms,
-                note: s("note"),
-            });
-        }
-        out
+        crate::layout::events_of(&self.doc)
+    }
+
+    /// How many status events the record holds (cheap: none is read).
+    pub fn event_count(&self) -> usize {
+        crate::layout::event_count(&self.doc)
     }
 
     /// The status derived from the events, in list order (the same on every device).
     pub fn status(&self) -> Status {
-        self.events()
-            .iter()
-            .fold(Status::Draft, |s, e| s.after(e.kind))
+        crate::layout::status_of(&self.doc)
     }
 
     /// Every field of `data` holding concurrent values.

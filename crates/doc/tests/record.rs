@@ -1251,8 +1251,10 @@ fn a_record_sent_without_deflate_is_taken_in_as_the_same_changes() {
     assert_eq!(sorted_heads(&mut from_plain), sorted_heads(&mut doc));
     assert_eq!(from_plain.data(), doc.data());
     // ... and the server takes it in as the same changes, so it stores the same bytes.
-    let a = jingtu_doc::apply_untrusted(None, &packed, RECORD_ID, actor(2)).expect("packed");
-    let b = jingtu_doc::apply_untrusted(None, &plain, RECORD_ID, actor(3)).expect("plain");
+    let a = jingtu_doc::apply_untrusted(None, &packed, RECORD_ID, actor(2), &Default::default())
+        .expect("packed");
+    let b = jingtu_doc::apply_untrusted(None, &plain, RECORD_ID, actor(3), &Default::default())
+        .expect("plain");
     assert_eq!(a.new_changes, b.new_changes);
     assert_eq!(a.new_changes, a.changes.len());
     assert_eq!(a.new_bytes, b.new_bytes);

@@ -15,7 +15,7 @@ use automerge::{ActorId, Automerge, Change, ObjId, ObjType, Prop, ReadDoc, Scala
 use jingtu_doc::{EventKind, Status};
 use jingtu_model::Role;
 
-use crate::record::{event_kind, record_status};
+use crate::record::record_status;
 use crate::{Rule, Violation};
 
 /// Bounds on the work of one check.
@@ -154,13 +154,14 @@ enum Top {
 
 impl Top {
     fn of(key: &str) -> Top {
+        use jingtu_doc::layout;
         match key {
-            "meta" => Top::Meta,
-            "data" => Top::Data,
-            "photos" => Top::Photos,
-            "custody" => Top::Custody,
-            "review" => Top::Review,
-            "events" => Top::Events,
+            layout::META => Top::Meta,
+            layout::DATA => Top::Data,
+            layout::PHOTOS => Top::Photos,
+            layout::CUSTODY => Top::Custody,
+            layout::REVIEW => Top::Review,
+            layout::EVENTS => Top::Events,
             _ => Top::Other,
         }
     }
@@ -702,9 +703,9 @@ impl<'a> Checker<'a> {
                     find(Rule::StatusByRole, message);
                 }
                 if loc.depth == 2
-                    && matches!(&op.key, OpKeyProp::Map(k) if k == "type")
+                    && matches!(&op.key, OpKeyProp::Map(k) if k == jingtu_doc::layout::event::TYPE)
                     && let OpType::Put(ScalarValue::Str(s)) = &op.action
-                    && let Some(kind) = event_kind(s)
+                    && let Some(kind) = EventKind::parse(s)
                     && kind != EventKind::Submitted
                     && !self.role.reviews()
                 {

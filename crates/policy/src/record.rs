@@ -2,46 +2,14 @@
 //! the fields of `meta` that decide who may write the record.
 
 use automerge::{Automerge, ObjId, ObjType, ROOT, ReadDoc, Value};
-use jingtu_doc::{EventKind, Status};
+use jingtu_doc::Status;
 
 use crate::check::guarded;
 
-/// The status of the record held by `doc`, derived from its `events` list as
-/// `jingtu_doc::RecordDoc::status` derives it (events in list order folded with
-/// [`Status::after`]; entries without a known `type` are skipped). `Draft` when there is no
-/// events list.
+/// The status of the record held by `doc` ([`jingtu_doc::layout::status_of`]); `Draft` when
+/// it has no events list, or when reading it fails.
 pub fn record_status(doc: &Automerge) -> Status {
-    guarded(|| Some(status_of(doc))).unwrap_or(Status::Draft)
-}
-
-fn status_of(doc: &Automerge) -> Status {
-    let Ok(Some((Value::Object(ObjType::List), list))) = doc.get(ROOT, "events") else {
-        return Status::Draft;
-    };
-    let mut status = Status::Draft;
-    for i in 0..doc.length(&list) {
-        let Ok(Some((Value::Object(ObjType::Map), event))) = doc.get(&list, i) else {
-            continue;
-        };
-        if let Some(kind) = string_at(doc, &event, "type")
-            .as_deref()
-            .and_then(event_kind)
-        {
-            status = status.after(kind);
-        }
-    }
-    status
-}
-
-/// A status event type, as `jingtu_doc` writes it.
-pub(crate) fn event_kind(s: &str) -> Option<EventKind> {
-    Some(match s {
-        "submitted" => EventKind::Submitted,
-        "returned" => EventKind::Returned,
-        "approved" => EventKind::Approved,
-        "reopened" => EventKind::Reopened,
-        _ => return None,
-    })
+    guarded(|| Some(jingtu_doc::layout::status_of(doc))).unwrap_or(Status::Draft)
 }
 
 /// The fields of a record's `meta` that decide whose record it is. The server decides scope
@@ -62,7 +30,8 @@ pub struct RecordScope {
 /// `meta_write_once` breach: `meta` then holds what the creating change wrote.
 pub fn record_scope(doc: &Automerge) -> RecordScope {
     guarded(|| {
-        let Ok(Some((Value::Object(ObjType::Map), meta))) = doc.get(ROOT, "meta") else {
+        let Ok(Some((Value::Object(ObjType::Map), meta))) = doc.get(ROOT, jingtu_doc::layout::META)
+        else {
             return Some(RecordScope::default());
         };
         Some(RecordScope {
