@@ -109,6 +109,14 @@ pub struct Limits {
     pub max_evict_per_answer: usize,
     /// Most records one answer sends whole when they entered a device's scope.
     pub max_entered_per_answer: usize,
+    /// Most bytes the DEFLATE-compressed parts of one push may inflate to ...
+    pub max_push_inflated_bytes: usize,
+    /// ... and most Automerge operations it may describe (both checked before it is decoded).
+    pub max_push_ops: u64,
+    /// Most device requests (sync, catalog, photos) worked on at once; more wait ...
+    pub max_concurrent_syncs: usize,
+    /// ... this long for their turn, then are answered 503 (busy, try again).
+    pub queue_wait_s: u64,
 }
 
 impl Default for Limits {
@@ -123,6 +131,10 @@ impl Default for Limits {
             max_json_bytes: 64 * 1024,
             max_evict_per_answer: 10_000,
             max_entered_per_answer: 500,
+            max_push_inflated_bytes: jingtu_doc::ExpansionLimits::DEFAULT.max_inflated_bytes,
+            max_push_ops: jingtu_doc::ExpansionLimits::DEFAULT.max_ops,
+            max_concurrent_syncs: 4,
+            queue_wait_s: 10,
         }
     }
 }
@@ -194,6 +206,15 @@ impl Config {
             (
                 "limits.max_entered_per_answer",
                 self.limits.max_entered_per_answer as u64,
+            ),
+            (
+                "limits.max_push_inflated_bytes",
+                self.limits.max_push_inflated_bytes as u64,
+            ),
+            ("limits.max_push_ops", self.limits.max_push_ops),
+            (
+                "limits.max_concurrent_syncs",
+                self.limits.max_concurrent_syncs as u64,
             ),
         ] {
             if v == 0 {

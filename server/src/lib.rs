@@ -67,8 +67,10 @@ pub fn app_state(config: &Config, storage: &Embedded) -> anyhow::Result<Shared> 
         catalog: storage.db.clone(),
         limits: config.limits.clone(),
         metrics: metrics_handle()?,
-        apply_lock: std::sync::Mutex::new(()),
         people: crate::api::people::PeopleState::new(config),
+        heavy: Arc::new(tokio::sync::Semaphore::new(
+            config.limits.max_concurrent_syncs,
+        )),
     }))
 }
 

@@ -677,3 +677,104 @@ fn a_supervisor_moved_to_another_township_sees_its_records_instead() {
         "{audit}"
     );
 }
+
+/// Creates a record of `kind` on `core` in `org_unit`, of the assignment `asg`.
+fn record_of(core: &DeviceCore, kind: &str, org_unit: &str, asg: &str) -> String {
+    core.create_record(
+        kind,
+        &NewRecordPlace {
+            org_unit: Some(org_unit.into()),
+            assignment_id: Some(asg.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .id
+}
+
+/// The refusal codes of a sync report, by record.
+fn refusals(report: &jingtu_core::SyncReport) -> std::collections::BTreeMap<String, String> {
+    report
+        .refused
+        .iter()
+        .map(|r| (r.record.clone(), r.code.clone()))
+        .collect()
+}
+
+#[test]
+fn a_record_is_created_only_where_its_assignment_lies_and_by_who_may_use_it() {
+    let w = World::new();
+    w.server.admin(&[
+        "user",
+        "create",
+        "sup_hl",
+        "--role",
+        "supervisor",
+        "--org",
+        "411321103000",
+    ]);
+    // An assignment in 云阳镇 for the Yunyang inspector.
+    let asg = w.server.admin(&[
+        "assign",
+        "insp_yy",
+        "--kind",
+        "village_inspection",
+        "--target-kind",
+        "village",
+        "--target",
+        "411321102206",
+        "--name",
+        "杨树沟村",
+        "--org",
+        "411321102000",
+    ]);
+    let yy = w.device("yy", "insp_yy");
+    sync(&yy);
+    // Under the assignment but in the other township, or of another kind: refused. Where it
+    // lies and of its kind: taken.
+    let far = record_of(&yy, "village_inspection", "411321103201", &asg);
+    let other_kind = record_of(&yy, "soil_sample", "411321102206", &asg);
+    let near = record_of(&yy, "village_inspection", "411321102206", &asg);
+    let report = sync(&yy);
+    let refused = refusals(&report);
+    assert_eq!(refused.get(&far).map(String::as_str), Some("out_of_scope"));
+    assert_eq!(
+        refused.get(&other_kind).map(String::as_str),
+        Some("out_of_scope")
+    );
+    assert!(!refused.contains_key(&near), "{report:?}");
+
+    // The other township's supervisor may not attach the assignment, in either township; the
+    // county's supervisor may.
+    let hl = w.device("hl", "sup_hl");
+    let stolen_there = record_of(&hl, "village_inspection", "411321103201", &asg);
+    let stolen_here = record_of(&hl, "village_inspection", "411321102206", &asg);
+    let report = sync(&hl);
+    let refused = refusals(&report);
+    assert_eq!(
+        refused.get(&stolen_there).map(String::as_str),
+        Some("out_of_scope")
+    );
+    assert_eq!(
+        refused.get(&stolen_here).map(String::as_str),
+        Some("out_of_scope")
+    );
+    let sup = w.device("sup", "sup_nz");
+    let recheck = record_of(&sup, "village_inspection", "411321102206", &asg);
+    assert!(sync(&sup).refused.is_empty());
+
+    // Nothing refused reached the assignee or the county's supervisor.
+    sync(&yy);
+    sync(&sup);
+    let held = ids(&sup);
+    for id in [&far, &other_kind, &stolen_there, &stolen_here] {
+        assert!(!held.contains(id), "the supervisor received {id}");
+    }
+    assert!(held.contains(&near) && held.contains(&recheck));
+    assert!(
+        ids(&yy).contains(&recheck),
+        "the assignee receives the re-check"
+    );
+    let audit = w.server.admin(&["audit", "--action", "push_refused"]);
+    assert!(audit.contains(&stolen_here), "{audit}");
+}

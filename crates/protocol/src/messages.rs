@@ -163,6 +163,9 @@ pub mod refusal {
     /// The record lies outside what the author may write (another township's record, an
     /// assignment of someone else).
     pub const OUT_OF_SCOPE: &str = "out_of_scope";
+    /// Other pushes of the record were stored while this one was checked, again and again:
+    /// nothing was stored, and the device sends it again at its next sync.
+    pub const BUSY: &str = "busy";
 }
 
 /// New changes of one record, as the server stored them.

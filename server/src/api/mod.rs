@@ -42,11 +42,44 @@ pub struct AppState {
     pub catalog: Arc<dyn crate::storage::catalog::CatalogStore>,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
-    /// One push applies at a time per server process (records are read, merged and written
-    /// back; two pushes of one record at once would both store the same changes).
-    pub apply_lock: std::sync::Mutex<()>,
     /// Sessions, enrollment and abuse limits of the people endpoints.
     pub people: people::PeopleState,
+    /// Permits for the devices' heavy requests (sync, catalog, photos): at most
+    /// `limits.max_concurrent_syncs` are read, decoded and worked on at once.
+    pub heavy: Arc<tokio::sync::Semaphore>,
+}
+
+/// A permit of [`AppState::heavy`], held by a request until its work is done (handlers move a
+/// clone into their blocking work, which may outlive the answer).
+#[derive(Clone)]
+pub struct HeavyPermit(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
+
+/// Admits a heavy request when a permit frees within `limits.queue_wait_s`, before its body
+/// is read; otherwise answers 503 with `Retry-After`, and the device tries again later.
+async fn admit_heavy(
+    axum::extract::State(st): axum::extract::State<Shared>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse;
+    let wait = Duration::from_secs(st.limits.queue_wait_s);
+    let permit = match tokio::time::timeout(wait, st.heavy.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        _ => {
+            metrics::counter!("jingtu_http_busy_total").increment(1);
+            let mut e = ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the server is busy with other devices: try again in a moment",
+            );
+            e.retry_after_s = Some(5);
+            return e.into_response();
+        }
+    };
+    request
+        .extensions_mut()
+        .insert(HeavyPermit(Arc::new(permit)));
+    next.run(request).await
 }
 
 pub type Shared = Arc<AppState>;
@@ -222,6 +255,7 @@ pub fn router(state: Shared) -> Router {
             "/v1/photos/{hash}",
             get(photos::download).patch(photos::upload_part),
         )
+        .route_layer(middleware::from_fn_with_state(state.clone(), admit_heavy))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

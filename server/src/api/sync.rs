@@ -1,3 +1,5 @@
+use std::time::{Duration, Instant};
+
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,7 +13,8 @@ use jingtu_protocol::{
 use super::{ApiError, Caller, Shared, blocking};
 use crate::people::org;
 use crate::storage::scope::{ReadScope, RecordPlace, ScopeKey};
-use crate::storage::{AuditAction, AuditEntry, AuditOutcome, NewChunk};
+
+use crate::storage::{AuditAction, AuditEntry, AuditOutcome, Commit, NewChunk};
 
 /// A record's chunks are folded into a snapshot when a load would read more than this many.
 const SNAPSHOT_AFTER_CHUNKS: u64 = 32;
@@ -64,11 +67,17 @@ fn refused(record: &str, code: &str, message: String) -> PushResult {
 pub async fn sync(
     State(state): State<Shared>,
     Extension(caller): Extension<Caller>,
+    Extension(permit): Extension<super::HeavyPermit>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let limit = state.limits.max_message_bytes;
     let st = state.clone();
+    // The work stops where the client stops waiting: nothing is stored after the answer timed
+    // out.
+    let deadline = Instant::now() + Duration::from_secs(state.limits.request_timeout_s);
     let response = blocking(move || {
+        // Held until the work is done, even when the answer timed out first.
+        let _permit = permit;
         let req: SyncRequest = jingtu_protocol::decode(&body, limit)?;
         check_version(req.protocol)?;
         if req.device.is_empty()
@@ -97,192 +106,7 @@ pub async fn sync(
             ));
         }
         let scope = Scope::of(&caller, &st)?;
-        let mut results = Vec::with_capacity(req.pushes.len());
-        let mut chunks: Vec<NewChunk> = Vec::new();
-        let mut snapshots = Vec::new();
-        // Review events (approve, return, reopen) the accepted pushes carry: audited once
-        // stored.
-        let mut reviews: Vec<(String, jingtu_doc::StatusEvent, &'static str)> = Vec::new();
-        {
-            let _apply = st.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
-            for window in req.pushes.chunks(APPLY_WINDOW) {
-                // Loading and applying are the costly part: done for a window of pushes on
-                // several threads, then every check and decision in order.
-                let mut loaded = load_and_apply(&st, &scope, window).into_iter();
-                for push in window {
-                    let applied = match loaded.next() {
-                        Some(pre) => pre?,
-                        None => return Err(ApiError::internal("a push was not loaded")),
-                    };
-                    let applied = match applied {
-                        Loaded::BadId => {
-                            results.push(refused(
-                                &push.record,
-                                refusal::BAD_RECORD_ID,
-                                "a record id is a lowercase hyphenated UUID".into(),
-                            ));
-                            continue;
-                        }
-                        Loaded::TooLarge => {
-                            results.push(refused(
-                                &push.record,
-                                refusal::TOO_LARGE,
-                                format!(
-                                    "{} bytes of changes, over the {}-byte limit",
-                                    push.changes.len(),
-                                    st.limits.max_push_bytes
-                                ),
-                            ));
-                            continue;
-                        }
-                        Loaded::OutOfScope(place) => {
-                            results.push(out_of_scope(&st, &caller, &push.record, &place));
-                            continue;
-                        }
-                        Loaded::Applied(applied) => *applied,
-                    };
-                    match applied {
-                        Ok(mut applied) => {
-                            let meta = applied
-                                .doc
-                                .meta()
-                                .map_err(|e| ApiError::internal(e.to_string()))?;
-                            if applied.before.is_none() {
-                                let place = RecordPlace {
-                                    owner: Some(caller.user.clone()),
-                                    org_unit: meta.org_unit.clone(),
-                                    assignment: meta.assignment.clone(),
-                                };
-                                if !scope.may_create(&place) {
-                                    results.push(out_of_scope(&st, &caller, &push.record, &place));
-                                    continue;
-                                }
-                            }
-                            if applied.new_changes > 0 {
-                                let before = applied.before.as_mut().map(|d| d.automerge());
-                                let after = applied.doc.automerge();
-                                // The new changes, as applying found them (building them again
-                                // costs as much as applying).
-                                let violations = jingtu_policy::check_changes(
-                                    before,
-                                    after,
-                                    &applied.changes,
-                                    caller.role,
-                                );
-                                if let Some(v) = violations.first() {
-                                    results.push(forbidden(
-                                        &st,
-                                        &caller,
-                                        &push.record,
-                                        v,
-                                        &violations,
-                                    ));
-                                    continue;
-                                }
-                            }
-                            metrics::counter!("jingtu_sync_pushes_total", "outcome" => "accepted")
-                                .increment(1);
-                            let new_changes = applied.new_changes as u32;
-                            if applied.new_changes > 0 {
-                                let mut old = applied
-                                    .before
-                                    .as_ref()
-                                    .map(|d| d.events())
-                                    .unwrap_or_default();
-                                for e in applied.doc.events() {
-                                    if let Some(i) = old.iter().position(|o| *o == e) {
-                                        old.swap_remove(i);
-                                    } else if e.kind != jingtu_doc::EventKind::Submitted {
-                                        let status = applied.doc.status().as_str();
-                                        reviews.push((push.record.clone(), e, status));
-                                    }
-                                }
-                            }
-                            if !applied.new_bytes.is_empty() {
-                                chunks.push(NewChunk {
-                                    record: push.record.clone(),
-                                    bytes: std::mem::take(&mut applied.new_bytes),
-                                    kind: meta.kind,
-                                    org_unit: meta.org_unit,
-                                    assignment: meta.assignment,
-                                    owner: caller.user.clone(),
-                                    photos: applied
-                                        .doc
-                                        .photos()
-                                        .into_iter()
-                                        .map(|p| p.sha256)
-                                        .filter(|s| jingtu_protocol::is_photo_hash(s))
-                                        .collect(),
-                                });
-                                // A new record is one chunk: only records that existed may need a
-                                // snapshot (keeping the documents of new ones until the commit cost
-                                // memory and time: a tenth of a first sync's apply).
-                                if applied.before.is_some() {
-                                    snapshots.push((
-                                        chunks.len() - 1,
-                                        push.record.clone(),
-                                        applied.doc,
-                                    ));
-                                }
-                            }
-                            results.push(PushResult {
-                                record: push.record.clone(),
-                                outcome: PushOutcome::Accepted,
-                                new_changes,
-                                seq: None,
-                                code: None,
-                                message: None,
-                                rule: None,
-                                path: None,
-                            });
-                        }
-                        Err(e) => {
-                            let code = match &e {
-                                DocError::MissingDeps(_) => refusal::MISSING_DEPS,
-                                DocError::TooLarge { .. } => refusal::TOO_LARGE,
-                                DocError::Corrupt(_) | DocError::Automerge(_) => refusal::CORRUPT,
-                                _ => refusal::NOT_A_RECORD,
-                            };
-                            results.push(refused(&push.record, code, e.to_string()));
-                        }
-                    }
-                }
-            }
-            // Durable before anything is confirmed.
-            let seqs = st.records.commit_chunks(&req.device, &chunks)?;
-            for (chunk, seq) in chunks.iter().zip(&seqs) {
-                if let Some(r) = results
-                    .iter_mut()
-                    .rev()
-                    .find(|r| r.record == chunk.record && r.outcome == PushOutcome::Accepted)
-                {
-                    r.seq = Some(*seq);
-                }
-            }
-            for (record, event, status) in reviews {
-                let mut entry =
-                    AuditEntry::new(&caller.user, AuditAction::ReviewAction, AuditOutcome::Ok)
-                        .target(record)
-                        .detail(serde_json::json!({
-                            "event": event.kind.as_str(),
-                            "note": event.note,
-                            "author": event.author,
-                            "at_ms": event.at_ms,
-                            "status": status,
-                        }));
-                entry.device = caller.device;
-                entry.device_id = caller.device_id.clone();
-                if let Err(e) = st.auth.audit(&entry) {
-                    tracing::warn!("audit of a review action failed: {e}");
-                }
-            }
-            for (chunk, record, mut doc) in snapshots {
-                if st.records.chunk_count(&record)? > SNAPSHOT_AFTER_CHUNKS {
-                    st.records
-                        .save_snapshot(&record, seqs[chunk], &doc.save())?;
-                }
-            }
-        }
+        let results = push_all(&st, &caller, &scope, &req, deadline)?;
         let max = req
             .max_response_bytes
             .unwrap_or(st.limits.max_feed_bytes)
@@ -322,6 +146,8 @@ pub(crate) struct Scope {
     org_units: Vec<String>,
     /// Ids of the user's live assignments.
     assignments: Vec<String>,
+    /// The user's live assignments (field users: where they may create records).
+    own: Vec<jingtu_protocol::Assignment>,
     /// The record kinds of those assignments (their templates reach the device).
     assigned_kinds: Vec<String>,
     read: ReadScope,
@@ -330,16 +156,13 @@ pub(crate) struct Scope {
 impl Scope {
     pub(crate) fn of(caller: &Caller, st: &Shared) -> Result<Scope, ApiError> {
         let role = caller.role;
+        let own = if role == jingtu_model::Role::Admin {
+            Vec::new()
+        } else {
+            st.scope.list_assignments(Some(&caller.user), false)?
+        };
         let (assignments, assigned_kinds): (Vec<String>, Vec<String>) =
-            if role == jingtu_model::Role::Admin {
-                (Vec::new(), Vec::new())
-            } else {
-                st.scope
-                    .list_assignments(Some(&caller.user), false)?
-                    .into_iter()
-                    .map(|a| (a.id, a.kind))
-                    .unzip()
-            };
+            own.iter().map(|a| (a.id.clone(), a.kind.clone())).unzip();
         let read = if role == jingtu_model::Role::Admin {
             ReadScope::All
         } else {
@@ -362,6 +185,7 @@ impl Scope {
             role,
             org_units: caller.org_units.clone(),
             assignments,
+            own,
             assigned_kinds,
             read,
         })
@@ -405,24 +229,36 @@ impl Scope {
         }
     }
 
-    /// May the user create a record in `place`? Its assignment must be theirs, and its org
-    /// unit (when it names one) within their org units.
-    fn may_create(&self, place: &RecordPlace) -> bool {
+    /// May the user create a record of `kind` in `place`? A record of an assignment must be of
+    /// the assignment's kind and lie within its org unit, and the assignment must be the
+    /// user's own (field users) or lie within their org units (supervisors). A record of no
+    /// assignment must lie within the user's org units when it names one.
+    fn may_create(&self, st: &Shared, place: &RecordPlace, kind: &str) -> Result<bool, ApiError> {
         use jingtu_model::Role;
-        match self.role {
-            Role::Admin => true,
-            // A supervisor may prepare records (a re-check for an assignment, say) within
-            // their org units.
-            Role::Supervisor => place
+        if self.role == Role::Admin {
+            return Ok(true);
+        }
+        let Some(id) = &place.assignment else {
+            return Ok(place
                 .org_unit
                 .as_deref()
-                .is_none_or(|u| org::within_any(u, &self.org_units)),
-            Role::Inspector | Role::Sampler => match (&place.assignment, &place.org_unit) {
-                (Some(a), _) => self.assignments.contains(a),
-                (None, None) => true,
-                (None, Some(u)) => org::within_any(u, &self.org_units),
-            },
-        }
+                .is_none_or(|u| org::within_any(u, &self.org_units)));
+        };
+        let assignment = match self.role {
+            Role::Inspector | Role::Sampler => self.own.iter().find(|a| &a.id == id).cloned(),
+            Role::Supervisor | Role::Admin => st
+                .scope
+                .assignment(id)?
+                .filter(|(a, removed)| !removed && org::within_any(&a.org_unit, &self.org_units))
+                .map(|(a, _)| a),
+        };
+        Ok(assignment.is_some_and(|a| {
+            a.kind == kind
+                && place
+                    .org_unit
+                    .as_deref()
+                    .is_none_or(|u| org::is_within(u, &a.org_unit))
+        }))
     }
 
     /// The scope change a device at `req.scope_seq` has to take in, if any: the user's
@@ -495,7 +331,7 @@ impl Scope {
                 if place.owner.as_deref() == Some(self.user.as_str()) {
                     continue; // always in scope: the device has it
                 }
-                let Some(whole) = st.records.load_record(id)? else {
+                let Some(whole) = st.records.load_record(id)?.map(|r| r.bytes) else {
                     continue;
                 };
                 if !records.is_empty() && bytes + whole.len() as u64 > max_bytes {
@@ -526,6 +362,308 @@ impl Scope {
 const APPLY_WINDOW: usize = 64;
 /// At most this many threads load and apply one request's pushes.
 const APPLY_THREADS: usize = 4;
+/// How often a push whose record moved on while it was checked (another push of the same
+/// record was stored meanwhile) is loaded, applied and checked again before the device is
+/// told to send it again later.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Applies, checks and stores the pushes of a request; one result per push, in order.
+///
+/// No lock is held: each accepted push is stored only if its record is still at the version
+/// it was checked against (the storage contract), and pushes whose record moved on are done
+/// again against the newer record. Nothing is stored once `deadline` has passed.
+fn push_all(
+    st: &Shared,
+    caller: &Caller,
+    scope: &Scope,
+    req: &SyncRequest,
+    deadline: Instant,
+) -> Result<Vec<PushResult>, ApiError> {
+    let mut results: Vec<Option<PushResult>> = req.pushes.iter().map(|_| None).collect();
+    let mut pending: Vec<usize> = (0..req.pushes.len()).collect();
+    for _ in 0..MAX_ATTEMPTS {
+        if pending.is_empty() {
+            break;
+        }
+        let mut chunks: Vec<NewChunk> = Vec::new();
+        let mut accepted: Vec<(usize, Accepted)> = Vec::new();
+        for window in pending.chunks(APPLY_WINDOW) {
+            check_deadline(deadline)?;
+            // Loading and applying are the costly part: done for a window of pushes on
+            // several threads, then every check and decision in order.
+            let pushes: Vec<&jingtu_protocol::Push> =
+                window.iter().map(|&i| &req.pushes[i]).collect();
+            let loaded = load_and_apply(st, scope, &pushes);
+            for (&i, pre) in window.iter().zip(loaded) {
+                match decide(st, caller, scope, &req.pushes[i], pre?)? {
+                    Decision::Done(r) => results[i] = Some(r),
+                    Decision::Store(chunk, a) => {
+                        chunks.push(chunk);
+                        accepted.push((i, *a));
+                    }
+                }
+            }
+        }
+        check_deadline(deadline)?;
+        // Durable before anything is confirmed.
+        let commits = st.records.commit_chunks(&req.device, &chunks)?;
+        pending.clear();
+        for ((i, mut a), (chunk, commit)) in accepted.into_iter().zip(chunks.iter().zip(commits)) {
+            let Commit::Stored(seq) = commit else {
+                pending.push(i);
+                continue;
+            };
+            metrics::counter!("jingtu_sync_pushes_total", "outcome" => "accepted").increment(1);
+            a.result.seq = Some(seq);
+            results[i] = Some(a.result);
+            audit_reviews(st, caller, &chunk.record, a.reviews);
+            if let Some(mut doc) = a.doc
+                && st.records.chunk_count(&chunk.record)? > SNAPSHOT_AFTER_CHUNKS
+            {
+                st.records.save_snapshot(&chunk.record, seq, &doc.save())?;
+            }
+        }
+    }
+    for i in pending {
+        results[i] = Some(refused(
+            &req.pushes[i].record,
+            refusal::BUSY,
+            "other pushes of this record were stored while it was checked: it is sent again \
+             at the next sync"
+                .into(),
+        ));
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| ApiError::internal("a push was left without a result")))
+        .collect()
+}
+
+fn check_deadline(deadline: Instant) -> Result<(), ApiError> {
+    if Instant::now() > deadline {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took too long and nothing of it was stored: send it again",
+        );
+        e.retry_after_s = Some(5);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// What to do with one push, decided against its record as loaded.
+enum Decision {
+    /// Refused, or accepted with nothing new to store: final.
+    Done(PushResult),
+    /// Accepted: stored if the record is still at the version it was checked against.
+    Store(NewChunk, Box<Accepted>),
+}
+
+/// An accepted push waiting for its commit.
+struct Accepted {
+    result: PushResult,
+    /// The record after the push, when it existed before (a snapshot may be due).
+    doc: Option<jingtu_doc::RecordDoc>,
+    /// The review events (approve, return, reopen) it brings, with the status after them:
+    /// audited once stored.
+    reviews: Vec<(jingtu_doc::StatusEvent, &'static str)>,
+}
+
+fn accepted(record: &str, new_changes: u32) -> PushResult {
+    PushResult {
+        record: record.to_string(),
+        outcome: PushOutcome::Accepted,
+        new_changes,
+        seq: None,
+        code: None,
+        message: None,
+        rule: None,
+        path: None,
+    }
+}
+
+/// Decides one loaded push: the checks of scope and policy, in order.
+fn decide(
+    st: &Shared,
+    caller: &Caller,
+    scope: &Scope,
+    push: &jingtu_protocol::Push,
+    loaded: Loaded,
+) -> Result<Decision, ApiError> {
+    let (base, applied) = match loaded {
+        Loaded::BadId => {
+            return Ok(Decision::Done(refused(
+                &push.record,
+                refusal::BAD_RECORD_ID,
+                "a record id is a lowercase hyphenated UUID".into(),
+            )));
+        }
+        Loaded::TooLarge => {
+            return Ok(Decision::Done(refused(
+                &push.record,
+                refusal::TOO_LARGE,
+                format!(
+                    "{} bytes of changes, over the {}-byte limit",
+                    push.changes.len(),
+                    st.limits.max_push_bytes
+                ),
+            )));
+        }
+        Loaded::OutOfScope(place) => {
+            return Ok(Decision::Done(out_of_scope(
+                st,
+                caller,
+                &push.record,
+                &place,
+            )));
+        }
+        Loaded::Applied(base, applied) => (base, *applied),
+    };
+    let mut applied = match applied {
+        Ok(a) => a,
+        Err(e) => {
+            let code = match &e {
+                DocError::MissingDeps(_) => refusal::MISSING_DEPS,
+                DocError::TooLarge { .. } | DocError::Expands(_) => refusal::TOO_LARGE,
+                DocError::Corrupt(_) | DocError::Automerge(_) => refusal::CORRUPT,
+                _ => refusal::NOT_A_RECORD,
+            };
+            return Ok(Decision::Done(refused(&push.record, code, e.to_string())));
+        }
+    };
+    let meta = applied
+        .doc
+        .meta()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if applied.before.is_none() {
+        let place = RecordPlace {
+            owner: Some(caller.user.clone()),
+            org_unit: meta.org_unit.clone(),
+            assignment: meta.assignment.clone(),
+        };
+        if !scope.may_create(st, &place, &meta.kind)? {
+            return Ok(Decision::Done(out_of_scope(
+                st,
+                caller,
+                &push.record,
+                &place,
+            )));
+        }
+    }
+    if applied.new_changes > 0 {
+        let before = applied.before.as_mut().map(|d| d.automerge());
+        let after = applied.doc.automerge();
+        // The new changes, as applying found them (building them again costs as much as
+        // applying).
+        let violations = jingtu_policy::check_changes(before, after, &applied.changes, caller.role);
+        if let Some(v) = violations.first() {
+            return Ok(Decision::Done(forbidden(
+                st,
+                caller,
+                &push.record,
+                v,
+                &violations,
+            )));
+        }
+    }
+    let result = accepted(&push.record, applied.new_changes as u32);
+    if applied.new_bytes.is_empty() {
+        metrics::counter!("jingtu_sync_pushes_total", "outcome" => "accepted").increment(1);
+        return Ok(Decision::Done(result));
+    }
+    let reviews = review_events(&applied);
+    let chunk = NewChunk {
+        record: push.record.clone(),
+        bytes: std::mem::take(&mut applied.new_bytes),
+        kind: meta.kind,
+        org_unit: meta.org_unit,
+        assignment: meta.assignment,
+        owner: caller.user.clone(),
+        photos: applied
+            .doc
+            .photos()
+            .into_iter()
+            .map(|p| p.sha256)
+            .filter(|s| jingtu_protocol::is_photo_hash(s))
+            .collect(),
+        base,
+    };
+    // A new record is one chunk: only records that existed may need a snapshot (keeping the
+    // documents of new ones until the commit cost memory and time: a tenth of a first sync's
+    // apply).
+    let doc = applied.before.is_some().then_some(applied.doc);
+    Ok(Decision::Store(
+        chunk,
+        Box::new(Accepted {
+            result,
+            doc,
+            reviews,
+        }),
+    ))
+}
+
+/// The status events a push adds other than submissions (approve, return, reopen), with the
+/// status after them. Linear in the number of events.
+fn review_events(applied: &jingtu_doc::Applied) -> Vec<(jingtu_doc::StatusEvent, &'static str)> {
+    // Events are only ever added: the same count means none is new (most pushes).
+    if applied.new_changes == 0
+        || applied
+            .before
+            .as_ref()
+            .is_some_and(|b| b.event_count() == applied.doc.event_count())
+    {
+        return Vec::new();
+    }
+    let mut old: std::collections::HashMap<jingtu_doc::StatusEvent, usize> =
+        std::collections::HashMap::new();
+    for e in applied
+        .before
+        .as_ref()
+        .map(|d| d.events())
+        .unwrap_or_default()
+    {
+        *old.entry(e).or_default() += 1;
+    }
+    let events = applied.doc.events();
+    let status = events
+        .iter()
+        .fold(jingtu_doc::Status::Draft, |s, e| s.after(e.kind))
+        .as_str();
+    let mut out = Vec::new();
+    for e in events {
+        match old.get_mut(&e) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ if e.kind != jingtu_doc::EventKind::Submitted => out.push((e, status)),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn audit_reviews(
+    st: &Shared,
+    caller: &Caller,
+    record: &str,
+    reviews: Vec<(jingtu_doc::StatusEvent, &'static str)>,
+) {
+    for (event, status) in reviews {
+        let mut entry = AuditEntry::new(&caller.user, AuditAction::ReviewAction, AuditOutcome::Ok)
+            .target(record)
+            .detail(serde_json::json!({
+                "event": event.kind.as_str(),
+                "note": event.note,
+                "author": event.author,
+                "at_ms": event.at_ms,
+                "status": status,
+            }));
+        entry.device = caller.device;
+        entry.device_id = caller.device_id.clone();
+        if let Err(e) = st.auth.audit(&entry) {
+            tracing::warn!("audit of a review action failed: {e}");
+        }
+    }
+}
 
 /// A push checked, loaded and applied ahead of the decisions made in order.
 enum Loaded {
@@ -533,7 +671,8 @@ enum Loaded {
     TooLarge,
     /// The record exists and lies outside what the caller may write (not applied).
     OutOfScope(RecordPlace),
-    Applied(Box<Result<jingtu_doc::Applied, DocError>>),
+    /// Applied to the record at this version (`None`: the server did not hold it).
+    Applied(Option<u64>, Box<Result<jingtu_doc::Applied, DocError>>),
 }
 
 /// What checking, loading and applying one push gave.
@@ -541,7 +680,11 @@ type Preloaded = Result<Loaded, ApiError>;
 
 /// Checks, loads and applies each push of `window` on up to [`APPLY_THREADS`] threads, in
 /// order. Nothing is written here.
-fn load_and_apply(st: &Shared, scope: &Scope, window: &[jingtu_protocol::Push]) -> Vec<Preloaded> {
+fn load_and_apply(st: &Shared, scope: &Scope, window: &[&jingtu_protocol::Push]) -> Vec<Preloaded> {
+    let limits = jingtu_doc::ExpansionLimits {
+        max_inflated_bytes: st.limits.max_push_inflated_bytes,
+        max_ops: st.limits.max_push_ops,
+    };
     let one = |push: &jingtu_protocol::Push| -> Preloaded {
         if !jingtu_protocol::is_record_id(&push.record) {
             return Ok(Loaded::BadId);
@@ -556,19 +699,23 @@ fn load_and_apply(st: &Shared, scope: &Scope, window: &[jingtu_protocol::Push]) 
         {
             return Ok(Loaded::OutOfScope(place));
         }
-        Ok(Loaded::Applied(Box::new(apply_untrusted(
-            existing.as_deref(),
-            &push.changes,
-            &push.record,
-            ActorId::random(),
-        ))))
+        Ok(Loaded::Applied(
+            existing.as_ref().map(|r| r.version),
+            Box::new(apply_untrusted(
+                existing.as_ref().map(|r| r.bytes.as_slice()),
+                &push.changes,
+                &push.record,
+                ActorId::random(),
+                &limits,
+            )),
+        ))
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(APPLY_THREADS)
         .min(window.len() / 8);
     if threads <= 1 {
-        return window.iter().map(one).collect();
+        return window.iter().map(|p| one(p)).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<Preloaded>>> =

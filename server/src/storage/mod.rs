@@ -50,6 +50,29 @@ pub struct NewChunk {
     pub owner: String,
     /// SHA-256 of every photo the record holds (who may read a photo follows its records).
     pub photos: Vec<String>,
+    /// The record's version the changes were checked against ([`StoredRecord::version`]), or
+    /// `None` for a record the server did not hold: the chunk is stored only if the record is
+    /// still at that version.
+    pub base: Option<u64>,
+}
+
+/// A record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Every stored change (a snapshot and the chunks after it, concatenated).
+    pub bytes: Vec<u8>,
+    /// The feed sequence of its newest chunk: what a conditional commit compares.
+    pub version: u64,
+}
+
+/// What a conditional commit did with one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Stored with this feed sequence.
+    Stored(u64),
+    /// Not stored: the record moved past the chunk's base version (another push of it was
+    /// stored meanwhile). Load it again, apply and check again.
+    Stale,
 }
 
 /// One page of the feed.
@@ -62,12 +85,19 @@ pub struct FeedPage {
 }
 
 /// Records and the change feed.
+///
+/// Pushes are safe without any lock of the caller's: a chunk is committed only if its record
+/// is still at the version it was checked against ([`NewChunk::base`]), so two pushes of one
+/// record at once, in one process or in several on one database, never both store the same
+/// changes, and no change is checked against a record that has moved on.
 pub trait RecordStore: Send + Sync + 'static {
-    /// Every stored change of a record (a snapshot and the chunks after it, concatenated).
-    fn load_record(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError>;
-    /// Stores chunks in one transaction; returns their feed sequences, which are handed out in
-    /// commit order (a device that read up to N never later meets a chunk below N).
-    fn commit_chunks(&self, device: &str, chunks: &[NewChunk]) -> Result<Vec<u64>, StorageError>;
+    /// A record's stored changes and its version, read consistently.
+    fn load_record(&self, id: &str) -> Result<Option<StoredRecord>, StorageError>;
+    /// Stores each chunk whose record is still at its base version, in one transaction, and
+    /// says per chunk what it did. Feed sequences are handed out in commit order (a device
+    /// that read up to N never later meets a chunk below N).
+    fn commit_chunks(&self, device: &str, chunks: &[NewChunk])
+    -> Result<Vec<Commit>, StorageError>;
     /// Replaces the chunks of a record up to `upto_seq` by a snapshot (they stay in the feed).
     fn save_snapshot(&self, id: &str, upto_seq: u64, bytes: &[u8]) -> Result<(), StorageError>;
     /// How many chunks a load of the record reads.

@@ -10,7 +10,7 @@ use jingtu_protocol::FeedChunk;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::scope::ReadScope;
-use super::{FeedPage, NewChunk, RecordStore, StorageError, StoreStats};
+use super::{Commit, FeedPage, NewChunk, RecordStore, StorageError, StoreStats, StoredRecord};
 
 mod catalog;
 mod people;
@@ -247,32 +247,45 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
 }
 
 impl RecordStore for SqliteStore {
-    fn load_record(&self, id: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let conn = self.reader();
-        let snapshot: Option<(i64, Vec<u8>)> = conn
+    fn load_record(&self, id: &str) -> Result<Option<StoredRecord>, StorageError> {
+        let mut conn = self.reader();
+        // One read transaction: the snapshot and the chunks after it as of one moment.
+        let tx = conn.transaction()?;
+        let snapshot: Option<(i64, Vec<u8>)> = tx
             .prepare_cached("SELECT upto_seq, bytes FROM snapshots WHERE record_id = ?1")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (after, mut out) = snapshot.unwrap_or((0, Vec::new()));
-        let mut found = !out.is_empty();
-        let mut stmt = conn.prepare_cached(
-            "SELECT bytes FROM feed WHERE record_id = ?1 AND seq > ?2 ORDER BY seq",
-        )?;
-        let mut rows = stmt.query(params![id, after])?;
-        while let Some(row) = rows.next()? {
-            let b = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-            out.extend_from_slice(b);
-            found = true;
+        let (after, mut bytes) = snapshot.unwrap_or((0, Vec::new()));
+        let mut found = !bytes.is_empty();
+        let mut version = after as u64;
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, bytes FROM feed WHERE record_id = ?1 AND seq > ?2 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query(params![id, after])?;
+            while let Some(row) = rows.next()? {
+                version = row.get::<_, i64>(0)? as u64;
+                let b = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                bytes.extend_from_slice(b);
+                found = true;
+            }
         }
-        Ok(found.then_some(out))
+        tx.finish()?;
+        Ok(found.then_some(StoredRecord { bytes, version }))
     }
 
-    fn commit_chunks(&self, device: &str, chunks: &[NewChunk]) -> Result<Vec<u64>, StorageError> {
+    fn commit_chunks(
+        &self,
+        device: &str,
+        chunks: &[NewChunk],
+    ) -> Result<Vec<Commit>, StorageError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
         let now = now_ms();
-        let mut seqs = Vec::with_capacity(chunks.len());
+        let mut done = Vec::with_capacity(chunks.len());
         {
+            let mut version =
+                tx.prepare_cached("SELECT max(seq) FROM feed WHERE record_id = ?1")?;
             let mut rec = tx.prepare_cached(
                 "INSERT INTO records (id, kind, org_unit, assignment, owner, created_at,
                      updated_at)
@@ -287,6 +300,11 @@ impl RecordStore for SqliteStore {
                 "INSERT OR IGNORE INTO record_photos (record_id, sha256) VALUES (?1, ?2)",
             )?;
             for c in chunks {
+                let current: Option<i64> = version.query_row([&c.record], |r| r.get(0))?;
+                if current.map(|v| v as u64) != c.base {
+                    done.push(Commit::Stale);
+                    continue;
+                }
                 rec.execute(params![
                     c.record,
                     c.kind,
@@ -296,14 +314,14 @@ impl RecordStore for SqliteStore {
                     now
                 ])?;
                 feed.execute(params![c.record, device, now, c.bytes])?;
-                seqs.push(tx.last_insert_rowid() as u64);
+                done.push(Commit::Stored(tx.last_insert_rowid() as u64));
                 for sha in &c.photos {
                     photo.execute(params![c.record, sha])?;
                 }
             }
         }
         tx.commit()?;
-        Ok(seqs)
+        Ok(done)
     }
 
     fn save_snapshot(&self, id: &str, upto_seq: u64, bytes: &[u8]) -> Result<(), StorageError> {
@@ -427,7 +445,7 @@ impl RecordStore for SqliteStore {
 mod tests {
     use super::*;
 
-    fn chunk(record: &str, bytes: &[u8]) -> NewChunk {
+    fn chunk(record: &str, bytes: &[u8], base: Option<u64>) -> NewChunk {
         NewChunk {
             record: record.into(),
             bytes: bytes.to_vec(),
@@ -436,6 +454,7 @@ mod tests {
             assignment: None,
             owner: "u".into(),
             photos: vec![],
+            base,
         }
     }
 
@@ -444,12 +463,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("db")).unwrap();
         let a = s
-            .commit_chunks("dev-a", &[chunk("r1", b"aa"), chunk("r2", b"bb")])
+            .commit_chunks(
+                "dev-a",
+                &[chunk("r1", b"aa", None), chunk("r2", b"bb", None)],
+            )
             .unwrap();
-        let b = s.commit_chunks("dev-b", &[chunk("r1", b"cc")]).unwrap();
-        assert_eq!(a, vec![1, 2]);
-        assert_eq!(b, vec![3]);
-        assert_eq!(s.load_record("r1").unwrap().unwrap(), b"aacc");
+        let b = s
+            .commit_chunks("dev-b", &[chunk("r1", b"cc", Some(1))])
+            .unwrap();
+        assert_eq!(a, vec![Commit::Stored(1), Commit::Stored(2)]);
+        assert_eq!(b, vec![Commit::Stored(3)]);
+        let r1 = s.load_record("r1").unwrap().unwrap();
+        assert_eq!((r1.bytes.as_slice(), r1.version), (&b"aacc"[..], 3));
         let page = s.feed_after(0, "dev-a", &ReadScope::All, 1 << 20).unwrap();
         assert_eq!(page.chunks.len(), 1);
         assert_eq!((page.cursor, page.more), (3, false));
@@ -458,9 +483,42 @@ mod tests {
         assert!(page.more);
         assert_eq!(page.cursor, 1);
         s.save_snapshot("r1", 3, b"SNAP").unwrap();
-        assert_eq!(s.load_record("r1").unwrap().unwrap(), b"SNAP");
+        let r1 = s.load_record("r1").unwrap().unwrap();
+        assert_eq!((r1.bytes.as_slice(), r1.version), (&b"SNAP"[..], 3));
         assert_eq!(s.chunk_count("r1").unwrap(), 0);
         assert_eq!(s.load_record("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn a_chunk_checked_against_an_older_version_is_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("db")).unwrap();
+        let first = s.commit_chunks("a", &[chunk("r1", b"aa", None)]).unwrap();
+        assert_eq!(first, vec![Commit::Stored(1)]);
+        // A second "new" record of the same id, and a chunk against a version that is gone.
+        let late = s
+            .commit_chunks(
+                "b",
+                &[
+                    chunk("r1", b"xx", None),
+                    chunk("r1", b"yy", Some(7)),
+                    chunk("r2", b"zz", None),
+                    chunk("r1", b"bb", Some(1)),
+                    chunk("r1", b"cc", Some(1)),
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            late,
+            vec![
+                Commit::Stale,
+                Commit::Stale,
+                Commit::Stored(2),
+                Commit::Stored(3),
+                Commit::Stale
+            ]
+        );
+        assert_eq!(s.load_record("r1").unwrap().unwrap().bytes, b"aabb");
     }
 
     use crate::storage::AuthStore;

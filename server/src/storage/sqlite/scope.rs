@@ -323,6 +323,7 @@ mod tests {
             assignment: assignment.map(str::to_string),
             owner: owner.into(),
             photos: vec![format!("sha-{record}")],
+            base: None,
         }
     }
 
@@ -381,8 +382,14 @@ mod tests {
         assert_eq!(place.owner.as_deref(), Some("sup"));
         assert_eq!(place.assignment.as_deref(), Some(a.id.as_str()));
         // A later push by someone else does not change the owner.
-        s.commit_chunks("dev-y", &[chunk("r-asg", "ann", None, None)])
-            .unwrap();
+        let later = NewChunk {
+            base: Some(3),
+            ..chunk("r-asg", "ann", None, None)
+        };
+        assert_eq!(
+            s.commit_chunks("dev-y", &[later]).unwrap(),
+            [crate::storage::Commit::Stored(5)]
+        );
         assert_eq!(
             s.record_place("r-asg").unwrap().unwrap().owner.as_deref(),
             Some("sup")
