@@ -497,6 +497,8 @@ pub struct SyncReport {
     pub photo_bytes_uploaded: u64,
     /// Photos the server would not take (their record's push was refused); they stay pending.
     pub photos_refused: u64,
+    /// Photos that wait because the server has no room now; they go at a later sync.
+    pub photos_deferred: u64,
     pub thumbnails_fetched: u64,
     /// Records the server refused. For `forbidden` and `out_of_scope` the refused edit is
     /// kept (see `refusedEdits`) and the record is back at the server's version with what is
@@ -644,16 +646,23 @@ pub struct SyncStatus {
     pub server_url: Option<String>,
     pub last_sync_ms: Option<i64>,
     pub records: u64,
+    /// Records sent at the next sync.
     pub records_pending: u64,
+    /// Records the server refused whole (another user's, or outside the user's reach): not
+    /// sent again until edited. Show them apart, with their refused edits; the user gives
+    /// such a record to its owner or supervisor (`export`) and then `discardRecord`s it.
+    pub records_held: u64,
     pub photos_pending: u64,
 }
 
-/// One record's sync state: `refused` (an edit of it was refused and not dismissed),
-/// `pending_upload`, `photo_pending` or `synced`.
+/// One record's sync state: `refused` (an edit of it was refused and not dismissed), `held`
+/// (refused whole: not sent again until edited), `pending_upload`, `photo_pending` or
+/// `synced`.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct RecordSyncState {
     pub state: String,
     pub pending_upload: bool,
+    pub held: bool,
     pub photos_pending: u64,
     pub refused_edits: u64,
 }
@@ -972,6 +981,7 @@ impl FieldCore {
             photos_uploaded: r.photos_uploaded,
             photo_bytes_uploaded: r.photo_bytes_uploaded,
             photos_refused: r.photos_refused,
+            photos_deferred: r.photos_deferred,
             thumbnails_fetched: r.thumbnails_fetched,
             refused: r
                 .refused
@@ -1006,6 +1016,7 @@ impl FieldCore {
             last_sync_ms: s.last_sync_ms,
             records: s.records,
             records_pending: s.records_pending,
+            records_held: s.records_held,
             photos_pending: s.photos_pending,
         })
     }
@@ -1015,6 +1026,7 @@ impl FieldCore {
         Ok(RecordSyncState {
             state: s.label().to_string(),
             pending_upload: s.pending_upload,
+            held: s.held,
             photos_pending: s.photos_pending,
             refused_edits: s.refused_edits,
         })
@@ -1076,6 +1088,12 @@ impl FieldCore {
     /// stays in the store.
     pub fn dismiss_refused_edit(&self, id: i64) -> Result<()> {
         Ok(self.inner.dismiss_refused_edit(id)?)
+    }
+
+    /// Removes a record the server refused whole (state `held`) from this device; its edits
+    /// stay in `refusedEdits(id, true)`. Raises `InvalidState` for any other record.
+    pub fn discard_record(&self, id: String) -> Result<()> {
+        Ok(self.inner.discard_record(&id)?)
     }
 
     /// Records received whose form this app version does not know (opened after an update).

@@ -7,6 +7,9 @@
 //! public_url = "https://jingtu.example.gov.cn"   # written into enrollment QR codes
 //! trust_proxy = true          # behind nginx/Caddy that sets X-Forwarded-For
 //! insecure_cookies = false    # true only for plain-http trials: no `Secure` on the cookie
+//! metrics = "local"           # who reads /metrics: local (default), public or off
+//! metrics_token = "..."       # ... or anyone sending this bearer token
+//! openapi = true              # serve /openapi.json
 //! [limits]
 //! max_body_bytes = 16777216
 //! max_json_bytes = 65536
@@ -46,6 +49,25 @@ pub struct Config {
     /// `http://<listen>`).
     pub public_url: Option<String>,
     pub auth: AuthConfig,
+    /// Who may read `/metrics` (counts of requests, records, devices; no names): `"local"`
+    /// (the default: clients on this machine, such as a Prometheus beside it, or any client
+    /// sending `metrics_token`), `"public"`, or `"off"`.
+    pub metrics: MetricsAccess,
+    /// A bearer token that reads `/metrics` from anywhere (a scraper elsewhere).
+    pub metrics_token: Option<String>,
+    /// Serve the API description at `/openapi.json` (default true: it holds no data, and
+    /// client developers and API tests read it).
+    pub openapi: bool,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsAccess {
+    #[default]
+    Local,
+    Public,
+    Off,
 }
 
 /// People and devices: sessions, enrollment codes, abuse limits.
@@ -117,6 +139,32 @@ pub struct Limits {
     pub max_concurrent_syncs: usize,
     /// ... this long for their turn, then are answered 503 (busy, try again).
     pub queue_wait_s: u64,
+    /// Most connections open at once (fewer when the limit of open files is lower); at the
+    /// cap new connections wait to be accepted.
+    pub max_connections: usize,
+    /// A connection that takes longer than this to send a request's headers (or stays idle
+    /// between requests this long) is closed.
+    pub header_read_timeout_s: u64,
+    /// Unfinished photo uploads hold at most this much in all ...
+    pub max_partial_upload_mb: u64,
+    /// ... and one untouched this long is removed (its device starts it over).
+    pub partial_upload_hours: u64,
+    /// Kept free on the data's disk for the database: photo uploads wait below it, and
+    /// `/readyz` says not ready.
+    pub min_free_disk_mb: u64,
+}
+
+impl Limits {
+    /// What the photo folder takes of these limits.
+    pub fn uploads(&self) -> crate::storage::files::UploadLimits {
+        crate::storage::files::UploadLimits {
+            max_partial_bytes: self.max_partial_upload_mb.saturating_mul(1 << 20),
+            partial_max_age: std::time::Duration::from_secs(
+                self.partial_upload_hours.saturating_mul(3600),
+            ),
+            min_free_bytes: self.min_free_disk_mb.saturating_mul(1 << 20),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -135,6 +183,11 @@ impl Default for Limits {
             max_push_ops: jingtu_doc::ExpansionLimits::DEFAULT.max_ops,
             max_concurrent_syncs: 4,
             queue_wait_s: 10,
+            max_connections: 1024,
+            header_read_timeout_s: 10,
+            max_partial_upload_mb: 2048,
+            partial_upload_hours: 72,
+            min_free_disk_mb: 512,
         }
     }
 }
@@ -149,6 +202,9 @@ impl Default for Config {
             trust_proxy: false,
             public_url: None,
             auth: AuthConfig::default(),
+            metrics: MetricsAccess::default(),
+            metrics_token: None,
+            openapi: true,
         }
     }
 }
@@ -216,6 +272,15 @@ impl Config {
                 "limits.max_concurrent_syncs",
                 self.limits.max_concurrent_syncs as u64,
             ),
+            ("limits.max_connections", self.limits.max_connections as u64),
+            (
+                "limits.header_read_timeout_s",
+                self.limits.header_read_timeout_s,
+            ),
+            (
+                "limits.partial_upload_hours",
+                self.limits.partial_upload_hours,
+            ),
         ] {
             if v == 0 {
                 anyhow::bail!("{name} must be at least 1");
@@ -223,6 +288,13 @@ impl Config {
         }
         if a.enrollment_code_hours > a.enrollment_code_max_hours {
             anyhow::bail!("auth.enrollment_code_hours is over auth.enrollment_code_max_hours");
+        }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            anyhow::bail!("metrics_token must have at least 16 characters");
         }
         if let Some(url) = &self.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))

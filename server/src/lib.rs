@@ -10,6 +10,7 @@ pub mod assignments;
 pub mod catalog;
 pub mod config;
 pub mod people;
+pub mod serve;
 pub mod storage;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ pub fn open_embedded(config: &Config) -> anyhow::Result<Embedded> {
     let db =
         SqliteStore::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
     crate::catalog::seed_builtin(&db).context("publishing the built-in templates")?;
-    let photos = PhotoFolder::open(&config.data_dir.join("photos"))?;
+    let photos = PhotoFolder::open_with(&config.data_dir.join("photos"), config.limits.uploads())?;
     Ok(Embedded {
         db: Arc::new(db),
         photos: Arc::new(photos),
@@ -71,6 +72,10 @@ pub fn app_state(config: &Config, storage: &Embedded) -> anyhow::Result<Shared> 
         heavy: Arc::new(tokio::sync::Semaphore::new(
             config.limits.max_concurrent_syncs,
         )),
+        disks: vec![config.data_dir.clone()],
+        metrics_access: config.metrics,
+        metrics_token: config.metrics_token.clone(),
+        openapi: config.openapi,
     }))
 }
 

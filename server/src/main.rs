@@ -1,8 +1,10 @@
 //! `jingtu-server`: `serve` runs the sync server; `admin` manages org units, users, enrollment
 //! codes, devices and reads the audit log (`jingtu_server::admin`).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -59,20 +61,31 @@ fn serve(config: Config) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // Automerge opens an info-level span for every document it loads and writes
-                // down its options with each: a cost on every push, and nothing to read.
-                .unwrap_or_else(|_| "info,tower_http=info,automerge=warn".into()),
+                // Automerge opens an info-level span for every document it loads, and logs an
+                // error for every push whose bytes do not load: a device (or an attacker)
+                // could flood the log with them. Such pushes are refused with the reason and
+                // audited instead; RUST_LOG=automerge=debug shows Automerge's own lines.
+                .unwrap_or_else(|_| "info,tower_http=info,automerge=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let storage = open_embedded(&config)?;
     let first_token = if storage.db.user_count()? == 0 {
-        // First start: an admin user and a device token, printed once.
+        // First start: an admin user and a device token, written to a file only its owner
+        // reads (never to the log, which log collectors keep and forward).
         storage.db.create_user("admin")?;
         let token = new_token();
         let info = storage
             .db
             .add_token("admin", &token_hash(&token), Some("first start"))?;
+        let file = config.data_dir.join(FIRST_TOKEN_FILE);
+        write_private(&file, &format!("{token}\n")).with_context(|| {
+            format!(
+                "writing the admin's first token to {} (issue another with \
+                 `jingtu-server admin issue-token admin`)",
+                file.display()
+            )
+        })?;
         storage.db.audit(
             &AuditEntry::new(
                 AuditEntry::SYSTEM,
@@ -91,7 +104,7 @@ fn serve(config: Config) -> Result<()> {
             .target(format!("device {}", info.id))
             .detail(serde_json::json!({"user": "admin", "label": "first start"})),
         )?;
-        Some(token)
+        Some((token, file))
     } else {
         None
     };
@@ -109,27 +122,59 @@ fn serve(config: Config) -> Result<()> {
         let shutdown = shutdown_signal()?;
         // Scripts and tests read this line to find the port.
         println!("jingtu-server listening on http://{addr}");
-        if let Some(token) = first_token {
-            eprintln!("first start: created user 'admin' with this device token (shown once):");
-            eprintln!("  {token}");
-            eprintln!("enroll a device with:  jingtu enroll http://{addr} {token}");
+        if let Some((token, file)) = first_token {
+            eprintln!(
+                "first start: created user 'admin'; its device token is in {} (readable by \
+                 this user only: delete it once a device is enrolled)",
+                file.display()
+            );
+            eprintln!(
+                "enroll a device with:  jingtu enroll http://{addr} $(cat {})",
+                file.display()
+            );
             eprintln!(
                 "for the web login: jingtu-server admin user set-password admin --password-stdin"
             );
+            // A person at a terminal sees it at once; a terminal is not a log.
+            if std::io::stdout().is_terminal() {
+                println!("admin device token (shown once): {token}");
+            }
         }
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
         // The peer address is the client's (rate limits, audit) unless `trust_proxy` says to
         // read X-Forwarded-For.
-        axum::serve(
-            listener,
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+        let max_connections =
+            jingtu_server::serve::connections_allowed(config.limits.max_connections);
+        if max_connections < config.limits.max_connections {
+            tracing::warn!(
+                max_connections,
+                "the limit of open files allows fewer connections than limits.max_connections"
+            );
+        }
+        let limits = jingtu_server::serve::ConnectionLimits {
+            max_connections,
+            header_read_timeout: Duration::from_secs(config.limits.header_read_timeout_s),
+            drain: Duration::from_secs(config.limits.request_timeout_s),
+        };
+        jingtu_server::serve::serve(listener, router(state), limits, shutdown).await;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The file in the data dir that holds the admin's device token made at the first start.
+const FIRST_TOKEN_FILE: &str = "first-admin-token";
+
+/// Writes `text` to a new file that only this user may read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
 }
 
 /// Resolves at Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the

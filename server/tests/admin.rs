@@ -81,18 +81,36 @@ fn serve_prints_its_address_and_first_token_and_stops_on_sigterm() {
         .unwrap()
         .to_string();
     let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut token = None;
-    for _ in 0..10 {
+    // The lines up to the one that names the token's file.
+    let mut logged = String::new();
+    for _ in 0..20 {
         let mut l = String::new();
         if err.read_line(&mut l).unwrap() == 0 {
             break;
         }
-        if let Some(t) = l.split_whitespace().find(|w| w.starts_with("jt_")) {
-            token = Some(t.to_string());
+        logged.push_str(&l);
+        if l.contains("first-admin-token") {
             break;
         }
     }
-    assert!(token.is_some(), "the first start prints a token");
+    // The first token is in a file only its owner reads, never in the log.
+    let token_file = dir.path().join("data/first-admin-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(token.trim().starts_with("jt_"), "{token}");
+    assert!(
+        !logged.contains(token.trim()),
+        "the token reached the log: {logged}"
+    );
+    assert!(logged.contains("first-admin-token"), "{logged}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the token file is readable by others: {mode:o}"
+        );
+    }
     assert!(
         dir.path().join("data/jingtu-server.db").exists(),
         "the env data dir is used"

@@ -343,6 +343,7 @@ const CSRF: Expect = Expect::Err(403, "csrf");
 const FIELD_ROLE: Expect = Expect::Err(401, "bad_login");
 const BAD_LOGIN: Expect = Expect::Err(401, "bad_login");
 const NOT_FOUND: Expect = Expect::Err(404, "not_found");
+const METRICS_LOCAL: Expect = Expect::Err(403, "metrics_local_only");
 
 /// The same answer in and out of scope.
 const fn both(e: Expect) -> [Expect; 2] {
@@ -422,9 +423,11 @@ fn table() -> Vec<Row> {
         // ---- Public: no credentials needed, and credentials sent anyway change nothing.
         public(Method::GET, paths::HEALTHZ, Target::Nothing, OK),
         public(Method::GET, paths::READYZ, Target::Nothing, OK),
-        // Metrics carry counts only (requests per route, records, devices), no names: public
-        // like the health checks, for the scraper (keep the port off the internet).
-        public(Method::GET, paths::METRICS, Target::Nothing, OK),
+        // Metrics carry counts only (requests per route, records, devices), no names, but
+        // those are nobody else's business: by default read from this machine only (or with
+        // the metrics token), whatever credentials come (the callers here come from
+        // 10.0.0.0/8).
+        public(Method::GET, paths::METRICS, Target::Nothing, METRICS_LOCAL),
         public(Method::GET, paths::OPENAPI, Target::Nothing, OK),
         // A fresh code enrolls a new device whoever sends it: the code is the credential.
         public(Method::POST, paths::ENROLL, Target::FreshCode, OK),

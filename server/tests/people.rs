@@ -1437,3 +1437,153 @@ fn a_served_enrollment_records_the_peer_address() {
     let store = SqliteStore::open(&d.join("jingtu-server.db")).unwrap();
     assert!(store.audit_query(&Default::default()).unwrap().len() >= 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_passwords_sent_at_once_get_no_more_tries_than_the_lockout() {
+    let app = Arc::new(App::new());
+    county(&app.db);
+    // Twenty guesses at once, from twenty addresses (past the limit per address): each is
+    // counted before its password is checked.
+    let guesses: Vec<_> = (0..20u8)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let body = json!({"user": "王审核", "password": format!("guess {i}")});
+                app.call_from(
+                    [10, 0, 0, i],
+                    Method::POST,
+                    "/v1/login",
+                    Some(body.to_string().into_bytes()),
+                    &Auth::None,
+                    &[],
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for g in guesses {
+        answers.push(g.await.unwrap().status);
+    }
+    let wrong = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(wrong <= 5, "{wrong} guesses were checked: {answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::LOCKED)
+    );
+    let admin = app.device_token("管理员甲");
+    let checked = app.audit(&admin, "action=login_failed&user=王审核").await;
+    assert!(checked.len() <= 5, "{} passwords checked", checked.len());
+    let right = app.login("王审核", PASSWORD).await;
+    assert_eq!(right.status, StatusCode::LOCKED);
+}
+
+#[tokio::test]
+async fn a_login_body_must_say_it_is_json() {
+    let app = App::new();
+    county(&app.db);
+    let body = json!({"user": "王审核", "password": PASSWORD}).to_string();
+    // What a form of another site can send without asking first.
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/v1/login")
+            .header(header::HOST, "jingtu.test:8470");
+        if let Some(c) = content_type {
+            req = req.header(header::CONTENT_TYPE, c);
+        }
+        let mut req = req.body(Body::from(body.clone())).unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        let response = app.router.clone().oneshot(req).await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        assert!(!response.headers().contains_key(header::SET_COOKIE));
+    }
+    app.login("王审核", PASSWORD).await.expect(StatusCode::OK);
+}
+
+async fn get(app: &App, ip: [u8; 4], path: &str, token: Option<&str>) -> StatusCode {
+    let auth = token.map_or(Auth::None, Auth::Bearer);
+    app.call_from(ip, Method::GET, path, None, &auth, &[])
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn metrics_are_read_locally_or_with_their_token_and_the_description_can_be_hidden() {
+    use jingtu_server::config::MetricsAccess;
+    // By default: this machine only.
+    let app = App::new();
+    assert_eq!(
+        get(&app, [127, 0, 0, 1], "/metrics", None).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&app, [203, 0, 113, 9], "/metrics", None).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&app, [203, 0, 113, 9], "/openapi.json", None).await,
+        StatusCode::OK
+    );
+    // With a token, from anywhere; a wrong token does not do.
+    let token = "scrape-4f7c1e9a2b";
+    let app = App::with(|c| c.metrics_token = Some(token.into()));
+    assert_eq!(
+        get(&app, [203, 0, 113, 9], "/metrics", Some(token)).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(
+            &app,
+            [203, 0, 113, 9],
+            "/metrics",
+            Some("scrape-4f7c1e9a2c")
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    let app = App::with(|c| c.metrics = MetricsAccess::Public);
+    assert_eq!(
+        get(&app, [203, 0, 113, 9], "/metrics", None).await,
+        StatusCode::OK
+    );
+    let app = App::with(|c| {
+        c.metrics = MetricsAccess::Off;
+        c.openapi = false;
+    });
+    assert_eq!(
+        get(&app, [127, 0, 0, 1], "/metrics", None).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, [127, 0, 0, 1], "/openapi.json", None).await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn ready_only_while_the_disk_keeps_its_reserve() {
+    let app = App::new();
+    let ok = app.call(Method::GET, "/readyz", None, &Auth::None).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    // A reserve larger than any disk: as on a full one.
+    let app = App::with(|c| c.limits.min_free_disk_mb = u64::MAX >> 21);
+    let full = app.call(Method::GET, "/readyz", None, &Auth::None).await;
+    assert_eq!(
+        (full.status, full.error_code().as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "disk_full")
+    );
+}

@@ -224,12 +224,15 @@ pub struct ServerProcess {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     pub addr: SocketAddr,
-    /// The device token of the user `admin`, printed on the first start of a data dir.
+    /// The device token of the user `admin`, written to `DATA_DIR/first-admin-token` at the
+    /// first start of a data dir.
     pub admin_token: Option<String>,
     log: Arc<Mutex<String>>,
     starts: u32,
     /// A configuration file given with `--config`.
     config: Option<PathBuf>,
+    /// `RUST_LOG` for the process (`info` unless started with the server's own default).
+    rust_log: Option<&'static str>,
 }
 
 /// Org units of one county (南召县) with two townships (云阳镇 102, 皇路店镇 103) and a village
@@ -260,13 +263,35 @@ impl ServerProcess {
         ServerProcess::start_with(bin, data_dir, Some(file))
     }
 
+    /// Like [`ServerProcess::start_with_config`], logging as the server does when nobody sets
+    /// `RUST_LOG` (what an operator's log collector receives).
+    pub fn start_with_default_log(
+        bin: impl AsRef<Path>,
+        data_dir: &Path,
+        toml: &str,
+    ) -> ServerProcess {
+        let file = data_dir.with_extension("toml");
+        std::fs::write(&file, toml).expect("writing the server's configuration");
+        ServerProcess::start_logging(bin, data_dir, Some(file), None)
+    }
+
     fn start_with(
         bin: impl AsRef<Path>,
         data_dir: &Path,
         config: Option<PathBuf>,
     ) -> ServerProcess {
+        ServerProcess::start_logging(bin, data_dir, config, Some("info"))
+    }
+
+    fn start_logging(
+        bin: impl AsRef<Path>,
+        data_dir: &Path,
+        config: Option<PathBuf>,
+        rust_log: Option<&'static str>,
+    ) -> ServerProcess {
         let mut server = ServerProcess {
             config,
+            rust_log,
             bin: bin.as_ref().to_path_buf(),
             data_dir: data_dir.to_path_buf(),
             child: None,
@@ -292,7 +317,12 @@ impl ServerProcess {
         let first_start = !self.data_dir.join("jingtu-server.db").exists();
         self.starts += 1;
         let run = self.starts;
-        let mut child = Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        match self.rust_log {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(
@@ -301,7 +331,6 @@ impl ServerProcess {
                     .flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]),
             )
             .args(["serve", "--listen", listen])
-            .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("JINGTU_CONFIG")
             .env_remove("JINGTU_DATA_DIR")
@@ -319,7 +348,6 @@ impl ServerProcess {
                 let _ = out_tx.send(line);
             }
         });
-        let (err_tx, err_rx) = mpsc::channel::<String>();
         let mut stderr = child.stderr.take().expect("piped stderr");
         let log = self.log.clone();
         thread::spawn(move || {
@@ -337,8 +365,6 @@ impl ServerProcess {
                     pending.drain(..=end);
                     let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
                     log.push_str(&format!("[run {run}] {line}\n"));
-                    drop(log);
-                    let _ = err_tx.send(line);
                 }
             }
         });
@@ -364,24 +390,16 @@ impl ServerProcess {
             }
         };
         if first_start {
-            let token = loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match err_rx.recv_timeout(left) {
-                    Ok(line) if line.trim().starts_with("jt_") => break line.trim().to_string(),
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        return Err(format!(
-                            "no admin token on stderr at the first start ({e:?})"
-                        ));
-                    }
-                }
-            };
-            self.admin_token = Some(token);
+            // Written before the address is printed.
+            let file = self.data_dir.join("first-admin-token");
+            let token = std::fs::read_to_string(&file).map_err(|e| {
+                format!(
+                    "no admin token in {} at the first start: {e}",
+                    file.display()
+                )
+            })?;
+            self.admin_token = Some(token.trim().to_string());
         }
-        // The rest of stderr goes to the log only.
-        drop(err_rx);
         self.addr = addr;
         self.url = format!("http://{addr}");
         self.child = Some(child);

@@ -410,3 +410,134 @@ fn many_pushes_of_one_record_at_once_store_each_change_once() {
     }
     assert_eq!(doc.get_changes(&[]).len(), 1 + 8);
 }
+
+#[test]
+fn a_crowd_of_idle_or_trickling_connections_is_let_go_and_health_checks_answer() {
+    use std::io::{Read, Write as _};
+    use std::net::TcpStream;
+    let w = World::with_config("[limits]\nmax_connections = 32\nheader_read_timeout_s = 1\n");
+    // Ten times the cap, all idle (a connection that never sends a byte) ...
+    let idle: Vec<TcpStream> = (0..320)
+        .map(|_| TcpStream::connect(w.server.addr).expect("connecting"))
+        .collect();
+    // ... and one that trickles its headers a byte at a time (slowloris).
+    let mut slow = TcpStream::connect(w.server.addr).unwrap();
+    let started = Instant::now();
+    let trickle = std::thread::spawn(move || {
+        for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if slow.write_all(&[*b]).is_err() {
+                return true; // closed by the server
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    });
+    // A health check still gets its answer, once the server let the idle crowd go.
+    let mut check = TcpStream::connect(w.server.addr).unwrap();
+    check
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    check
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    check
+        .read_to_string(&mut answer)
+        .expect("the health check is answered");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"),
+        "{answer}"
+    );
+    eprintln!(
+        "health check answered after {:.1} s with 320 idle connections held",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        trickle.join().unwrap(),
+        "the trickling connection was not closed"
+    );
+    // Every idle connection was closed by the server.
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut buf = [0u8; 16];
+        match c.read(&mut buf) {
+            Ok(0) | Err(_) => {}
+            Ok(n) => panic!("an idle connection got {n} bytes"),
+        }
+    }
+}
+
+#[test]
+fn corrupt_pushes_are_refused_without_flooding_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with_default_log(SERVER, &dir.path().join("server"), "");
+    let token = server.admin_token.clone().unwrap();
+    let admin = Client::new(&server.url, &token, ClientOptions::default()).unwrap();
+    for i in 0..20u8 {
+        let id = new_id();
+        let mut bytes = record(&id).save();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0xff; // a flipped byte in the middle of a valid record
+        bytes.push(i);
+        let r = push_one(&admin, &id, bytes);
+        assert_eq!(r.outcome, PushOutcome::Refused, "{r:?}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let log = server.log();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+        .collect();
+    assert!(errors.is_empty(), "the log holds: {errors:#?}");
+}
+
+#[test]
+fn photos_wait_while_the_disk_keeps_its_reserve_and_go_up_when_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    // A reserve larger than the disk: as on a nearly full one.
+    let mut server = ServerProcess::start_with_config(
+        SERVER,
+        &data,
+        "[limits]\nmin_free_disk_mb = 1000000000\n",
+    );
+    let token = server.admin_token.clone().unwrap();
+    let core = jingtu_core::DeviceCore::open(&dir.path().join("phone")).unwrap();
+    core.set_server(&server.url, &token).unwrap();
+    let id = core
+        .create_record(
+            "village_inspection",
+            &jingtu_core::NewRecordPlace::default(),
+        )
+        .unwrap()
+        .id;
+    core.add_photo(
+        &id,
+        jingtu_core::PhotoSource::Bytes(&jingtu_e2e::test_jpeg(3, 640, 480)),
+        &jingtu_core::NewPhoto {
+            tag: "before".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // The record goes (the database keeps its reserve for it); the photo waits.
+    let report = core.sync(&mut |_| true).unwrap();
+    assert_eq!(
+        (report.records_pushed, report.photos_deferred),
+        (1, 1),
+        "{report:?}"
+    );
+    let status = core.sync_status().unwrap();
+    assert_eq!(status.records_pending, 0, "{status:?}");
+    assert_eq!(status.photos_pending, 1, "{status:?}");
+    let raw = reqwest::blocking::get(format!("{}/readyz", server.url)).unwrap();
+    assert_eq!(raw.status().as_u16(), 503);
+    assert!(raw.text().unwrap().contains("disk_full"));
+    // Room again (the operator freed the disk): the photo goes up at the next sync.
+    std::fs::write(data.with_extension("toml"), "").unwrap();
+    server.restart();
+    core.set_server(&server.url, &token).unwrap();
+    let report = core.sync(&mut |_| true).unwrap();
+    assert_eq!(report.photos_uploaded, 1, "{report:?}");
+    assert_eq!(core.sync_status().unwrap().photos_pending, 0);
+}

@@ -5,8 +5,10 @@
 //! Suite `core`: durable single-field edits, record creation, opening and listing a store of
 //! 10,000 records, bytes on disk per record, and a plain rusqlite JSON upsert as the floor.
 //! Suite `photos`: photo ingest. Suite `sync`: sync against a real `jingtu-server` process on
-//! loopback (see `sync.rs`).
+//! loopback (see `sync.rs`). Suite `hostile`: the server's memory and a good device's wait
+//! while a crowd of hostile clients sends the worst the limits allow (see `hostile.rs`).
 
+mod hostile;
 mod sync;
 
 use std::path::Path;
@@ -36,9 +38,9 @@ struct Cli {
     /// sync: records the device of the incremental sync holds.
     #[arg(long, default_value_t = 10_000)]
     held: usize,
-    /// sync: devices syncing at once.
-    #[arg(long, default_value_t = 100)]
-    devices: usize,
+    /// sync: devices syncing at once (hostile: hostile clients, default 16).
+    #[arg(long)]
+    devices: Option<usize>,
     /// sync: new records per concurrent device.
     #[arg(long, default_value_t = 10)]
     per_device: usize,
@@ -52,6 +54,8 @@ enum Suite {
     Core,
     Photos,
     Sync,
+    /// What a crowd of hostile devices costs a server (memory, a good device's wait).
+    Hostile,
 }
 
 struct Report {
@@ -86,6 +90,7 @@ fn main() -> Result<()> {
         Suite::Core => core_suite(&cli),
         Suite::Photos => photos_suite(&cli),
         Suite::Sync => sync::sync_suite(&cli),
+        Suite::Hostile => hostile::hostile_suite(&cli),
     }
 }
 

@@ -41,11 +41,11 @@ const PHOTO_NOISE: i32 = 4;
 
 /// A `jingtu-server serve` child on a free loopback port with its own data directory; killed
 /// when dropped (also when the bench fails half-way).
-struct Server {
+pub(crate) struct Server {
     child: Child,
     exe: PathBuf,
-    url: String,
-    admin_token: String,
+    pub(crate) url: String,
+    pub(crate) admin_token: String,
     /// The configuration file it was started with (also given to `admin` commands).
     config: PathBuf,
     /// The last lines of its stderr, for error messages.
@@ -102,7 +102,20 @@ enum Line {
 }
 
 impl Server {
-    fn start() -> Result<Server> {
+    /// A size from the server's `/proc/PID/status` in MB (`VmHWM`: its peak resident memory
+    /// so far; `VmRSS`: now).
+    pub(crate) fn memory_mb(&self, field: &str) -> Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .context("reading the server's /proc status")?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .with_context(|| format!("no {field} in the server's status"))?;
+        Ok(kb / 1024.0)
+    }
+
+    pub(crate) fn start() -> Result<Server> {
         let exe = server_exe()?;
         let data = tempfile::tempdir()?;
         // The phones of the concurrent part all enroll from this machine's address, where in
@@ -138,25 +151,23 @@ impl Server {
             log: Arc::new(Mutex::new(Vec::new())),
             data,
         };
-        let (tx, rx) = mpsc::channel();
+        let (tx_out, rx) = mpsc::channel();
+        let token_file = server.data.path().join("first-admin-token");
         // Both pipes are read to their end so the server never blocks on a full pipe.
-        let tx_out = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("jingtu-server listening on ") {
                     let _ = tx_out.send(Line::Url(url.trim().to_string()));
+                    // The first start's admin token is written before the address is printed.
+                    if let Ok(t) = std::fs::read_to_string(token_file.as_path()) {
+                        let _ = tx_out.send(Line::Token(t.trim().to_string()));
+                    }
                 }
             }
         });
         let log = server.log.clone();
         std::thread::spawn(move || {
-            let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let t = line.trim();
-                if !sent && t.starts_with("jt_") && !t.contains(char::is_whitespace) {
-                    sent = true;
-                    let _ = tx.send(Line::Token(t.to_string()));
-                }
                 let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
                 if log.len() >= 40 {
                     log.remove(0);
@@ -534,7 +545,7 @@ pub(crate) fn sync_suite(cli: &Cli) -> Result<()> {
     };
     let records = cli.records.unwrap_or(1_000).max(1);
     let runs = cli.edits.unwrap_or(30).max(1);
-    let devices = cli.devices.max(1);
+    let devices = cli.devices.unwrap_or(100).max(1);
     let per_device = cli.per_device.max(1);
     server_exe()?;
     let run = |part: &str| cli.only.is_empty() || cli.only.iter().any(|p| p == part);

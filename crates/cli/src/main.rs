@@ -138,6 +138,9 @@ enum Command {
     },
     /// Mark a refused edit as read (it stays in the store).
     Dismiss { refused_edit: i64 },
+    /// Remove a record the server refused whole (held back) from this device; its edits stay
+    /// in `jingtu refused --all`. Export it first to give it to its owner or supervisor.
+    Discard { id: String },
     /// Send this device's changes and photos to the server and take in what others did.
     Sync,
     /// What waits to be synced.
@@ -225,6 +228,8 @@ fn error_code(e: &CoreError) -> &'static str {
         CoreError::InvalidState(_) => "invalid_state",
         CoreError::StoreLocked(_) => "store_locked",
         CoreError::BadRecord(_) => "bad_record",
+        CoreError::Storage(jingtu_core::StoreError::Full) => "storage_full",
+        CoreError::Storage(jingtu_core::StoreError::ReadOnly) => "storage_read_only",
         CoreError::Storage(_) => "storage",
         CoreError::Template(_) => "template",
         CoreError::BadPhoto(_) => "bad_photo",
@@ -580,6 +585,13 @@ fn run(cli: Cli) -> Result<()> {
                 format!("refused edit #{refused_edit} dismissed")
             });
         }
+        Command::Discard { id: i } => {
+            let i = id(&i)?;
+            core.discard_record(&i)?;
+            out(json, json!({"id": i, "discarded": true}), || {
+                format!("record {i} removed from this device (its edits: jingtu refused --all)")
+            });
+        }
         Command::Sync => {
             // Records and thumbnails count items; photos count bytes.
             let style = |counts: &str| {
@@ -634,6 +646,13 @@ fn run(cli: Cli) -> Result<()> {
                     r.bytes_down,
                     r.duration_ms
                 );
+                if r.photos_deferred > 0 {
+                    s.push_str(&format!(
+                        "\n{} photo(s) wait: the server has no room for them now (they go at \
+                         a later sync)",
+                        r.photos_deferred
+                    ));
+                }
                 for x in &r.refused {
                     s.push_str(&format!(
                         "\nrefused {}: {} ({}{})",
@@ -690,8 +709,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status => {
             let s = core.sync_status()?;
             out(json, serde_json::to_value(&s)?, || {
+                let held = if s.records_held > 0 {
+                    format!(
+                        "\n{} record(s) held back: the server refused them whole, and they are \
+                         not sent again until edited (jingtu refused; export one for its owner \
+                         or supervisor, then jingtu discard ID)",
+                        s.records_held
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "server {}\nlast sync {}\n{} record(s), {} waiting to be sent, {} photo(s) to upload",
+                    "server {}\nlast sync {}\n{} record(s), {} waiting to be sent, {} photo(s) to upload{held}",
                     s.server_url
                         .as_deref()
                         .unwrap_or("(none: run jingtu enroll URL CODE)"),

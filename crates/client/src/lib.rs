@@ -266,7 +266,8 @@ impl Client {
                         return Ok((status, body));
                     }
                     let err = refused(status, &body);
-                    if status.is_server_error()
+                    // A server without room (507) stays so for longer than a retry waits.
+                    if (status.is_server_error() && status != StatusCode::INSUFFICIENT_STORAGE)
                         || status == StatusCode::REQUEST_TIMEOUT
                         || status == StatusCode::TOO_MANY_REQUESTS
                     {

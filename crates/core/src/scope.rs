@@ -84,6 +84,28 @@ impl DeviceCore {
         }
     }
 
+    /// Removes from this device a record the server refused whole (held back: another
+    /// user's record, or one outside the user's reach), after its edits were kept as a refused
+    /// edit (`refused_edits(.., true)` still lists it). A record that is not held stays:
+    /// `InvalidState`.
+    pub fn discard_record(&self, id: &str) -> Result<(), CoreError> {
+        let id = self.resolve_id(id)?;
+        let mut cache = lock(&self.cache);
+        if !self.store.record_sync_state(&id)?.held {
+            return Err(CoreError::InvalidState(format!(
+                "record {id} is not held back by a refusal: only a record the server refused \
+                 whole is discarded"
+            )));
+        }
+        cache.remove(&id);
+        if !self.store.discard_held_record(&id)? {
+            return Err(CoreError::InvalidState(format!(
+                "record {id} is not held back"
+            )));
+        }
+        Ok(())
+    }
+
     /// Records received whose template this app does not know yet.
     pub fn parked_records(&self) -> Result<Vec<(String, String)>, CoreError> {
         Ok(self
@@ -459,13 +481,46 @@ mod tests {
             core.store.dirty_records(10).unwrap().is_empty(),
             "held back"
         );
-        assert!(core.record_sync_state(&id).unwrap().pending_upload);
+        let state = core.record_sync_state(&id).unwrap();
+        assert!(state.pending_upload && state.held);
+        let status = core.sync_status().unwrap();
+        assert_eq!(
+            (status.records_pending, status.records_held),
+            (0, 1),
+            "held, not waiting"
+        );
         core.set_field(&id, "team_leader", &json!("丙")).unwrap();
         assert_eq!(
             core.store.dirty_records(10).unwrap().len(),
             1,
             "pushed again"
         );
+        assert!(!core.record_sync_state(&id).unwrap().held);
+        assert!(matches!(
+            core.discard_record(&id),
+            Err(CoreError::InvalidState(_))
+        ));
+    }
+
+    #[test]
+    fn a_held_record_is_discarded_and_its_refused_edit_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = DeviceCore::open(dir.path()).unwrap();
+        let id = core
+            .create_record("soil_sample", &NewRecordPlace::default())
+            .unwrap()
+            .id;
+        core.set_field(&id, "team_leader", &json!("丁")).unwrap();
+        core.take_out_refused(&id, &refused("out_of_scope", None), None)
+            .unwrap();
+        let kept = core.refused_edits(Some(&id), false).unwrap();
+        core.dismiss_refused_edit(kept[0].id).unwrap();
+        assert_eq!(core.record_sync_state(&id).unwrap().label(), "held");
+        core.discard_record(&id).unwrap();
+        assert!(matches!(core.view(&id), Err(CoreError::NotFound(_))));
+        assert_eq!(core.sync_status().unwrap().records_held, 0);
+        let all = core.refused_edits(Some(&id), true).unwrap();
+        assert!(all[0].local_json.contains("丁"), "nothing of it is lost");
     }
 
     #[test]

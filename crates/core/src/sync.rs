@@ -111,6 +111,9 @@ pub struct SyncReport {
     pub photo_bytes_uploaded: u64,
     /// Photos the server would not take: no record it lets this user see holds them.
     pub photos_refused: u64,
+    /// Photos that wait because the server has no room for them now (its disk keeps a reserve
+    /// for records): they go at a later sync.
+    pub photos_deferred: u64,
     pub thumbnails_fetched: u64,
     pub refused: Vec<RefusedPush>,
     /// Assignments held after the sync (when the server sent them).
@@ -140,8 +143,12 @@ pub struct SyncStatus {
     pub last_sync_ms: Option<i64>,
     pub cursor: u64,
     pub records: u64,
-    /// Records with changes the server has not confirmed.
+    /// Records with changes the server has not confirmed, sent at the next sync.
     pub records_pending: u64,
+    /// Records the server refused whole (another user's record, a place outside the user's
+    /// reach): not sent again until edited here. Their edits are kept as refused edits; the
+    /// user gives such a record to its owner or supervisor (export) and discards it here.
+    pub records_held: u64,
     /// Photos not uploaded yet.
     pub photos_pending: u64,
 }
@@ -151,6 +158,9 @@ pub struct SyncStatus {
 pub struct RecordSyncState {
     /// Changes wait to be pushed.
     pub pending_upload: bool,
+    /// The server refused the record whole: it is not pushed again until edited here
+    /// (see [`SyncStatus::records_held`]).
+    pub held: bool,
     /// Photos of the record wait to be uploaded.
     pub photos_pending: u64,
     /// Edits of the record the server refused that the user has not dismissed.
@@ -161,6 +171,8 @@ impl RecordSyncState {
     pub fn label(&self) -> &'static str {
         if self.refused_edits > 0 {
             "refused"
+        } else if self.held {
+            "held"
         } else if self.pending_upload {
             "pending_upload"
         } else if self.photos_pending > 0 {
@@ -336,16 +348,18 @@ impl DeviceCore {
             cursor: self.cursor()?,
             records: counts.records,
             records_pending: counts.records_pending,
+            records_held: counts.records_held,
             photos_pending: counts.photos_pending,
         })
     }
 
     pub fn record_sync_state(&self, id: &str) -> Result<RecordSyncState, CoreError> {
-        let (pending_upload, photos_pending) = self.store.record_sync_state(id)?;
+        let row = self.store.record_sync_state(id)?;
         let refused_edits = self.store.refused_edits(Some(id), false)?.len() as u64;
         Ok(RecordSyncState {
-            pending_upload,
-            photos_pending,
+            pending_upload: row.dirty,
+            held: row.held,
+            photos_pending: row.photos_pending,
             refused_edits,
         })
     }
@@ -647,6 +661,8 @@ impl DeviceCore {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let mut failure = None;
         let mut cancelled = false;
+        let mut deferred = false;
+        let uploaded_before = report.photos_uploaded;
         std::thread::scope(|s| {
             let (tx, rx) = std::sync::mpsc::channel::<UploadEvent>();
             for _ in 0..PHOTO_UPLOADERS.min(work.len()) {
@@ -684,6 +700,14 @@ impl DeviceCore {
                         report.photo_bytes_uploaded += n;
                     }
                     UploadEvent::Done(_, Ok(None)) => {}
+                    // No room on the server now: the rest wait too, and the sync goes on.
+                    UploadEvent::Done(
+                        _,
+                        Err(CoreError::Sync(ClientError::Refused { status: 507, .. })),
+                    ) => {
+                        deferred = true;
+                        halt.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     UploadEvent::Done(_, Err(e)) => {
                         failure.get_or_insert(e);
                         halt.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -693,6 +717,10 @@ impl DeviceCore {
         });
         if cancelled {
             return Err(CoreError::Cancelled);
+        }
+        if deferred {
+            report.photos_deferred =
+                (work.len() as u64).saturating_sub(report.photos_uploaded - uploaded_before);
         }
         match failure {
             Some(e) => Err(e),

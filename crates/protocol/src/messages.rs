@@ -246,12 +246,12 @@ pub struct ErrorDetail {
     pub offset: Option<u64>,
 }
 
-/// Is `s` a photo content id (64 lowercase hex digits)?
+/// Is `s` a photo content id (64 lowercase hex digits)? See [`PhotoHash`].
 pub fn is_photo_hash(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    PhotoHash::is_valid(s)
 }
+
+pub use jingtu_model::PhotoHash;
 
 /// Is `s` a record id (a UUID in its hyphenated lowercase form)?
 pub fn is_record_id(s: &str) -> bool {

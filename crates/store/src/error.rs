@@ -20,6 +20,25 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The device's storage is full: the write did not happen, and the store is as it was.
+    #[error(
+        "the device's storage is full: free some space (nothing was lost; the last change was not saved)"
+    )]
+    Full,
+    /// The store's folder cannot be written (a read-only file system).
+    #[error("the store cannot be written now (read-only storage): the last change was not saved")]
+    ReadOnly,
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StoreError::Full,
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
+            _ => StoreError::Sqlite(e),
+        }
+    }
 }

@@ -17,5 +17,6 @@ pub use error::StoreError;
 pub use schema::SCHEMA_VERSION;
 pub use store::{
     DirtyRecord, Durability, ListFilter, NewRefusedEdit, Origin, PhotoBlob, PhotoChange, PhotoInfo,
-    PhotoRef, RecordSummary, RefusedEdit, Store, StoreOptions, StoredAssignment, SyncCounts,
+    PhotoRef, RecordSummary, RecordSyncRow, RefusedEdit, Store, StoreOptions, StoredAssignment,
+    SyncCounts,
 };

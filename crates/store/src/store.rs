@@ -110,7 +110,21 @@ pub struct DirtyRecord {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncCounts {
     pub records: u64,
+    /// Records with changes to push.
     pub records_pending: u64,
+    /// Records the server refused whole, not pushed again until edited here.
+    pub records_held: u64,
+    pub photos_pending: u64,
+}
+
+/// What waits to be sent of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordSyncRow {
+    /// Changes wait to be pushed (and are pushed unless `held`).
+    pub dirty: bool,
+    /// The server refused the record whole: not pushed again until edited here.
+    pub held: bool,
+    /// Its photos not uploaded yet.
     pub photos_pending: u64,
 }
 
@@ -597,16 +611,20 @@ impl Store {
     }
 
     /// Whether a record waits to be pushed, and how many of its photos wait to be uploaded.
-    pub fn record_sync_state(&self, id: &str) -> Result<(bool, u64), StoreError> {
+    pub fn record_sync_state(&self, id: &str) -> Result<RecordSyncRow, StoreError> {
         let conn = lock(&self.reader);
         conn.prepare_cached(
-            "SELECT dirty, (SELECT COUNT(DISTINCT p.sha256) FROM photo_refs r
+            "SELECT dirty, held, (SELECT COUNT(DISTINCT p.sha256) FROM photo_refs r
                  JOIN photos p ON p.sha256 = r.sha256
                  WHERE r.record_id = records.id AND p.uploaded = 0 AND p.bytes IS NOT NULL)
              FROM records WHERE id = ?1",
         )?
         .query_row([id], |r| {
-            Ok((r.get::<_, i64>(0)? != 0, r.get::<_, i64>(1)? as u64))
+            Ok(RecordSyncRow {
+                dirty: r.get::<_, i64>(0)? != 0,
+                held: r.get::<_, i64>(1)? != 0,
+                photos_pending: r.get::<_, i64>(2)? as u64,
+            })
         })
         .optional()?
         .ok_or_else(|| StoreError::NotFound(id.to_string()))
@@ -616,14 +634,16 @@ impl Store {
         let conn = lock(&self.reader);
         Ok(conn.query_row(
             "SELECT (SELECT COUNT(*) FROM records),
-                    (SELECT COUNT(*) FROM records WHERE dirty = 1),
+                    (SELECT COUNT(*) FROM records WHERE dirty = 1 AND held = 0),
+                    (SELECT COUNT(*) FROM records WHERE held = 1),
                     (SELECT COUNT(*) FROM photos WHERE uploaded = 0 AND bytes IS NOT NULL)",
             [],
             |r| {
                 Ok(SyncCounts {
                     records: r.get::<_, i64>(0)? as u64,
                     records_pending: r.get::<_, i64>(1)? as u64,
-                    photos_pending: r.get::<_, i64>(2)? as u64,
+                    records_held: r.get::<_, i64>(2)? as u64,
+                    photos_pending: r.get::<_, i64>(3)? as u64,
                 })
             },
         )?)
@@ -771,17 +791,28 @@ impl Store {
     /// the photos nothing else refers to; a record holding changes the server has not
     /// confirmed is kept (returns false).
     pub fn evict_record(&self, id: &str) -> Result<bool, StoreError> {
+        self.remove_record(id, |dirty, _held| !dirty)
+    }
+
+    /// Removes a record the server refused whole (held back), as [`Self::evict_record`] does;
+    /// returns false when the record is not held.
+    pub fn discard_held_record(&self, id: &str) -> Result<bool, StoreError> {
+        self.remove_record(id, |_dirty, held| held)
+    }
+
+    /// Removes a record when `may(dirty, held)` allows it (true also when it is not here).
+    fn remove_record(&self, id: &str, may: fn(bool, bool) -> bool) -> Result<bool, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
-        let dirty: Option<bool> = tx
-            .query_row("SELECT dirty FROM records WHERE id = ?1", [id], |r| {
-                r.get(0)
+        let state: Option<(bool, bool)> = tx
+            .query_row("SELECT dirty, held FROM records WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
-        match dirty {
+        match state {
             None => return Ok(true),
-            Some(true) => return Ok(false),
-            Some(false) => {}
+            Some((dirty, held)) if !may(dirty, held) => return Ok(false),
+            Some(_) => {}
         }
         write_photos(
             &tx,
@@ -1400,7 +1431,7 @@ mod tests {
         store.insert_record(&summary("r", "甲"), b"ab").unwrap();
         store.append_chunk(&summary("r", "甲"), b"cd").unwrap();
         store.mark_pushed("r", b"h", 1).unwrap();
-        assert!(!store.record_sync_state("r").unwrap().0);
+        assert!(!store.record_sync_state("r").unwrap().dirty);
         store
             .replace_document(
                 &summary("r", "乙"),
@@ -1414,7 +1445,7 @@ mod tests {
             .unwrap();
         assert_eq!(store.load("r").unwrap(), (b"XY".to_vec(), 1));
         assert_eq!(store.summary("r").unwrap().name, "乙");
-        assert!(store.record_sync_state("r").unwrap().0);
+        assert!(store.record_sync_state("r").unwrap().dirty);
         assert!(matches!(
             store.replace_document(
                 &summary("nope", ""),

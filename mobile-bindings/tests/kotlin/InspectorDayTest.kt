@@ -124,11 +124,10 @@ fun syncSection(tmp: java.nio.file.Path) {
     try {
         val url = server.inputStream.bufferedReader().readLine()?.substringAfter("listening on ")?.trim()
         val err = server.errorStream.bufferedReader()
-        var token: String? = null
-        while (token == null) {
-            val line = err.readLine() ?: break
-            token = Regex("jt_[0-9a-f]+").find(line)?.value
-        }
+        // The first start's admin token is in a file of the data folder, written before the
+        // address is printed (never in the log).
+        val tokenFile = tmp.resolve("server").resolve("first-admin-token").toFile()
+        val token: String? = if (tokenFile.exists()) tokenFile.readText().trim() else null
         Thread { try { while (err.readLine() != null) {} } catch (e: java.io.IOException) {} }
             .apply { isDaemon = true; start() }
         check("the server started ($url)", url != null && url.startsWith("http://") && token != null)
@@ -290,7 +289,8 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     yy.addPhoto(foreign.id, cameraJpeg(21), NewPhoto("before", null, null, null, null, null, null, null))
     val refusedSync = yy.sync(null)
     check("its photo is not taken either, and stays (${refusedSync.photosRefused})",
-        refusedSync.photosRefused == 1UL && yy.syncStatus().photosPending >= 1UL)
+        refusedSync.photosRefused == 1UL && yy.syncStatus().photosPending >= 1UL &&
+        refusedSync.photosDeferred == 0UL)
     val refusal = refusedSync.refused.firstOrNull { it.recordId == foreign.id }
     check("the push of another township's record is refused as out of scope", refusal?.code == "out_of_scope")
     val kept = yy.refusedEdits(foreign.id, false)
@@ -300,9 +300,17 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     check("the record shows as refused and keeps its values",
         yy.recordSyncState(foreign.id).state == "refused" && yy.view(foreign.id).name == "东岗村")
     check("a refused record is not pushed again until edited", yy.sync(null).refused.isEmpty())
+    check("it is counted as held back, not as waiting (${yy.syncStatus()})",
+        yy.syncStatus().recordsHeld == 1UL && yy.recordSyncState(foreign.id).held)
     yy.dismissRefusedEdit(kept[0].id)
     check("a dismissed refused edit leaves the list but stays in the store",
         yy.refusedEdits(foreign.id, false).isEmpty() && yy.refusedEdits(foreign.id, true).size == 1)
+    check("the record shows as held", yy.recordSyncState(foreign.id).state == "held")
+    expectThrows<JingtuException.InvalidState>("only a held record is discarded") { yy.discardRecord(r1.id) }
+    yy.discardRecord(foreign.id)
+    check("a discarded record leaves the device, its edits stay",
+        yy.list(all).none { it.id == foreign.id } && yy.syncStatus().recordsHeld == 0UL &&
+        yy.refusedEdits(foreign.id, true).size == 1)
     check("nothing is parked", yy.parkedRecords().isEmpty())
 
     // A new template version published on the server reaches the inspectors' devices at their

@@ -314,6 +314,22 @@ impl<T: DeserializeOwned> FromRequest<Shared> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Shared) -> Result<Self, Self::Rejection> {
+        // Only a JSON body that says so: a form of another site can post text that parses as
+        // JSON (`text/plain`) without the browser asking first, which would log a victim in
+        // to someone else's account (login CSRF); `application/json` it cannot send.
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content_type",
+                "this endpoint takes a body of Content-Type: application/json",
+            ));
+        }
         let limit = state.limits.max_json_bytes;
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await

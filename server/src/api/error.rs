@@ -73,11 +73,40 @@ impl From<StorageError> for ApiError {
                 "exists",
                 format!("{what} exists already"),
             ),
-            other => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                other.to_string(),
-            ),
+            StorageError::Full => ApiError {
+                retry_after_s: Some(300),
+                ..ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage_full",
+                    "the server's disk is full: nothing of this request was stored; try again \
+                     later",
+                )
+            },
+            StorageError::ReadOnly => ApiError {
+                retry_after_s: Some(60),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_read_only",
+                    "the server cannot write its data now: nothing of this request was stored",
+                )
+            },
+            StorageError::Busy => ApiError {
+                retry_after_s: Some(5),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the server is busy: try again in a moment",
+                )
+            },
+            other => {
+                // The database's own words stay in the log: they may name tables and values.
+                tracing::error!(error = %other, "storage failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the server's storage failed: nothing of this request was stored",
+                )
+            }
         }
     }
 }
@@ -95,6 +124,10 @@ impl From<PhotoError> for ApiError {
                 e.to_string(),
             ),
             PhotoError::TooLarge(m) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
+            PhotoError::Full(m) => ApiError {
+                retry_after_s: Some(300),
+                ..ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage_full", m)
+            },
             PhotoError::Storage(s) => s.into(),
         }
     }

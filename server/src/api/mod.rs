@@ -47,6 +47,13 @@ pub struct AppState {
     /// Permits for the devices' heavy requests (sync, catalog, photos): at most
     /// `limits.max_concurrent_syncs` are read, decoded and worked on at once.
     pub heavy: Arc<tokio::sync::Semaphore>,
+    /// Folders whose disks must keep `limits.min_free_disk_mb` free (`/readyz` tells).
+    pub disks: Vec<std::path::PathBuf>,
+    /// Who may read `/metrics`, and the token that reads it from anywhere.
+    pub metrics_access: crate::config::MetricsAccess,
+    pub metrics_token: Option<String>,
+    /// Whether `/openapi.json` is served.
+    pub openapi: bool,
 }
 
 /// A permit of [`AppState::heavy`], held by a request until its work is done (handlers move a

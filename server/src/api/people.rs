@@ -219,6 +219,17 @@ pub async fn login(
             Some((u, h)) => (Some(u), h),
             None => (None, None),
         };
+        // A known, enabled user's attempt is taken (and counted) before the password is
+        // checked, so guesses in parallel get no more tries than the lockout allows.
+        if let Some(u) = user.as_ref().filter(|u| !u.disabled)
+            && let Err(until) = st.auth.login_attempt(u.id, now, &people.lockout())?
+        {
+            audit(
+                AuditEntry::new(&u.name, AuditAction::LoginLocked, AuditOutcome::Refused)
+                    .detail(json!({"locked_until_ms": until})),
+            )?;
+            return Err(locked(until - now));
+        }
         let ok = verify_password(&req.password, hash.as_deref());
         let refused = |reason: &str| {
             AuditEntry::new(

@@ -53,8 +53,13 @@ pub async fn photo_status(
             ));
         }
         let mut photos = Vec::with_capacity(req.hashes.len());
+        // Each photo is looked at once, however often it is listed.
+        let mut seen = std::collections::HashSet::with_capacity(req.hashes.len());
         for hash in req.hashes {
             check_hash(&hash)?;
+            if !seen.insert(hash.clone()) {
+                continue;
+            }
             if !scope.may_see_photo(&st, &hash)? {
                 photos.push(PhotoState {
                     hash,

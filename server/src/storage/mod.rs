@@ -5,6 +5,7 @@
 //! S3-compatible store are to implement the same traits.
 
 pub mod catalog;
+pub mod disk;
 pub mod files;
 pub mod scope;
 pub mod sqlite;
@@ -17,10 +18,20 @@ use crate::people::org::{self, OrgUnit};
 
 #[derive(Debug, Error)]
 pub enum StorageError {
+    /// The disk is full: nothing was written.
+    #[error("the disk is full")]
+    Full,
+    /// The data is on a read-only file system (or its files may not be written).
+    #[error("the storage is read-only")]
+    ReadOnly,
+    /// Another writer held the database longer than the server waits.
+    #[error("the database is busy")]
+    Busy,
+    /// Any other failure of the database; the detail is for the log, not for clients.
     #[error("database: {0}")]
     Database(String),
     #[error("io: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0} exists already")]
@@ -33,7 +44,23 @@ pub enum StorageError {
 
 impl From<rusqlite::Error> for StorageError {
     fn from(e: rusqlite::Error) -> Self {
-        StorageError::Database(e.to_string())
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => StorageError::Full,
+            Some(ErrorCode::ReadOnly) => StorageError::ReadOnly,
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Busy,
+            _ => StorageError::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => StorageError::Full,
+            Some(libc::EROFS) => StorageError::ReadOnly,
+            _ => StorageError::Io(e),
+        }
     }
 }
 
@@ -132,6 +159,10 @@ pub enum PhotoError {
     HashMismatch(String),
     #[error("{0}")]
     TooLarge(String),
+    /// No room for the upload now (the quota of unfinished uploads, or the disk's reserve):
+    /// the device tries again later.
+    #[error("{0}")]
+    Full(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -321,7 +352,18 @@ pub trait AuthStore: OrgStore + AuditLog {
         org_units: Option<&[String]>,
         enable: bool,
     ) -> Result<UserInfo, StorageError>;
-    /// Notes a failed login at `now_ms`; when it makes `policy.failures` within the window,
+    /// Takes one of the user's login attempts before the password is checked: it counts as
+    /// a failure of the window until [`Self::login_succeeded`] clears it, so guesses sent in
+    /// parallel get no more tries than `policy.failures` (across server instances too).
+    /// `Err(until)`: the user is locked out, from before or because the window's attempts
+    /// are used up.
+    fn login_attempt(
+        &self,
+        user_id: i64,
+        now_ms: i64,
+        policy: &LockoutPolicy,
+    ) -> Result<Result<(), i64>, StorageError>;
+    /// The attempt's password was wrong: when the window's attempts reach `policy.failures`,
     /// locks the user out and returns until when.
     fn login_failed(
         &self,

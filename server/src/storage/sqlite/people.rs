@@ -328,6 +328,39 @@ impl AuthStore for SqliteStore {
         Ok(info)
     }
 
+    fn login_attempt(
+        &self,
+        user_id: i64,
+        now_ms: i64,
+        policy: &LockoutPolicy,
+    ) -> Result<Result<(), i64>, StorageError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let until: Option<i64> = tx
+            .query_row(
+                "SELECT locked_until FROM users WHERE id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        if let Some(until) = until.filter(|u| *u > now_ms) {
+            return Ok(Err(until));
+        }
+        let n = failures_in_window(&tx, user_id, now_ms, policy)?;
+        if n >= i64::from(policy.failures) {
+            let until = lock_out(&tx, user_id, now_ms, policy)?;
+            tx.commit()?;
+            return Ok(Err(until));
+        }
+        tx.execute(
+            "INSERT INTO login_failures (user_id, at) VALUES (?1, ?2)",
+            params![user_id, now_ms],
+        )?;
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+
     fn login_failed(
         &self,
         user_id: i64,
@@ -336,28 +369,10 @@ impl AuthStore for SqliteStore {
     ) -> Result<Option<i64>, StorageError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
-        tx.execute(
-            "DELETE FROM login_failures WHERE user_id = ?1 AND at <= ?2",
-            params![user_id, now_ms - policy.window_ms],
-        )?;
-        tx.execute(
-            "INSERT INTO login_failures (user_id, at) VALUES (?1, ?2)",
-            params![user_id, now_ms],
-        )?;
-        let n: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM login_failures WHERE user_id = ?1",
-            [user_id],
-            |r| r.get(0),
-        )?;
+        // The attempt was counted when it was taken.
+        let n = failures_in_window(&tx, user_id, now_ms, policy)?;
         let locked = if n >= i64::from(policy.failures) {
-            let until = now_ms + policy.lock_ms;
-            tx.execute(
-                "UPDATE users SET locked_until = ?1 WHERE id = ?2",
-                params![until, user_id],
-            )?;
-            // After the lockout the user has the full number of tries again.
-            tx.execute("DELETE FROM login_failures WHERE user_id = ?1", [user_id])?;
-            Some(until)
+            Some(lock_out(&tx, user_id, now_ms, policy)?)
         } else {
             None
         };
@@ -809,6 +824,40 @@ impl AuditLog for SqliteStore {
     }
 }
 
+/// Forgets failed logins older than the window and counts the rest.
+fn failures_in_window(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    now_ms: i64,
+    policy: &LockoutPolicy,
+) -> Result<i64, StorageError> {
+    tx.execute(
+        "DELETE FROM login_failures WHERE user_id = ?1 AND at <= ?2",
+        params![user_id, now_ms - policy.window_ms],
+    )?;
+    Ok(tx.query_row(
+        "SELECT COUNT(*) FROM login_failures WHERE user_id = ?1",
+        [user_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Locks a user out for the policy's time; after it they have the full number of tries.
+fn lock_out(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: i64,
+    now_ms: i64,
+    policy: &LockoutPolicy,
+) -> Result<i64, StorageError> {
+    let until = now_ms + policy.lock_ms;
+    tx.execute(
+        "UPDATE users SET locked_until = ?1 WHERE id = ?2",
+        params![until, user_id],
+    )?;
+    tx.execute("DELETE FROM login_failures WHERE user_id = ?1", [user_id])?;
+    Ok(until)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -946,17 +995,29 @@ mod tests {
             window_ms: 1000,
             lock_ms: 5000,
         };
-        assert_eq!(s.login_failed(u.id, 10_000, &policy).unwrap(), None);
+        let fail = |at: i64| {
+            assert_eq!(s.login_attempt(u.id, at, &policy).unwrap(), Ok(()));
+            s.login_failed(u.id, at, &policy).unwrap()
+        };
+        assert_eq!(fail(10_000), None);
         // An old failure falls out of the window.
-        assert_eq!(s.login_failed(u.id, 12_000, &policy).unwrap(), None);
-        assert_eq!(s.login_failed(u.id, 12_100, &policy).unwrap(), None);
-        assert_eq!(s.login_failed(u.id, 12_200, &policy).unwrap(), Some(17_200));
+        assert_eq!(fail(12_000), None);
+        assert_eq!(fail(12_100), None);
+        assert_eq!(fail(12_200), Some(17_200));
         assert_eq!(
             s.user("王审核").unwrap().unwrap().locked_until_ms,
             Some(17_200)
         );
+        assert_eq!(s.login_attempt(u.id, 13_000, &policy).unwrap(), Err(17_200));
         s.login_succeeded(u.id).unwrap();
         assert_eq!(s.user("王审核").unwrap().unwrap().locked_until_ms, None);
+        // Attempts in flight count before their passwords are checked: the fourth of four
+        // at once is refused.
+        for at in [20_000, 20_001, 20_002] {
+            assert_eq!(s.login_attempt(u.id, at, &policy).unwrap(), Ok(()));
+        }
+        assert_eq!(s.login_attempt(u.id, 20_003, &policy).unwrap(), Err(25_003));
+        s.login_succeeded(u.id).unwrap();
     }
 
     #[test]
