@@ -32,6 +32,28 @@ pub struct Embedded {
 pub fn open_embedded(config: &Config) -> anyhow::Result<Embedded> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    // SQLite opens a database it cannot write read-only, without a word: a server on a
+    // read-only disk would start, then refuse every push. Refuse to start instead. (A full
+    // disk is only warned of: devices may still read, and the server writes when room comes.)
+    let probe = config.data_dir.join(".write-probe");
+    if let Err(e) = std::fs::write(&probe, b"jingtu").and_then(|()| std::fs::remove_file(&probe)) {
+        let _ = std::fs::remove_file(&probe);
+        match crate::storage::StorageError::from(e) {
+            crate::storage::StorageError::Full => {
+                tracing::warn!(data_dir = %config.data_dir.display(), "the data's disk is full")
+            }
+            other => anyhow::bail!(
+                "the data folder {} cannot be written ({}): the server keeps its database \
+                 and photos there; make it writable (a disk remounted read-only after an \
+                 error needs checking) and start again",
+                config.data_dir.display(),
+                match other {
+                    crate::storage::StorageError::ReadOnly => "read-only".to_string(),
+                    e => e.to_string(),
+                }
+            ),
+        }
+    }
     let db_path = config.data_dir.join("jingtu-server.db");
     let db =
         SqliteStore::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;

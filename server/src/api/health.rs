@@ -16,8 +16,7 @@ pub async fn healthz() -> &'static str {
 /// (`limits.min_free_disk_mb`).
 #[utoipa::path(get, path = "/readyz", responses(
     (status = 200, body = String),
-    (status = 503, description = "`storage_unavailable`, `storage_read_only` or `disk_full`", body = jingtu_protocol::ErrorBody),
-    (status = 507, description = "`storage_full`: the disk is full", body = jingtu_protocol::ErrorBody)
+    (status = 503, description = "`storage_unavailable`, `storage_read_only` or `disk_full`", body = jingtu_protocol::ErrorBody)
 ))]
 pub async fn readyz(State(state): State<Shared>) -> Result<Response, ApiError> {
     let st = state.clone();
@@ -35,9 +34,21 @@ pub async fn readyz(State(state): State<Shared>) -> Result<Response, ApiError> {
             // A disk that went read-only (an I/O error makes Linux remount it so) reads fine
             // and takes no write: try one.
             let probe = dir.join(".ready-probe");
-            std::fs::write(&probe, b"ready")
+            let written = std::fs::write(&probe, b"ready")
                 .and_then(|()| std::fs::remove_file(&probe))
-                .map_err(crate::storage::StorageError::from)?;
+                .map_err(crate::storage::StorageError::from);
+            match written {
+                Ok(()) => {}
+                Err(crate::storage::StorageError::Full) => {
+                    let _ = std::fs::remove_file(&probe);
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "disk_full",
+                        "the data's disk is full",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
             if free < reserve {
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -225,7 +225,7 @@ async fn count_requests(request: Request, next: Next) -> Response {
         jingtu_protocol::AuditRecord,
         jingtu_protocol::AuditList
     )),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonAnswers)
 )]
 pub struct ApiDoc;
 
@@ -249,6 +249,106 @@ impl utoipa::Modify for BearerAuth {
                  X-CSRF-Token",
             ))),
         );
+    }
+}
+
+/// The answers every operation may give besides its own, written into each operation of the
+/// description (where the operation does not describe them itself): what the layers answer
+/// (time, body size, the admission of heavy requests) and what storage, credentials and body
+/// decoding answer.
+struct CommonAnswers;
+
+impl utoipa::Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_params = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let body_types: Vec<String> = match &op.request_body {
+                    Some(RefOr::T(b)) => b.content.keys().cloned().collect(),
+                    _ => Vec::new(),
+                };
+                let json = body_types.iter().any(|t| t == "application/json");
+                let mut answers = vec![
+                    (
+                        "400",
+                        "a malformed request: `malformed_body`, `bad_header`, `bad_hash`, \
+                         `bad_request`",
+                    ),
+                    (
+                        "408",
+                        "`timeout`: the request took too long; nothing was stored",
+                    ),
+                    (
+                        "503",
+                        "`busy`, `storage_unavailable`, `storage_read_only`: try again later \
+                         (Retry-After)",
+                    ),
+                    (
+                        "507",
+                        "`storage_full`: the server's disk is full (Retry-After)",
+                    ),
+                ];
+                if secured {
+                    answers.push((
+                        "401",
+                        "`missing_token`, `bad_token`, `missing_credentials`, `revoked`: \
+                         no valid device token or session",
+                    ));
+                    answers.push((
+                        "403",
+                        "`forbidden`, `out_of_scope`, `csrf`, `device_mismatch`: the caller \
+                         may not do this",
+                    ));
+                }
+                if has_params {
+                    answers.push(("404", "`not_found`: nothing of that name"));
+                }
+                if !body_types.is_empty() {
+                    answers.push(("413", "`too_large`: the body is over the server's limit"));
+                }
+                if json {
+                    answers.push((
+                        "415",
+                        "`content_type`: the body must be sent as application/json",
+                    ));
+                    answers.push((
+                        "422",
+                        "`malformed_body`: the JSON does not have the fields this endpoint \
+                         takes",
+                    ));
+                }
+                for (code, description) in answers {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| error(description));
+                }
+            }
+        }
     }
 }
 
