@@ -35,9 +35,7 @@ pub fn open_embedded(config: &Config) -> anyhow::Result<Embedded> {
     // SQLite opens a database it cannot write read-only, without a word: a server on a
     // read-only disk would start, then refuse every push. Refuse to start instead. (A full
     // disk is only warned of: devices may still read, and the server writes when room comes.)
-    let probe = config.data_dir.join(".write-probe");
-    if let Err(e) = std::fs::write(&probe, b"jingtu").and_then(|()| std::fs::remove_file(&probe)) {
-        let _ = std::fs::remove_file(&probe);
+    if let Err(e) = crate::storage::disk::takes_a_write(&config.data_dir) {
         match crate::storage::StorageError::from(e) {
             crate::storage::StorageError::Full => {
                 tracing::warn!(data_dir = %config.data_dir.display(), "the data's disk is full")

@@ -146,3 +146,23 @@ fn a_bad_config_file_is_a_clear_error() {
     assert!(!ok);
     assert!(err.contains("bad.toml"), "{err}");
 }
+
+#[test]
+fn admin_commands_run_at_once_on_one_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_string();
+    let (ok, _, err) = run(&["--data-dir", &d, "admin", "create-user", "张三"]);
+    assert!(ok, "{err}");
+    // An administrator's script issuing codes for many users at once (each command opens the
+    // data folder and checks that it takes a write).
+    let runs: Vec<_> = (0..12)
+        .map(|_| {
+            let d = d.clone();
+            std::thread::spawn(move || run(&["--data-dir", &d, "admin", "list-tokens"]))
+        })
+        .collect();
+    for r in runs {
+        let (ok, _, err) = r.join().unwrap();
+        assert!(ok, "{err}");
+    }
+}

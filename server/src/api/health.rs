@@ -33,14 +33,11 @@ pub async fn readyz(State(state): State<Shared>) -> Result<Response, ApiError> {
             metrics::gauge!("jingtu_disk_free_bytes").set(free as f64);
             // A disk that went read-only (an I/O error makes Linux remount it so) reads fine
             // and takes no write: try one.
-            let probe = dir.join(".ready-probe");
-            let written = std::fs::write(&probe, b"ready")
-                .and_then(|()| std::fs::remove_file(&probe))
+            let written = crate::storage::disk::takes_a_write(dir)
                 .map_err(crate::storage::StorageError::from);
             match written {
                 Ok(()) => {}
                 Err(crate::storage::StorageError::Full) => {
-                    let _ = std::fs::remove_file(&probe);
                     return Err(ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "disk_full",

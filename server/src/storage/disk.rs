@@ -25,6 +25,19 @@ pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
     }
 }
 
+/// Whether the folder `dir` takes a write: a small file of a name of its own (several
+/// processes and requests may probe at once) is written and removed.
+pub fn takes_a_write(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(
+        ".write-probe-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let written = std::fs::write(&probe, b"jingtu");
+    let _ = std::fs::remove_file(&probe);
+    written
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -32,5 +45,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(super::free_bytes(dir.path()).unwrap() > 0);
         assert!(super::free_bytes(&dir.path().join("missing")).is_err());
+        super::takes_a_write(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the probe is gone"
+        );
     }
 }
