@@ -349,7 +349,7 @@ pub fn run(config: &Config, cmd: Admin) -> Result<()> {
             let a = crate::assignments::create(
                 db,
                 db,
-                &crate::assignments::Assigner::system(),
+                &crate::actor::Actor::system(),
                 &crate::assignments::AssignmentRequest {
                     assignee: user,
                     target_kind,
@@ -395,18 +395,13 @@ pub fn run(config: &Config, cmd: Admin) -> Result<()> {
             Ok(())
         }
         Admin::Reassign { id, user } => {
-            let a = crate::assignments::reassign(
-                db,
-                db,
-                &crate::assignments::Assigner::system(),
-                &id,
-                &user,
-            )?;
+            let a =
+                crate::assignments::reassign(db, db, &crate::actor::Actor::system(), &id, &user)?;
             println!("assignment {} now with {}", a.id, a.assignee);
             Ok(())
         }
         Admin::Unassign { id } => {
-            let a = crate::assignments::remove(db, &crate::assignments::Assigner::system(), &id)?;
+            let a = crate::assignments::remove(db, &crate::actor::Actor::system(), &id)?;
             println!("assignment {} of {} taken back", a.id, a.assignee);
             Ok(())
         }

@@ -6,32 +6,10 @@ use jingtu_model::Role;
 use jingtu_protocol::{Assignment, AssignmentTarget};
 use thiserror::Error;
 
+use crate::actor::Actor;
 use crate::people::org;
 use crate::storage::scope::{NewAssignment, ScopeStore};
 use crate::storage::{AuthStore, StorageError};
-
-/// Who gives or takes back an assignment.
-#[derive(Debug, Clone)]
-pub struct Assigner {
-    pub name: String,
-    pub role: Role,
-    pub org_units: Vec<String>,
-}
-
-impl Assigner {
-    /// The admin command line.
-    pub fn system() -> Assigner {
-        Assigner {
-            name: crate::storage::AuditEntry::SYSTEM.to_string(),
-            role: Role::Admin,
-            org_units: Vec::new(),
-        }
-    }
-
-    fn covers(&self, code: &str) -> bool {
-        self.role == Role::Admin || org::within_any(code, &self.org_units)
-    }
-}
 
 /// An assignment as asked for.
 #[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
@@ -84,7 +62,7 @@ fn valid_date(s: &str) -> bool {
 pub fn create(
     auth: &dyn AuthStore,
     scope: &dyn ScopeStore,
-    by: &Assigner,
+    by: &Actor,
     req: &AssignmentRequest,
 ) -> Result<Assignment, AssignError> {
     if !by.role.reviews() {
@@ -164,12 +142,12 @@ pub fn create(
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(|n| n.chars().take(500).collect()),
-        assigned_by: by.name.clone(),
+        assigned_by: by.user.clone(),
     })?)
 }
 
 /// The assignment `id`, when `by` may manage it (a supervisor within their org units).
-fn managed(scope: &dyn ScopeStore, by: &Assigner, id: &str) -> Result<Assignment, AssignError> {
+fn managed(scope: &dyn ScopeStore, by: &Actor, id: &str) -> Result<Assignment, AssignError> {
     if !by.role.reviews() {
         return Err(AssignError::NotAllowed);
     }
@@ -186,7 +164,7 @@ fn managed(scope: &dyn ScopeStore, by: &Assigner, id: &str) -> Result<Assignment
 }
 
 /// Takes an assignment back.
-pub fn remove(scope: &dyn ScopeStore, by: &Assigner, id: &str) -> Result<Assignment, AssignError> {
+pub fn remove(scope: &dyn ScopeStore, by: &Actor, id: &str) -> Result<Assignment, AssignError> {
     managed(scope, by, id)?;
     Ok(scope.remove_assignment(id)?)
 }
@@ -195,7 +173,7 @@ pub fn remove(scope: &dyn ScopeStore, by: &Assigner, id: &str) -> Result<Assignm
 pub fn reassign(
     auth: &dyn AuthStore,
     scope: &dyn ScopeStore,
-    by: &Assigner,
+    by: &Actor,
     id: &str,
     assignee: &str,
 ) -> Result<Assignment, AssignError> {
@@ -219,12 +197,12 @@ pub fn reassign(
 /// (supervisors), all (admins).
 pub fn visible(
     scope: &dyn ScopeStore,
-    by: &Assigner,
+    by: &Actor,
     assignee: Option<&str>,
     include_removed: bool,
 ) -> Result<Vec<Assignment>, AssignError> {
     if by.role.is_field() {
-        return Ok(scope.list_assignments(Some(&by.name), include_removed)?);
+        return Ok(scope.list_assignments(Some(&by.user), include_removed)?);
     }
     Ok(scope
         .list_assignments(assignee, include_removed)?

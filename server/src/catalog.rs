@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use jingtu_model::{CodeTables, Role, Template, TemplateSet};
-use jingtu_protocol::{CODE_TABLES_ID, CatalogEntry, CatalogListing};
+use jingtu_protocol::{
+    CODE_TABLES_ID, CatalogEntry, CatalogItem, CatalogListing, MAX_CATALOG_WANT,
+};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -209,6 +211,39 @@ pub fn seed_builtin(store: &dyn CatalogStore) -> Result<(), CatalogError> {
 /// The part of the catalog a user receives: the code tables, and every template for
 /// supervisors and admins; a field user's role's templates and those of the kinds they are
 /// assigned.
+/// The texts of the catalog items `want` (by SHA-256) meant for `actor`: those not meant for
+/// them, or unknown, are left out.
+pub fn items_for(
+    ctx: &crate::Context,
+    actor: &crate::actor::Actor,
+    want: &[String],
+) -> Result<Vec<CatalogItem>, crate::sync::SyncError> {
+    if want.len() > MAX_CATALOG_WANT {
+        return Err(crate::sync::SyncError::TooManyItems(MAX_CATALOG_WANT));
+    }
+    let reach = actor.reach(&*ctx.scope)?;
+    let listing = listing_for(&ctx.catalog.catalog()?, actor.role, &reach.assigned_kinds());
+    let want: Vec<String> = want
+        .iter()
+        .filter(|h| listing.entries.iter().any(|e| &&e.sha256 == h))
+        .cloned()
+        .collect();
+    Ok(ctx
+        .catalog
+        .catalog_texts(&want)?
+        .into_iter()
+        .filter_map(|(sha256, text)| {
+            let id = listing
+                .entries
+                .iter()
+                .find(|e| e.sha256 == sha256)?
+                .id
+                .clone();
+            Some(CatalogItem { id, sha256, text })
+        })
+        .collect())
+}
+
 pub fn listing_for(rows: &[CatalogRow], role: Role, assigned_kinds: &[String]) -> CatalogListing {
     let mut entries: Vec<CatalogEntry> = rows
         .iter()

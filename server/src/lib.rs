@@ -4,24 +4,54 @@
 //! It reuses `jingtu-doc` (records are checked by loading them) and `jingtu-protocol`; it never
 //! links the device store or the sync client.
 
+pub mod actor;
 pub mod admin;
 pub mod api;
 pub mod assignments;
 pub mod catalog;
 pub mod config;
 pub mod people;
+pub mod photos;
 pub mod serve;
 pub mod storage;
+pub mod sync;
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::api::{AppState, Shared};
 use crate::config::Config;
 use crate::storage::files::PhotoFolder;
 use crate::storage::sqlite::SqliteStore;
+
+/// What the services share: the storage behind its traits, and the limits.
+pub struct Context {
+    pub records: Arc<dyn storage::RecordStore>,
+    /// The photo service over the photo store.
+    pub photos: Arc<photos::Photos>,
+    pub auth: Arc<dyn storage::AuthStore>,
+    /// Assignments and the scope log.
+    pub scope: Arc<dyn storage::scope::ScopeStore>,
+    /// Templates and code tables for devices.
+    pub catalog: Arc<dyn storage::catalog::CatalogStore>,
+    pub limits: config::Limits,
+}
+
+impl Context {
+    /// The services over the embedded storage.
+    pub fn embedded(config: &Config, storage: &Embedded) -> anyhow::Result<Context> {
+        Ok(Context {
+            records: storage.db.clone(),
+            photos: Arc::new(photos::Photos::new(storage.photos.clone())?),
+            auth: storage.db.clone(),
+            scope: storage.db.clone(),
+            catalog: storage.db.clone(),
+            limits: config.limits.clone(),
+        })
+    }
+}
 
 /// The storage of the embedded default: `<data>/jingtu-server.db` and `<data>/photos/`.
 pub struct Embedded {
@@ -81,12 +111,7 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 /// The application over the embedded storage.
 pub fn app_state(config: &Config, storage: &Embedded) -> anyhow::Result<Shared> {
     Ok(Arc::new(AppState {
-        records: storage.db.clone(),
-        photos: storage.photos.clone(),
-        auth: storage.db.clone(),
-        scope: storage.db.clone(),
-        catalog: storage.db.clone(),
-        limits: config.limits.clone(),
+        ctx: Context::embedded(config, storage)?,
         metrics: metrics_handle()?,
         people: crate::api::people::PeopleState::new(config),
         heavy: Arc::new(tokio::sync::Semaphore::new(

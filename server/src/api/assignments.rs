@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use jingtu_protocol::Assignment;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Caller, Shared, blocking};
-use crate::assignments::{self, AssignError, Assigner, AssignmentRequest};
+use super::{ApiError, Shared, blocking};
+use crate::actor::Actor;
+use crate::assignments::{self, AssignError, AssignmentRequest};
 
 impl From<AssignError> for ApiError {
     fn from(e: AssignError) -> Self {
@@ -25,14 +26,6 @@ impl From<AssignError> for ApiError {
             AssignError::NoSuchAssignment(_) => ApiError::not_found(e.to_string()),
             AssignError::Storage(s) => s.into(),
         }
-    }
-}
-
-fn assigner(caller: &Caller) -> Assigner {
-    Assigner {
-        name: caller.user.clone(),
-        role: caller.role,
-        org_units: caller.org_units.clone(),
     }
 }
 
@@ -58,10 +51,10 @@ pub struct AssignmentList {
     security(("device_token" = []), ("session_cookie" = [])))]
 pub async fn list(
     State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<AssignmentList>, ApiError> {
-    let by = assigner(&caller);
+    let by = caller.clone();
     let assignments = blocking(move || {
         Ok(assignments::visible(
             st.scope.as_ref(),
@@ -82,10 +75,10 @@ pub async fn list(
     security(("device_token" = []), ("session_cookie" = [])))]
 pub async fn create(
     State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Json(req): Json<AssignmentRequest>,
 ) -> Result<(StatusCode, Json<Assignment>), ApiError> {
-    let by = assigner(&caller);
+    let by = caller.clone();
     let a = blocking(move || {
         Ok(assignments::create(
             st.auth.as_ref(),
@@ -108,10 +101,10 @@ pub async fn create(
     security(("device_token" = []), ("session_cookie" = [])))]
 pub async fn remove(
     State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Path(id): Path<String>,
 ) -> Result<Json<Assignment>, ApiError> {
-    let by = assigner(&caller);
+    let by = caller.clone();
     let a = blocking(move || Ok(assignments::remove(st.scope.as_ref(), &by, &id)?)).await?;
     Ok(Json(a))
 }
@@ -134,11 +127,11 @@ pub struct Reassign {
     security(("device_token" = []), ("session_cookie" = [])))]
 pub async fn reassign(
     State(st): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Path(id): Path<String>,
     Json(body): Json<Reassign>,
 ) -> Result<Json<Assignment>, ApiError> {
-    let by = assigner(&caller);
+    let by = caller.clone();
     let a = blocking(move || {
         Ok(assignments::reassign(
             st.auth.as_ref(),

@@ -11,67 +11,13 @@ use axum::middleware::Next;
 use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
-use jingtu_model::Role;
 use jingtu_protocol::{HEADER_APP_VERSION, HEADER_CSRF, SESSION_COOKIE};
 use serde::de::DeserializeOwned;
 
 use super::{ApiError, Shared, blocking};
+use crate::actor::{Actor, Via};
 use crate::people::{same_secret, secret_hash};
-use crate::storage::{AuditAction, AuditEntry, AuditOutcome, TokenLookup, UserInfo};
-
-/// The authenticated caller of a request: a device (token) or a web session, with the user's
-/// role and org units as they are now.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    pub user: String,
-    pub user_id: i64,
-    pub role: Role,
-    /// Division codes of the user's org units.
-    pub org_units: Vec<String>,
-    /// The device token's id, when a device calls.
-    pub device: Option<i64>,
-    /// The device the token is bound to (its actor id), when it enrolled by code.
-    pub device_id: Option<String>,
-    /// Authenticated by a web session cookie (not by a device token).
-    pub via_session: bool,
-}
-
-impl Caller {
-    fn of(user: UserInfo, device: Option<i64>, device_id: Option<String>, session: bool) -> Self {
-        Caller {
-            user: user.name,
-            user_id: user.id,
-            role: user.role,
-            org_units: user.org_units,
-            device,
-            device_id,
-            via_session: session,
-        }
-    }
-
-    /// Does the caller's reach take in the org unit `code` (admins reach everything;
-    /// supervisors and field users their units' subtrees)?
-    pub fn covers(&self, code: &str) -> bool {
-        self.role == Role::Admin || crate::people::org::within_any(code, &self.org_units)
-    }
-
-    /// May the caller manage `user` (issue enrollment codes, see and revoke devices)? Admins
-    /// manage everyone; a supervisor manages users who are not admins and whose org units all
-    /// lie within the supervisor's subtree (a user without org units is an admin's to manage).
-    pub fn manages(&self, user: &UserInfo) -> bool {
-        match self.role {
-            Role::Admin => true,
-            // Field users only: a supervisor who could issue codes for, or revoke the devices
-            // of, another supervisor could act as them.
-            Role::Supervisor => {
-                user.role.is_field()
-                    && !user.org_units.is_empty()
-                    && user.org_units.iter().all(|u| self.covers(u))
-            }
-            Role::Inspector | Role::Sampler => false,
-        }
-    }
-}
+use crate::storage::{AuditAction, AuditEntry, AuditOutcome, TokenLookup};
 
 /// The client's address: the peer, or with `trust_proxy` the last address in
 /// `X-Forwarded-For` (the one the proxy in front added; earlier ones are the client's word).
@@ -202,7 +148,7 @@ async fn device_caller(
     token: &str,
     headers: &HeaderMap,
     remote: Option<IpAddr>,
-) -> Result<Caller, ApiError> {
+) -> Result<Actor, ApiError> {
     let hash = secret_hash(token);
     let version = headers
         .get(HEADER_APP_VERSION)
@@ -226,7 +172,7 @@ async fn device_caller(
     })
     .await?;
     match found {
-        TokenLookup::Live(t, user) => Ok(Caller::of(user, Some(t.id), t.device_id, false)),
+        TokenLookup::Live(t, user) => Ok(Actor::of(user, Via::Device, Some(t.id), t.device_id)),
         TokenLookup::Revoked(_) | TokenLookup::Unknown => Err(ApiError::unauthorized(
             "bad_token",
             "the device token is unknown or revoked",
@@ -295,7 +241,7 @@ pub async fn authenticate_any(
                 ));
             }
         }
-        Caller::of(session.user, None, None, true)
+        Actor::of(session.user, Via::Session, None, None)
     } else {
         return Err(ApiError::unauthorized(
             "missing_credentials",
@@ -394,47 +340,5 @@ mod tests {
         );
         assert!(limit.check(b).is_ok(), "another address has its own bucket");
         assert_eq!(rate_limited(wait).retry_after_s, Some(wait.as_secs() + 1));
-    }
-}
-
-#[cfg(test)]
-mod manage_tests {
-    use super::*;
-
-    fn user(name: &str, role: Role, org: &str) -> UserInfo {
-        UserInfo {
-            id: 1,
-            name: name.into(),
-            role,
-            org_units: vec![org.into()],
-            has_password: false,
-            disabled: false,
-            created_at_ms: 0,
-            locked_until_ms: None,
-        }
-    }
-
-    #[test]
-    fn a_supervisor_manages_field_users_of_their_units_only() {
-        let me = Caller {
-            user: "sup".into(),
-            user_id: 9,
-            role: Role::Supervisor,
-            org_units: vec!["411321000000".into()],
-            device: None,
-            device_id: None,
-            via_session: true,
-        };
-        assert!(me.manages(&user("a", Role::Inspector, "411321102000")));
-        assert!(me.manages(&user("b", Role::Sampler, "411321103201")));
-        assert!(
-            !me.manages(&user("c", Role::Inspector, "410102000000")),
-            "another county"
-        );
-        assert!(
-            !me.manages(&user("d", Role::Supervisor, "411321102000")),
-            "a fellow supervisor could otherwise be impersonated"
-        );
-        assert!(!me.manages(&user("e", Role::Admin, "411321102000")));
     }
 }

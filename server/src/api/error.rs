@@ -111,6 +111,50 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<crate::sync::SyncError> for ApiError {
+    fn from(e: crate::sync::SyncError) -> Self {
+        use crate::sync::SyncError;
+        let message = e.to_string();
+        match e {
+            SyncError::ProtocolVersion { .. } => {
+                ApiError::new(StatusCode::UPGRADE_REQUIRED, "protocol_version", message)
+            }
+            SyncError::BadDevice => ApiError::bad_request("bad_device", message),
+            SyncError::TooManyPushes(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_pushes", message)
+            }
+            SyncError::TooManyItems(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_items", message)
+            }
+            SyncError::DeviceMismatch => ApiError::forbidden("device_mismatch", message),
+            SyncError::Timeout => ApiError {
+                retry_after_s: Some(5),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", message)
+            },
+            SyncError::Storage(s) => s.into(),
+            SyncError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
+
+impl From<crate::photos::PhotoRequestError> for ApiError {
+    fn from(e: crate::photos::PhotoRequestError) -> Self {
+        use crate::photos::PhotoRequestError as E;
+        let message = e.to_string();
+        match e {
+            E::BadHash => ApiError::bad_request("bad_hash", message),
+            E::TooManyHashes => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_hashes", message)
+            }
+            E::BadLength => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+            E::BadPart => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "bad_part", message),
+            E::OutOfScope => ApiError::forbidden("out_of_scope", message),
+            E::Photo(p) => p.into(),
+            E::Storage(s) => s.into(),
+        }
+    }
+}
+
 impl From<PhotoError> for ApiError {
     fn from(e: PhotoError) -> Self {
         match e {

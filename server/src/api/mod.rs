@@ -5,6 +5,7 @@ mod assignments;
 pub mod auth;
 mod catalog;
 mod error;
+mod framed;
 mod health;
 pub mod people;
 mod photos;
@@ -25,22 +26,14 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
-pub use auth::Caller;
 pub use error::ApiError;
 
-use crate::config::Limits;
-use crate::storage::{AuthStore, PhotoStore, RecordStore};
+use crate::Context;
 
-/// What every handler shares.
+/// What every handler shares: the services' [`Context`] (storage and limits; `state.records`
+/// and the like reach through to it) and what only the HTTP side needs.
 pub struct AppState {
-    pub records: Arc<dyn RecordStore>,
-    pub photos: Arc<dyn PhotoStore>,
-    pub auth: Arc<dyn AuthStore>,
-    /// Assignments and the scope log.
-    pub scope: Arc<dyn crate::storage::scope::ScopeStore>,
-    /// Templates and code tables for devices.
-    pub catalog: Arc<dyn crate::storage::catalog::CatalogStore>,
-    pub limits: Limits,
+    pub ctx: Context,
     pub metrics: PrometheusHandle,
     /// Sessions, enrollment and abuse limits of the people endpoints.
     pub people: people::PeopleState,
@@ -61,6 +54,11 @@ pub struct AppState {
 #[derive(Clone)]
 pub struct HeavyPermit(#[allow(dead_code)] Arc<tokio::sync::OwnedSemaphorePermit>);
 
+/// When a heavy request arrived (before it waited for its permit): its deadline counts from
+/// here, as the client's wait does.
+#[derive(Clone, Copy)]
+pub struct Arrived(pub std::time::Instant);
+
 /// Admits a heavy request when a permit frees within `limits.queue_wait_s`, before its body
 /// is read; otherwise answers 503 with `Retry-After`, and the device tries again later.
 async fn admit_heavy(
@@ -69,6 +67,7 @@ async fn admit_heavy(
     next: Next,
 ) -> Response {
     use axum::response::IntoResponse;
+    let arrived = std::time::Instant::now();
     let wait = Duration::from_secs(st.limits.queue_wait_s);
     let permit = match tokio::time::timeout(wait, st.heavy.clone().acquire_owned()).await {
         Ok(Ok(p)) => p,
@@ -86,7 +85,16 @@ async fn admit_heavy(
     request
         .extensions_mut()
         .insert(HeavyPermit(Arc::new(permit)));
+    request.extensions_mut().insert(Arrived(arrived));
     next.run(request).await
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Context;
+
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 pub type Shared = Arc<AppState>;

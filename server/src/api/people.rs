@@ -18,8 +18,9 @@ use jingtu_protocol::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{Caller, JsonBody, RateLimit, Remote, rate_limited, session_cookie};
+use super::auth::{JsonBody, RateLimit, Remote, rate_limited, session_cookie};
 use super::{ApiError, Shared, blocking};
+use crate::actor::Actor;
 use crate::config::{AuthConfig, Config};
 use crate::people::{
     EnrollQr, new_enrollment_code, now_ms, random_hex, secret_hash, verify_password,
@@ -51,7 +52,7 @@ pub struct PeopleState {
 #[derive(Clone)]
 struct PendingQr {
     payload: EnrollPayload,
-    issuer: i64,
+    issuer: Option<i64>,
     expires_at_ms: i64,
 }
 
@@ -124,7 +125,7 @@ fn addr(remote: Option<IpAddr>) -> Option<String> {
 
 /// An audit entry of something the caller did.
 fn entry_of(
-    caller: &Caller,
+    caller: &Actor,
     remote: Option<IpAddr>,
     action: AuditAction,
     outcome: AuditOutcome,
@@ -315,12 +316,12 @@ pub async fn login(
 )]
 pub async fn logout(
     State(state): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Remote(remote): Remote,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let session = session_cookie(&headers)
-        .filter(|_| caller.via_session)
+        .filter(|_| caller.via_session())
         .ok_or_else(|| {
             ApiError::bad_request(
                 "not_a_session",
@@ -387,7 +388,7 @@ fn server_url(state: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
 )]
 pub async fn issue_code(
     State(state): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Remote(remote): Remote,
     headers: HeaderMap,
     JsonBody(req): JsonBody<EnrollmentCodeRequest>,
@@ -501,7 +502,7 @@ pub async fn issue_code(
 )]
 pub async fn code_png(
     State(state): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let st = state.clone();
@@ -705,7 +706,7 @@ pub struct DeviceQuery {
 )]
 pub async fn devices(
     State(state): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Query(q): Query<DeviceQuery>,
 ) -> Result<axum::Json<DeviceList>, ApiError> {
     let st = state.clone();
@@ -752,7 +753,7 @@ pub async fn devices(
 )]
 pub async fn revoke_device(
     State(state): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Remote(remote): Remote,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<DeviceInfo>, ApiError> {
@@ -851,7 +852,7 @@ pub struct AuditQuery {
 )]
 pub async fn audit(
     State(state): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(caller): Extension<Actor>,
     Query(q): Query<AuditQuery>,
 ) -> Result<axum::Json<AuditList>, ApiError> {
     if caller.role != Role::Admin {

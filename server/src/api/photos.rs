@@ -1,28 +1,18 @@
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use jingtu_protocol::{
-    HEADER_UPLOAD_LENGTH, HEADER_UPLOAD_OFFSET, MAX_PHOTO_BYTES, MAX_PHOTO_PART_BYTES,
-    PROTOCOL_VERSION, PhotoState, PhotoStateKind, PhotoStatusRequest, PhotoStatusResponse,
-    PhotoUploadResponse, is_photo_hash,
+    HEADER_UPLOAD_LENGTH, HEADER_UPLOAD_OFFSET, PROTOCOL_VERSION, PhotoStatusRequest,
+    PhotoStatusResponse, PhotoUploadResponse,
 };
 use serde::Deserialize;
 
-use super::sync::Scope;
-use super::sync::{check_version, framed};
-use super::{ApiError, Caller, Shared, blocking};
-
-fn check_hash(hash: &str) -> Result<(), ApiError> {
-    if !is_photo_hash(hash) {
-        return Err(ApiError::bad_request(
-            "bad_hash",
-            "a photo is named by its SHA-256: 64 lowercase hex digits",
-        ));
-    }
-    Ok(())
-}
+use super::framed::{Framed, answer};
+use super::{ApiError, Shared, blocking};
+use crate::actor::Actor;
+use crate::photos;
 
 /// Which of these photos the server holds (stored, partly uploaded with the offset, missing).
 #[utoipa::path(
@@ -37,52 +27,20 @@ fn check_hash(hash: &str) -> Result<(), ApiError> {
 )]
 pub async fn photo_status(
     State(state): State<Shared>,
-    Extension(caller): Extension<Caller>,
-    body: Bytes,
+    Extension(actor): Extension<Actor>,
+    Framed(req): Framed<PhotoStatusRequest>,
 ) -> Result<Response, ApiError> {
     let st = state.clone();
-    let bytes = blocking(move || {
-        let scope = Scope::of(&caller, &st)?;
-        let req: PhotoStatusRequest = jingtu_protocol::decode(&body, st.limits.max_message_bytes)?;
-        check_version(req.protocol)?;
-        if req.hashes.len() > 10_000 {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_many_hashes",
-                "at most 10000 hashes per request",
-            ));
-        }
-        let mut photos = Vec::with_capacity(req.hashes.len());
-        // Each photo is looked at once, however often it is listed.
-        let mut seen = std::collections::HashSet::with_capacity(req.hashes.len());
-        for hash in req.hashes {
-            check_hash(&hash)?;
-            if !seen.insert(hash.clone()) {
-                continue;
-            }
-            if !scope.may_see_photo(&st, &hash)? {
-                photos.push(PhotoState {
-                    hash,
-                    state: PhotoStateKind::Refused,
-                    offset: 0,
-                });
-                continue;
-            }
-            let (state, offset) = st.photos.state(&hash)?;
-            photos.push(PhotoState {
-                hash,
-                state,
-                offset,
-            });
-        }
-        jingtu_protocol::encode(&PhotoStatusResponse {
-            protocol: PROTOCOL_VERSION,
-            photos,
-        })
-        .map_err(|e| ApiError::internal(e.to_string()))
+    let photos = blocking(move || {
+        crate::sync::check_version(req.protocol)?;
+        Ok(photos::status(&st.ctx, &actor, req.hashes)?)
     })
     .await?;
-    Ok(framed(bytes))
+    answer(PhotoStatusResponse {
+        protocol: PROTOCOL_VERSION,
+        photos,
+    })
+    .await
 }
 
 fn header_u64(headers: &HeaderMap, name: &'static str) -> Result<u64, ApiError> {
@@ -116,47 +74,28 @@ fn header_u64(headers: &HeaderMap, name: &'static str) -> Result<u64, ApiError> 
 )]
 pub async fn upload_part(
     State(state): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(actor): Extension<Actor>,
     Path(hash): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    check_hash(&hash)?;
     let offset = header_u64(&headers, HEADER_UPLOAD_OFFSET)?;
     let total = header_u64(&headers, HEADER_UPLOAD_LENGTH)?;
-    if total == 0 || total > MAX_PHOTO_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("a photo has 1 to {MAX_PHOTO_BYTES} bytes"),
-        ));
-    }
-    if body.len() > MAX_PHOTO_PART_BYTES || body.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "bad_part",
-            format!("a part has 1 to {MAX_PHOTO_PART_BYTES} bytes"),
-        ));
-    }
     let st = state.clone();
     let h = hash.clone();
-    let (offset, stored) = blocking(move || {
-        check_photo_scope(&st, &caller, &h)?;
-        Ok(st.photos.append(&h, offset, total, &body)?)
-    })
-    .await?;
+    let (offset, stored) =
+        blocking(move || Ok(photos::upload(&st.ctx, &actor, &h, offset, total, &body)?)).await?;
     metrics::counter!("jingtu_photo_parts_total").increment(1);
     if stored {
         metrics::counter!("jingtu_photos_stored_total").increment(1);
     }
-    let bytes = jingtu_protocol::encode(&PhotoUploadResponse {
+    answer(PhotoUploadResponse {
         protocol: PROTOCOL_VERSION,
         hash,
         offset,
         stored,
     })
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(framed(bytes))
+    .await
 }
 
 #[derive(Deserialize)]
@@ -181,32 +120,15 @@ pub struct DownloadQuery {
 )]
 pub async fn download(
     State(state): State<Shared>,
-    Extension(caller): Extension<Caller>,
+    Extension(actor): Extension<Actor>,
     Path(hash): Path<String>,
     Query(q): Query<DownloadQuery>,
 ) -> Result<Response, ApiError> {
-    check_hash(&hash)?;
     let st = state.clone();
     let h = hash.clone();
-    let bytes = blocking(move || {
-        check_photo_scope(&st, &caller, &h)?;
-        Ok(st.photos.read(&h, q.thumb)?)
-    })
-    .await?;
+    let bytes = blocking(move || Ok(photos::fetch(&st.ctx, &actor, &h, q.thumb)?)).await?;
     match bytes {
         Some(b) => Ok(([(header::CONTENT_TYPE, "image/jpeg")], b).into_response()),
         None => Err(ApiError::not_found(format!("photo {hash}"))),
-    }
-}
-
-/// A photo is taken and served only for a caller who may see a record holding it.
-fn check_photo_scope(st: &Shared, caller: &Caller, hash: &str) -> Result<(), ApiError> {
-    if Scope::of(caller, st)?.may_see_photo(st, hash)? {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "out_of_scope",
-            "no record you may see holds this photo",
-        ))
     }
 }

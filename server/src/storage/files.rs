@@ -2,9 +2,8 @@
 //! unfinished uploads in `<dir>/partial/<sha256>` (and the photo's announced length in
 //! `<sha256>.total`). Each part is fsynced before it is acknowledged, so the offset the server
 //! reports is what it holds after a crash; a finished upload is checked against its SHA-256
-//! and moved into place with a rename. Thumbnails (`.thumb.jpg`) are made off the upload's path
-//! by a thread of the folder's own, or when first asked for if that thread has not reached the
-//! photo yet (after a restart, or a long queue).
+//! and moved into place with a rename. The thumbnails the photo service makes are kept beside
+//! (`.thumb.jpg`, or `.nothumb` for a photo that does not decode).
 //!
 //! Unfinished uploads are bounded ([`UploadLimits`]): together they hold at most a quota of
 //! bytes, one untouched for days is removed by the sweeper thread, and no part is taken while
@@ -14,21 +13,17 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Sender, SyncSender};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use jingtu_protocol::PhotoStateKind;
 use sha2::{Digest, Sha256};
 
-use super::{PhotoError, PhotoStore, StorageError};
+use super::{PhotoError, PhotoStore, StorageError, Thumbnail};
 
 /// How many locks the photos are spread over.
 const LOCK_STRIPES: usize = 64;
-
-/// How many stored photos may wait for their thumbnail; past that a thumbnail is made when
-/// first asked for.
-const THUMBNAIL_QUEUE: usize = 10_000;
 
 /// What unfinished uploads may hold, and the room kept free on the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,14 +51,11 @@ const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 pub struct PhotoFolder {
     shelf: Arc<Shelf>,
-    /// Photos just stored, for the thumbnail maker (a thread of its own, ended when the
-    /// folder is dropped).
-    thumbnails: SyncSender<String>,
     /// Held only to end the sweeper thread when the folder is dropped.
     _sweeper: Sender<()>,
 }
 
-/// The folder and its locks, shared with the thumbnail maker and the sweeper.
+/// The folder and its locks, shared with the sweeper.
 struct Shelf {
     dir: PathBuf,
     /// Serialises appends to one photo (two uploads of one photo at once must not
@@ -103,21 +95,8 @@ impl PhotoFolder {
                     }
                 }
             })?;
-        let (thumbnails, stored) = std::sync::mpsc::sync_channel::<String>(THUMBNAIL_QUEUE);
-        let maker = Arc::clone(&shelf);
-        std::thread::Builder::new()
-            .name("thumbnails".into())
-            .spawn(move || {
-                for hash in stored {
-                    if let Err(e) = maker.thumbnail(&hash) {
-                        // Made when first asked for instead.
-                        tracing::warn!(photo = %hash, error = %e, "thumbnail not made");
-                    }
-                }
-            })?;
         Ok(PhotoFolder {
             shelf,
-            thumbnails,
             _sweeper: sweeper,
         })
     }
@@ -125,12 +104,6 @@ impl PhotoFolder {
     /// Bytes the unfinished uploads hold now.
     pub fn partial_bytes(&self) -> u64 {
         self.shelf.partial_bytes.load(Ordering::Relaxed)
-    }
-
-    /// A photo was stored: its thumbnail is made off the upload's path. When the queue is
-    /// full it is made when first asked for.
-    fn stored(&self, hash: &str) {
-        let _ = self.thumbnails.try_send(hash.to_string());
     }
 }
 
@@ -281,37 +254,16 @@ impl Shelf {
         Ok(())
     }
 
-    /// The thumbnail of a stored photo, made from its verified bytes when there is none yet;
-    /// `None` when the photo is not stored or does not decode (the device keeps its own).
-    fn thumbnail(&self, hash: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let _guard = self.lock(hash);
-        match fs::read(self.thumb(hash)) {
-            Ok(t) => return Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-        // A photo that did not decode is tried once, not at every ask.
-        let undecodable = self.dir.join(&hash[..2]).join(format!("{hash}.nothumb"));
-        if undecodable.exists() {
-            return Ok(None);
-        }
-        let bytes = match fs::read(self.full(hash)) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        // Decoding bytes from a device: a panic in the decoder costs this thumbnail only.
-        let made = std::panic::catch_unwind(|| {
-            jingtu_media::thumbnail(&bytes, &jingtu_media::IngestOptions::default())
-        });
-        let Ok(Ok((thumb, _, _))) = made else {
-            File::create(&undecodable)?;
-            return Ok(None);
-        };
-        let tmp = self.dir.join(&hash[..2]).join(format!("{hash}.thumb.tmp"));
-        write_synced(&tmp, &thumb)?;
-        fs::rename(&tmp, self.thumb(hash))?;
-        Ok(Some(thumb))
+    fn nothumb(&self, hash: &str) -> PathBuf {
+        self.dir.join(&hash[..2]).join(format!("{hash}.nothumb"))
+    }
+}
+
+fn read_if_there(path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -333,7 +285,6 @@ impl PhotoStore for PhotoFolder {
             && let Ok(m) = fs::metadata(shelf.full(hash))
         {
             drop(guard);
-            self.stored(hash);
             return Ok((PhotoStateKind::Stored, m.len()));
         }
         match fs::metadata(shelf.partial(hash)) {
@@ -358,7 +309,6 @@ impl PhotoStore for PhotoFolder {
             && let Ok(m) = fs::metadata(shelf.full(hash))
         {
             drop(guard);
-            self.stored(hash);
             return Ok((m.len(), true));
         }
         let path = shelf.partial(hash);
@@ -401,21 +351,39 @@ impl PhotoStore for PhotoFolder {
             shelf.settle(hash, now);
             finished?;
             drop(guard);
-            self.stored(hash);
             return Ok((now, true));
         }
         Ok((now, false))
     }
 
-    fn read(&self, hash: &str, thumbnail: bool) -> Result<Option<Vec<u8>>, StorageError> {
-        if thumbnail {
-            return self.shelf.thumbnail(hash);
+    fn read(&self, hash: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        read_if_there(&self.shelf.full(hash))
+    }
+
+    fn thumbnail(&self, hash: &str) -> Result<Thumbnail, StorageError> {
+        if let Some(t) = read_if_there(&self.shelf.thumb(hash))? {
+            return Ok(Thumbnail::Stored(t));
         }
-        match fs::read(self.shelf.full(hash)) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
+        if self.shelf.nothumb(hash).exists() {
+            return Ok(Thumbnail::Undecodable);
         }
+        Ok(Thumbnail::None)
+    }
+
+    fn put_thumbnail(&self, hash: &str, thumbnail: Option<&[u8]>) -> Result<(), StorageError> {
+        let shelf = &self.shelf;
+        fs::create_dir_all(shelf.dir.join(&hash[..2]))?;
+        match thumbnail {
+            Some(t) => {
+                let tmp = shelf.dir.join(&hash[..2]).join(format!("{hash}.thumb.tmp"));
+                write_synced(&tmp, t)?;
+                fs::rename(&tmp, shelf.thumb(hash))?;
+            }
+            None => {
+                File::create(shelf.nothumb(hash))?;
+            }
+        }
+        Ok(())
     }
 
     fn count(&self) -> Result<u64, StorageError> {
@@ -441,54 +409,6 @@ impl PhotoStore for PhotoFolder {
 mod tests {
     use super::*;
 
-    fn photo(width: u32, height: u32) -> Vec<u8> {
-        let img = jingtu_media::RgbImage::from_fn(width, height, |x, y| {
-            jingtu_media::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
-        });
-        jingtu_media::encode_rgb_jpeg(&img, 85).unwrap()
-    }
-
-    #[test]
-    fn a_stored_photo_gets_its_thumbnail_from_the_maker_or_when_asked() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = PhotoFolder::open(dir.path()).unwrap();
-        let jpeg = photo(1280, 960);
-        let hash = hex::encode(Sha256::digest(&jpeg));
-        let n = jpeg.len() as u64;
-        assert_eq!(p.append(&hash, 0, n, &jpeg).unwrap(), (n, true));
-        // Asked for at once: made now if the maker has not got to it; the same bytes after.
-        let thumb = p.read(&hash, true).unwrap().expect("a thumbnail");
-        assert!(!thumb.is_empty() && thumb.len() < jpeg.len());
-        assert_eq!(p.read(&hash, true).unwrap().unwrap(), thumb);
-        assert!(p.shelf.thumb(&hash).is_file());
-
-        // Without the maker (a photo stored by an earlier process): made when asked for.
-        let other = photo(640, 480);
-        let other_hash = hex::encode(Sha256::digest(&other));
-        std::fs::create_dir_all(p.shelf.full(&other_hash).parent().unwrap()).unwrap();
-        std::fs::write(p.shelf.full(&other_hash), &other).unwrap();
-        assert!(!p.shelf.thumb(&other_hash).exists());
-        assert!(p.read(&other_hash, true).unwrap().is_some());
-        assert!(p.shelf.thumb(&other_hash).is_file());
-
-        // Not stored, or not an image: no thumbnail, and no error.
-        assert_eq!(p.read(&"a".repeat(64), true).unwrap(), None);
-        let junk = b"not a photo".to_vec();
-        let junk_hash = hex::encode(Sha256::digest(&junk));
-        p.append(&junk_hash, 0, junk.len() as u64, &junk).unwrap();
-        assert_eq!(p.read(&junk_hash, true).unwrap(), None);
-        assert_eq!(p.read(&junk_hash, false).unwrap().unwrap(), junk);
-        // ... tried once: the next ask does not decode it again.
-        let marker = p
-            .shelf
-            .dir
-            .join(&junk_hash[..2])
-            .join(format!("{junk_hash}.nothumb"));
-        assert!(marker.is_file());
-        assert_eq!(p.read(&junk_hash, true).unwrap(), None);
-        assert_eq!(p.count().unwrap(), 3);
-    }
-
     #[test]
     fn an_upload_resumes_at_its_offset_and_is_verified() {
         let dir = tempfile::tempdir().unwrap();
@@ -510,7 +430,7 @@ mod tests {
             (1000, true)
         );
         assert_eq!(p.state(&hash).unwrap().0, PhotoStateKind::Stored);
-        assert_eq!(p.read(&hash, false).unwrap().unwrap(), bytes);
+        assert_eq!(p.read(&hash).unwrap().unwrap(), bytes);
         assert_eq!(p.count().unwrap(), 1);
         let _ = &bytes;
         // A crash between the last part and the move into place: finished on the next look.
@@ -525,7 +445,7 @@ mod tests {
         std::fs::write(p.shelf.partial_total(&late_hash), "500").unwrap();
         assert_eq!(p.state(&late_hash).unwrap(), (PhotoStateKind::Stored, 500));
         assert!(!p.shelf.partial_total(&late_hash).exists());
-        assert_eq!(p.read(&late_hash, false).unwrap().unwrap(), late);
+        assert_eq!(p.read(&late_hash).unwrap().unwrap(), late);
         // Wrong bytes for a hash: refused, and the upload starts over.
         let other = "0".repeat(64);
         assert!(matches!(

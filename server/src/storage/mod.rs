@@ -167,7 +167,18 @@ pub enum PhotoError {
     Storage(#[from] StorageError),
 }
 
-/// Photo blobs by SHA-256, with resumable uploads.
+/// A photo's thumbnail as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Thumbnail {
+    Stored(Vec<u8>),
+    /// The photo was tried and does not decode: no thumbnail will be made.
+    Undecodable,
+    /// None yet (or the photo is not stored).
+    None,
+}
+
+/// Photo blobs by SHA-256, with resumable uploads, and the thumbnails the photo service
+/// ([`crate::photos`]) makes of them. A store keeps bytes; it decodes nothing.
 pub trait PhotoStore: Send + Sync + 'static {
     /// What is held of a photo, and how many bytes of an unfinished upload.
     fn state(&self, hash: &str) -> Result<(PhotoStateKind, u64), StorageError>;
@@ -181,8 +192,11 @@ pub trait PhotoStore: Send + Sync + 'static {
         total: u64,
         part: &[u8],
     ) -> Result<(u64, bool), PhotoError>;
-    /// The stored image, or its thumbnail.
-    fn read(&self, hash: &str, thumbnail: bool) -> Result<Option<Vec<u8>>, StorageError>;
+    /// The stored image.
+    fn read(&self, hash: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    fn thumbnail(&self, hash: &str) -> Result<Thumbnail, StorageError>;
+    /// Keeps the thumbnail made of a stored photo, or (`None`) that it does not decode.
+    fn put_thumbnail(&self, hash: &str, thumbnail: Option<&[u8]>) -> Result<(), StorageError>;
     fn count(&self) -> Result<u64, StorageError>;
 }
 
