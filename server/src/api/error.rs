@@ -155,6 +155,35 @@ impl From<crate::photos::PhotoRequestError> for ApiError {
     }
 }
 
+impl From<crate::people::service::ServiceError> for ApiError {
+    fn from(e: crate::people::service::ServiceError) -> Self {
+        use crate::people::service::ServiceError as E;
+        let message = e.to_string();
+        match e {
+            E::BadLogin => ApiError::unauthorized("bad_login", message),
+            E::Locked { wait_ms } => ApiError {
+                retry_after_s: Some((wait_ms.max(1000) as u64).div_ceil(1000)),
+                ..ApiError::new(StatusCode::LOCKED, "locked", message)
+            },
+            E::Forbidden(_) => ApiError::forbidden("forbidden", message),
+            E::OutOfScope(_) => ApiError::forbidden("out_of_scope", message),
+            E::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            E::UserDisabled(_) => ApiError::new(StatusCode::CONFLICT, "user_disabled", message),
+            E::BadExpiry { .. } => ApiError::bad_request("bad_expiry", message),
+            E::BadCode => ApiError::forbidden("bad_code", message),
+            E::CodeExpired => ApiError::new(StatusCode::GONE, "code_expired", message),
+            E::CodeUsed => ApiError::new(StatusCode::CONFLICT, "code_used", message),
+            E::CodeUserDisabled => ApiError::forbidden("user_disabled", message),
+            E::AlreadyRevoked(_) => ApiError::new(StatusCode::CONFLICT, "already_revoked", message),
+            E::BadDevice => ApiError::bad_request("bad_device", message),
+            E::BadField(_) => ApiError::bad_request("bad_field", message),
+            E::BadAction(_) => ApiError::bad_request("bad_action", message),
+            E::People(p) => ApiError::internal(p.to_string()),
+            E::Storage(s) => s.into(),
+        }
+    }
+}
+
 impl From<PhotoError> for ApiError {
     fn from(e: PhotoError) -> Self {
         match e {

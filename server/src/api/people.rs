@@ -2,39 +2,26 @@
 //! their QR images, enrollment of a device, device lists and revocation, the audit log.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jingtu_model::Role;
 use jingtu_protocol::{
     AuditList, DeviceInfo, DeviceList, EnrollPayload, EnrollRequest, EnrollResponse,
     EnrollmentCodeRequest, EnrollmentCodeResponse, LoginRequest, LoginResponse, SESSION_COOKIE,
-    format_enrollment_code, normalize_enrollment_code,
+    format_enrollment_code,
 };
 use serde::Deserialize;
-use serde_json::json;
 
 use super::auth::{JsonBody, RateLimit, Remote, rate_limited, session_cookie};
 use super::{ApiError, Shared, blocking};
 use crate::actor::Actor;
 use crate::config::{AuthConfig, Config};
-use crate::people::{
-    EnrollQr, new_enrollment_code, now_ms, random_hex, secret_hash, verify_password,
-};
-use crate::storage::{
-    AuditAction, AuditEntry, AuditFilter, AuditOutcome, LockoutPolicy, NewDevice, RedeemError,
-    TokenInfo,
-};
-
-/// A device whose enrollment answer was lost may present its code again this long after using
-/// it (and gets a new token; the first is revoked).
-pub const ENROLL_RETRY_WINDOW_MS: i64 = 10 * 60 * 1000;
-/// Shortest validity of an enrollment code.
-pub const MIN_CODE_SECONDS: u64 = 60;
+use crate::people::service::{self, Origin};
+use crate::people::{EnrollQr, now_ms, secret_hash};
+use crate::storage::{AuditAction, TokenInfo};
 
 /// Settings and in-memory state of the people endpoints.
 pub struct PeopleState {
@@ -76,14 +63,6 @@ impl PeopleState {
         }
     }
 
-    fn lockout(&self) -> LockoutPolicy {
-        LockoutPolicy {
-            failures: self.settings.lockout_failures,
-            window_ms: self.settings.lockout_window_minutes as i64 * 60_000,
-            lock_ms: self.settings.lockout_minutes as i64 * 60_000,
-        }
-    }
-
     fn qr_cache(&self) -> std::sync::MutexGuard<'_, HashMap<i64, PendingQr>> {
         self.qr.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -119,25 +98,6 @@ impl PeopleState {
     }
 }
 
-fn addr(remote: Option<IpAddr>) -> Option<String> {
-    remote.map(|r| r.to_string())
-}
-
-/// An audit entry of something the caller did.
-fn entry_of(
-    caller: &Actor,
-    remote: Option<IpAddr>,
-    action: AuditAction,
-    outcome: AuditOutcome,
-) -> AuditEntry {
-    AuditEntry {
-        device: caller.device,
-        device_id: caller.device_id.clone(),
-        remote_addr: addr(remote),
-        ..AuditEntry::new(&caller.user, action, outcome)
-    }
-}
-
 fn device_info(t: TokenInfo) -> DeviceInfo {
     DeviceInfo {
         id: t.id,
@@ -148,21 +108,6 @@ fn device_info(t: TokenInfo) -> DeviceInfo {
         created_at_ms: t.created_at_ms,
         last_seen_ms: t.last_seen_ms,
         revoked_at_ms: t.revoked_at_ms,
-    }
-}
-
-fn bad_login() -> ApiError {
-    ApiError::unauthorized("bad_login", "the user name or password is wrong")
-}
-
-fn locked(wait_ms: i64) -> ApiError {
-    ApiError {
-        retry_after_s: Some((wait_ms.max(1000) as u64).div_ceil(1000)),
-        ..ApiError::new(
-            StatusCode::LOCKED,
-            "locked",
-            "too many failed logins: this user is locked out for a while",
-        )
     }
 }
 
@@ -191,116 +136,21 @@ pub async fn login(
         .login_limit
         .check(remote)
         .map_err(rate_limited)?;
-    let name = req.user.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 || req.password.len() > 1024 {
-        return Err(bad_login());
-    }
     let st = state.clone();
-    let (session, answer) = blocking(move || {
-        let people = &st.people;
-        let now = now_ms();
-        let audit = |e: AuditEntry| {
-            st.auth.audit(&AuditEntry {
-                remote_addr: addr(remote),
-                ..e.target(&name)
-            })
-        };
-        let subject = st.auth.login_subject(&name)?;
-        if let Some((user, _)) = &subject
-            && let Some(until) = user.locked_until_ms.filter(|u| *u > now)
-            && !user.disabled
-        {
-            audit(
-                AuditEntry::new(&user.name, AuditAction::LoginLocked, AuditOutcome::Refused)
-                    .detail(json!({"locked_until_ms": until})),
-            )?;
-            return Err(locked(until - now));
-        }
-        let (user, hash) = match subject {
-            Some((u, h)) => (Some(u), h),
-            None => (None, None),
-        };
-        // A known, enabled user's attempt is taken (and counted) before the password is
-        // checked, so guesses in parallel get no more tries than the lockout allows.
-        if let Some(u) = user.as_ref().filter(|u| !u.disabled)
-            && let Err(until) = st.auth.login_attempt(u.id, now, &people.lockout())?
-        {
-            audit(
-                AuditEntry::new(&u.name, AuditAction::LoginLocked, AuditOutcome::Refused)
-                    .detail(json!({"locked_until_ms": until})),
-            )?;
-            return Err(locked(until - now));
-        }
-        let ok = verify_password(&req.password, hash.as_deref());
-        let refused = |reason: &str| {
-            AuditEntry::new(
-                AuditEntry::ANONYMOUS,
-                AuditAction::LoginFailed,
-                AuditOutcome::Refused,
-            )
-            .detail(json!({"reason": reason}))
-        };
-        let Some(user) = user else {
-            audit(refused("unknown_user"))?;
-            return Err(bad_login());
-        };
-        if user.disabled {
-            audit(refused("disabled"))?;
-            return Err(bad_login());
-        }
-        if !ok {
-            let locked_until = st.auth.login_failed(user.id, now, &people.lockout())?;
-            audit(refused(if hash.is_some() {
-                "wrong_password"
-            } else {
-                "no_password"
-            }))?;
-            if let Some(until) = locked_until {
-                audit(
-                    AuditEntry::new(&user.name, AuditAction::LoginLocked, AuditOutcome::Refused)
-                        .detail(json!({
-                            "locked_until_ms": until,
-                            "failures": people.settings.lockout_failures
-                        })),
-                )?;
-                return Err(locked(until - now));
-            }
-            return Err(bad_login());
-        }
-        if !user.role.reviews() {
-            // Field users work on devices. The answer is the one of a wrong password, so that
-            // a guess never learns it was right; the audit log says why.
-            audit(refused("field_role"))?;
-            return Err(bad_login());
-        }
-        st.auth.login_succeeded(user.id)?;
-        let session = random_hex(32);
-        let csrf_token = random_hex(32);
-        let lifetime_ms = people.settings.session_hours as i64 * 3_600_000;
-        let expires_at_ms = now + lifetime_ms;
-        st.auth
-            .create_session(user.id, &secret_hash(&session), &csrf_token, expires_at_ms)?;
-        audit(AuditEntry::new(
-            &user.name,
-            AuditAction::Login,
-            AuditOutcome::Ok,
-        ))?;
-        Ok((
-            session,
-            LoginResponse {
-                user: user.name,
-                role: user.role,
-                org_units: user.org_units,
-                csrf_token,
-                expires_at_ms,
-            },
-        ))
+    let granted = blocking(move || {
+        Ok(service::login(
+            &st.ctx,
+            &st.people.settings,
+            &req.user,
+            &req.password,
+            Origin(remote),
+        )?)
     })
     .await?;
     let cookie = state
         .people
-        .cookie(&session, state.people.settings.session_hours * 3600)?;
-    Ok(([(header::SET_COOKIE, cookie)], axum::Json(answer)).into_response())
+        .cookie(&granted.session, state.people.settings.session_hours * 3600)?;
+    Ok(([(header::SET_COOKIE, cookie)], axum::Json(granted.answer)).into_response())
 }
 
 /// Ends the web session of the request (needs `X-CSRF-Token`).
@@ -330,15 +180,7 @@ pub async fn logout(
         })?;
     let hash = secret_hash(session);
     let st = state.clone();
-    blocking(move || {
-        st.auth.end_session(&hash)?;
-        st.auth.audit(
-            &entry_of(&caller, remote, AuditAction::Logout, AuditOutcome::Ok)
-                .target(caller.user.clone()),
-        )?;
-        Ok(())
-    })
-    .await?;
+    blocking(move || Ok(service::logout(&st.ctx, &caller, &hash, Origin(remote))?)).await?;
     let cookie = state.people.cookie("", 0)?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
@@ -396,91 +238,32 @@ pub async fn issue_code(
     let server = server_url(&state, &headers)?;
     let st = state.clone();
     let answer = blocking(move || {
-        let settings = &st.people.settings;
-        if !caller.role.reviews() {
-            return Err(ApiError::forbidden(
-                "forbidden",
-                "only supervisors and admins issue enrollment codes",
-            ));
-        }
-        let name = req.user.trim();
-        let target = st
-            .auth
-            .user(name)?
-            .ok_or_else(|| ApiError::not_found(format!("user {name}")))?;
-        if !caller.manages(&target) {
-            st.auth.audit(
-                &entry_of(
-                    &caller,
-                    remote,
-                    AuditAction::EnrollmentCodeIssued,
-                    AuditOutcome::Refused,
-                )
-                .target(target.name.clone())
-                .detail(json!({"reason": "out_of_scope"})),
-            )?;
-            return Err(ApiError::forbidden(
-                "out_of_scope",
-                format!("{} is not within your org units", target.name),
-            ));
-        }
-        if target.disabled {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "user_disabled",
-                format!("{} is disabled", target.name),
-            ));
-        }
-        let max_s = settings.enrollment_code_max_hours * 3600;
-        let seconds = req
-            .expires_in_s
-            .unwrap_or(settings.enrollment_code_hours * 3600);
-        if !(MIN_CODE_SECONDS..=max_s).contains(&seconds) {
-            return Err(ApiError::bad_request(
-                "bad_expiry",
-                format!("a code is valid for {MIN_CODE_SECONDS} to {max_s} seconds"),
-            ));
-        }
-        let code = new_enrollment_code();
-        let expires_at_ms = now_ms() + seconds as i64 * 1000;
-        let info = st.auth.add_enrollment_code(
-            &target.name,
-            &secret_hash(&code),
-            &caller.user,
-            expires_at_ms,
-        )?;
-        let payload = EnrollPayload {
+        let issued = service::issue_code(
+            &st.ctx,
+            &st.people.settings,
+            &caller,
+            &req.user,
+            req.expires_in_s,
             server,
-            code: code.clone(),
-        };
-        let qr = EnrollQr::new(&payload).map_err(|e| ApiError::internal(e.to_string()))?;
-        st.auth.audit(
-            &entry_of(
-                &caller,
-                remote,
-                AuditAction::EnrollmentCodeIssued,
-                AuditOutcome::Ok,
-            )
-            .target(target.name.clone())
-            .detail(json!({"code_id": info.id, "expires_at_ms": expires_at_ms})),
+            Origin(remote),
         )?;
-        let uri = payload.to_uri();
+        let qr = issued.qr().map_err(|e| ApiError::internal(e.to_string()))?;
         st.people.remember_qr(
-            info.id,
+            issued.id,
             PendingQr {
-                payload,
+                payload: issued.payload.clone(),
                 issuer: caller.user_id,
-                expires_at_ms,
+                expires_at_ms: issued.expires_at_ms,
             },
         );
         Ok(EnrollmentCodeResponse {
-            id: info.id,
-            code: format_enrollment_code(&code),
-            user: target.name,
-            expires_at_ms,
-            payload: uri,
+            id: issued.id,
+            code: format_enrollment_code(&issued.code),
+            user: issued.user.name,
+            expires_at_ms: issued.expires_at_ms,
+            payload: issued.payload.to_uri(),
             qr_svg: qr.svg(),
-            qr_png_path: format!("/v1/enrollment-codes/{}/qr.png", info.id),
+            qr_png_path: format!("/v1/enrollment-codes/{}/qr.png", issued.id),
         })
     })
     .await?;
@@ -542,33 +325,6 @@ pub async fn code_png(
         .into_response())
 }
 
-fn check_device_id(id: &str) -> Result<String, ApiError> {
-    let id = id.trim();
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request(
-            "bad_device",
-            "device_id must be the device's actor id in hex (1 to 64 digits)",
-        ));
-    }
-    Ok(id.to_ascii_lowercase())
-}
-
-fn clean_text(
-    value: Option<String>,
-    max: usize,
-    what: &'static str,
-) -> Result<Option<String>, ApiError> {
-    let Some(v) = value else { return Ok(None) };
-    let v = v.trim();
-    if v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "bad_field",
-            format!("{what} has at most {max} characters, without control characters"),
-        ));
-    }
-    Ok((!v.is_empty()).then(|| v.to_string()))
-}
-
 /// A device exchanges a one-time code for its device token, bound to the code's user and to
 /// this device (`device_id`). No authentication; rate-limited per address; every attempt is
 /// audited.
@@ -595,96 +351,15 @@ pub async fn enroll(
         .enroll_limit
         .check(remote)
         .map_err(rate_limited)?;
-    let device_id = check_device_id(&req.device_id)?;
-    let label = clean_text(req.device_label, 100, "device_label")?;
-    let app_version = clean_text(req.app_version, 64, "app_version")?;
     let st = state.clone();
     let answer = blocking(move || {
-        let refused = |detail: serde_json::Value| {
-            st.auth.audit(&AuditEntry {
-                device_id: Some(device_id.clone()),
-                remote_addr: addr(remote),
-                ..AuditEntry::new(
-                    AuditEntry::ANONYMOUS,
-                    AuditAction::EnrollRefused,
-                    AuditOutcome::Refused,
-                )
-                .detail(detail)
-            })
+        let request = service::Enrollment {
+            code: req.code,
+            device_id: req.device_id,
+            label: req.device_label,
+            app_version: req.app_version,
         };
-        let bad_code = || ApiError::forbidden("bad_code", "no such enrollment code");
-        let Some(code) = normalize_enrollment_code(&req.code) else {
-            refused(json!({"reason": "bad_code", "malformed": true}))?;
-            return Err(bad_code());
-        };
-        let token = crate::new_token();
-        let device = NewDevice {
-            token_hash: secret_hash(&token),
-            device_id: device_id.clone(),
-            label: label.clone(),
-            app_version: app_version.clone(),
-        };
-        let now = now_ms();
-        match st.auth.redeem_enrollment_code(
-            &secret_hash(&code),
-            now,
-            &device,
-            ENROLL_RETRY_WINDOW_MS,
-        ) {
-            Ok(r) => {
-                // The issuer's QR request answers `code_used` from now on (and drops it).
-                st.auth.audit(&AuditEntry {
-                    device: Some(r.token.id),
-                    device_id: Some(device_id.clone()),
-                    remote_addr: addr(remote),
-                    ..AuditEntry::new(&r.user.name, AuditAction::Enroll, AuditOutcome::Ok)
-                        .target(format!("device {}", r.token.id))
-                        .detail(json!({
-                            "code_id": r.code_id,
-                            "label": label,
-                            "app_version": app_version,
-                            "replaced_devices": r.replaced,
-                            "retry": r.retry,
-                        }))
-                })?;
-                Ok(EnrollResponse {
-                    token,
-                    device: r.token.id,
-                    user: r.user.name,
-                    role: r.user.role,
-                    org_units: r.user.org_units,
-                    server_time_ms: now,
-                })
-            }
-            Err(RedeemError::Unknown) => {
-                refused(json!({"reason": "bad_code"}))?;
-                Err(bad_code())
-            }
-            Err(RedeemError::Expired { id }) => {
-                refused(json!({"reason": "code_expired", "code_id": id}))?;
-                Err(ApiError::new(
-                    StatusCode::GONE,
-                    "code_expired",
-                    "the enrollment code expired: ask for a new one",
-                ))
-            }
-            Err(RedeemError::Used { id }) => {
-                refused(json!({"reason": "code_used", "code_id": id}))?;
-                Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "code_used",
-                    "the enrollment code was used already: ask for a new one",
-                ))
-            }
-            Err(RedeemError::UserDisabled { id }) => {
-                refused(json!({"reason": "user_disabled", "code_id": id}))?;
-                Err(ApiError::forbidden(
-                    "user_disabled",
-                    "the code's user is disabled",
-                ))
-            }
-            Err(RedeemError::Storage(e)) => Err(e.into()),
-        }
+        Ok(service::enroll(&st.ctx, request, Origin(remote))?)
     })
     .await?;
     Ok(axum::Json(answer).into_response())
@@ -711,25 +386,8 @@ pub async fn devices(
 ) -> Result<axum::Json<DeviceList>, ApiError> {
     let st = state.clone();
     let devices = blocking(move || {
-        let tokens = st.auth.list_tokens()?;
-        let users: HashMap<String, crate::storage::UserInfo> = if caller.role == Role::Supervisor {
-            st.auth
-                .list_users()?
-                .into_iter()
-                .map(|u| (u.name.clone(), u))
-                .collect()
-        } else {
-            HashMap::new()
-        };
-        let visible = |t: &TokenInfo| {
-            t.user == caller.user
-                || caller.role == Role::Admin
-                || users.get(&t.user).is_some_and(|u| caller.manages(u))
-        };
-        Ok(tokens
+        Ok(service::devices(&st.ctx, &caller, q.user.as_deref())?
             .into_iter()
-            .filter(|t| q.user.as_ref().is_none_or(|u| *u == t.user))
-            .filter(visible)
             .map(device_info)
             .collect())
     })
@@ -759,69 +417,16 @@ pub async fn revoke_device(
 ) -> Result<axum::Json<DeviceInfo>, ApiError> {
     let st = state.clone();
     let info = blocking(move || {
-        if !caller.role.reviews() {
-            return Err(ApiError::forbidden(
-                "forbidden",
-                "only supervisors and admins revoke devices",
-            ));
-        }
-        let token = st
-            .auth
-            .token(id)?
-            .ok_or_else(|| ApiError::not_found(format!("device {id}")))?;
-        let owner = st.auth.user(&token.user)?;
-        if !owner.as_ref().is_some_and(|u| caller.manages(u)) {
-            st.auth.audit(
-                &entry_of(
-                    &caller,
-                    remote,
-                    AuditAction::DeviceRevoked,
-                    AuditOutcome::Refused,
-                )
-                .target(format!("device {id}"))
-                .detail(json!({"reason": "out_of_scope", "user": token.user})),
-            )?;
-            return Err(ApiError::forbidden(
-                "out_of_scope",
-                format!("the device of {} is not within your org units", token.user),
-            ));
-        }
-        let already = || {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "already_revoked",
-                format!("device {id} is revoked already"),
-            )
-        };
-        if token.revoked {
-            return Err(already());
-        }
-        match st.auth.revoke_token(id) {
-            Ok(()) => {}
-            Err(crate::storage::StorageError::NotFound(_)) => return Err(already()),
-            Err(e) => return Err(e.into()),
-        }
-        st.auth.audit(
-            &entry_of(
-                &caller,
-                remote,
-                AuditAction::DeviceRevoked,
-                AuditOutcome::Ok,
-            )
-            .target(format!("device {id}"))
-            .detail(json!({
-                "user": token.user,
-                "device_id": token.device_id,
-                "label": token.label
-            })),
-        )?;
-        let now = st
-            .auth
-            .token(id)?
-            .ok_or_else(|| ApiError::not_found(format!("device {id}")))?;
-        Ok(device_info(now))
+        Ok(service::revoke_device(
+            &st.ctx,
+            &caller,
+            id,
+            AuditAction::DeviceRevoked,
+            Origin(remote),
+        )?)
     })
     .await?;
+    let info = device_info(info);
     Ok(axum::Json(info))
 }
 
@@ -855,25 +460,14 @@ pub async fn audit(
     Extension(caller): Extension<Actor>,
     Query(q): Query<AuditQuery>,
 ) -> Result<axum::Json<AuditList>, ApiError> {
-    if caller.role != Role::Admin {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "the audit log is for admins",
-        ));
-    }
-    let action = match q.action.as_deref().filter(|a| !a.is_empty()) {
-        Some(a) => Some(AuditAction::parse(a).ok_or_else(|| {
-            ApiError::bad_request("bad_action", format!("'{a}' is not an audit action"))
-        })?),
-        None => None,
-    };
-    let filter = AuditFilter {
-        user: q.user.filter(|u| !u.is_empty()),
-        action,
-        since_ms: q.since_ms,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
-    };
+    let filter = service::audit_filter(
+        q.user,
+        q.action.as_deref(),
+        q.since_ms,
+        q.limit.unwrap_or(100),
+        1000,
+    )?;
     let st = state.clone();
-    let entries = blocking(move || Ok(st.auth.audit_query(&filter)?)).await?;
+    let entries = blocking(move || Ok(service::audit(&st.ctx, &caller, &filter)?)).await?;
     Ok(axum::Json(AuditList { entries }))
 }

@@ -3,6 +3,7 @@
 //! comparison, enrollment QR codes, and the small parsers the admin commands share.
 
 pub mod org;
+pub mod service;
 
 use std::time::Duration;
 

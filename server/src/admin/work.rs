@@ -1,0 +1,213 @@
+//! Admin commands about the work: assignments, the catalog of templates and code tables, org
+//! units.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::json;
+
+use super::{format_time, system};
+use crate::Context;
+use crate::actor::Actor;
+use crate::people::org::{self, OrgUnit};
+use crate::storage::{AuditAction, AuditEntry, OrgImportError};
+
+pub(super) fn assign(ctx: &Context, request: crate::assignments::AssignmentRequest) -> Result<()> {
+    let a = crate::assignments::create(&*ctx.auth, &*ctx.scope, &Actor::system(), &request)?;
+    println!("{}", a.id);
+    eprintln!(
+        "assigned {} {} {} to {} (due {})",
+        a.kind,
+        a.target_kind.label_zh(),
+        a.target,
+        a.assignee,
+        a.due_date.as_deref().unwrap_or("-")
+    );
+    Ok(())
+}
+
+pub(super) fn assignments(ctx: &Context, user: Option<&str>, all: bool, json: bool) -> Result<()> {
+    let list = ctx.scope.list_assignments(user, all)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    for a in &list {
+        println!(
+            "{}  {:<10} {} {} {}  {}  {}  due {}",
+            a.id,
+            a.assignee,
+            a.kind,
+            a.target_kind.label_zh(),
+            a.target,
+            a.target_name,
+            a.org_unit,
+            a.due_date.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn reassign(ctx: &Context, id: &str, user: &str) -> Result<()> {
+    let a = crate::assignments::reassign(&*ctx.auth, &*ctx.scope, &Actor::system(), id, user)?;
+    println!("assignment {} now with {}", a.id, a.assignee);
+    Ok(())
+}
+
+pub(super) fn unassign(ctx: &Context, id: &str) -> Result<()> {
+    let a = crate::assignments::remove(&*ctx.scope, &Actor::system(), id)?;
+    println!("assignment {} of {} taken back", a.id, a.assignee);
+    Ok(())
+}
+
+pub(super) fn catalog_publish(ctx: &Context, file: &Path, code_tables: bool) -> Result<()> {
+    let db = &*ctx.catalog;
+    use crate::catalog::{Published, publish_code_tables, publish_template};
+    use crate::storage::catalog::CatalogSource;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let by = AuditEntry::SYSTEM;
+    let published = if code_tables {
+        publish_code_tables(db, &text, by, CatalogSource::Admin)
+    } else {
+        publish_template(db, &text, by, CatalogSource::Admin)
+    }
+    .with_context(|| format!("{} was not published", file.display()))?;
+    let row = published.row();
+    match &published {
+        Published::Unchanged(_) => {
+            println!("{} is published already (sha256 {})", row.id, row.sha256);
+        }
+        Published::New(_) => {
+            ctx.auth.audit(
+                &system(AuditAction::CatalogPublished)
+                    .target(row.id.clone())
+                    .detail(json!({ "sha256": row.sha256, "file": file.display().to_string() })),
+            )?;
+            println!(
+                "published {} (sha256 {}); devices receive it at their next sync",
+                row.id, row.sha256
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn template_list(ctx: &Context, json: bool) -> Result<()> {
+    let rows: Vec<_> = ctx
+        .catalog
+        .catalog()?
+        .into_iter()
+        .filter(|r| r.id != jingtu_protocol::CODE_TABLES_ID)
+        .collect();
+    if json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "kind": r.kind,
+                    "version": r.version,
+                    "roles": r.roles.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+                    "sha256": r.sha256,
+                    "source": r.source.as_str(),
+                    "published_by": r.published_by,
+                    "published_at": format_time(r.published_at_ms),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for r in &rows {
+            let roles: Vec<&str> = r.roles.iter().map(|x| x.as_str()).collect();
+            println!(
+                "{:<36} {:<20} {:<8} {}",
+                r.id,
+                if roles.is_empty() {
+                    "inspector,sampler".to_string()
+                } else {
+                    roles.join(",")
+                },
+                r.source.as_str(),
+                format_time(r.published_at_ms)
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn code_tables_show(ctx: &Context) -> Result<()> {
+    let rows = ctx.catalog.catalog()?;
+    let row = rows
+        .iter()
+        .find(|r| r.id == jingtu_protocol::CODE_TABLES_ID)
+        .context("no code tables are published")?;
+    let (_, text) = ctx
+        .catalog
+        .catalog_texts(std::slice::from_ref(&row.sha256))?
+        .pop()
+        .context("the code tables' text is missing")?;
+    println!("{text}");
+    Ok(())
+}
+
+pub(super) fn org_import(ctx: &Context, file: &Path) -> Result<()> {
+    let db = &*ctx.auth;
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let rows = org::read_csv(std::io::BufReader::new(f))
+        .with_context(|| format!("in {}", file.display()))?;
+    let units: Vec<OrgUnit> = rows.iter().map(|(_, u)| u.clone()).collect();
+    let counts = match db.import_org_units(&units) {
+        Ok(c) => c,
+        Err(OrgImportError::MissingParent {
+            index,
+            code,
+            parent,
+        }) => bail!(
+            "in {}: line {}: the parent {parent} of {code} is neither stored nor in the file \
+             (nothing was imported)",
+            file.display(),
+            rows[index].0
+        ),
+        Err(OrgImportError::Storage(e)) => return Err(e.into()),
+    };
+    db.audit(&system(AuditAction::OrgImport).detail(json!({
+        "file": file.display().to_string(),
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+    })))?;
+    println!(
+        "{} org units: {} new, {} updated, {} unchanged",
+        units.len(),
+        counts.inserted,
+        counts.updated,
+        counts.unchanged
+    );
+    Ok(())
+}
+
+pub(super) fn org_list(ctx: &Context, under: Option<&str>, json: bool) -> Result<()> {
+    let db = &*ctx.auth;
+    if let Some(code) = under {
+        org::level_of(code)?;
+    }
+    for u in db.org_units(under)? {
+        if json {
+            println!("{}", serde_json::to_string(&u)?);
+        } else {
+            let depth = org::OrgLevel::ALL
+                .iter()
+                .position(|l| *l == u.level)
+                .unwrap_or(0);
+            println!(
+                "{}{}  {}  {}",
+                "  ".repeat(depth),
+                u.code,
+                u.level.label_zh(),
+                u.name
+            );
+        }
+    }
+    Ok(())
+}
