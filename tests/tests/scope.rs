@@ -778,3 +778,52 @@ fn a_record_is_created_only_where_its_assignment_lies_and_by_who_may_use_it() {
     let audit = w.server.admin(&["audit", "--action", "push_refused"]);
     assert!(audit.contains(&stolen_here), "{audit}");
 }
+
+#[test]
+fn a_record_that_enters_the_scope_with_newer_changes_arrives_whole_with_them() {
+    // One record a page, so that the feed carries a newer change of a record whose whole
+    // comes only in a later page of the same sync.
+    let w = World::with_config("[limits]\nmax_entered_per_answer = 1\n");
+    let asg = w.server.admin(&[
+        "assign",
+        "insp_yy",
+        "--kind",
+        "village_inspection",
+        "--target-kind",
+        "village",
+        "--target",
+        "411321102206",
+        "--name",
+        "杨树沟村",
+        "--org",
+        "411321102000",
+    ]);
+    let yy = w.device("yy", "insp_yy");
+    let y2 = w.device("y2", "insp_y2");
+    sync(&yy);
+    let first = record_of(&yy, "village_inspection", "411321102206", &asg);
+    let second = record_of(&yy, "village_inspection", "411321102206", &asg);
+    assert!(sync(&yy).refused.is_empty());
+    // The other inspector's device has synced: its cursor lies past the records' changes.
+    sync(&y2);
+    w.server.admin(&["reassign", &asg, "insp_y2"]);
+    // Newer changes of both, above that cursor.
+    for id in [&first, &second] {
+        yy.set_field(id, "village_name", &json!("杨树沟村（复查）"))
+            .unwrap();
+    }
+    assert!(sync(&yy).refused.is_empty());
+    let got = y2
+        .sync(&mut |_| true)
+        .expect("the sync takes the records in");
+    assert_eq!(got.records_received, 2, "{got:?}");
+    for id in [&first, &second] {
+        assert_eq!(
+            y2.view(id).unwrap().data["village_name"],
+            json!("杨树沟村（复查）"),
+            "record {id} arrived with its newest change"
+        );
+    }
+    assert!(y2.parked_records().unwrap().is_empty());
+    assert!(sync(&y2).refused.is_empty());
+}

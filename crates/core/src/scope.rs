@@ -112,15 +112,26 @@ impl DeviceCore {
             .store
             .parked()?
             .into_iter()
+            .filter(|(_, reason, _)| reason != crate::sync::WAITING)
             .map(|(id, reason, _)| (id, reason))
             .collect())
     }
 
     /// Opens parked records whose template is now known (after an app update); returns how
-    /// many were opened.
+    /// many were opened. A record's parked chunks are taken in together.
     pub fn open_parked(&self) -> Result<u64, CoreError> {
-        let mut opened = 0;
+        let mut records: Vec<(String, Vec<u8>)> = Vec::new();
         for (id, _, bytes) in self.store.parked()? {
+            match records.last_mut() {
+                Some((last, all)) if *last == id => all.extend_from_slice(&bytes),
+                _ => records.push((id, bytes)),
+            }
+        }
+        let mut opened = 0;
+        for (id, bytes) in records {
+            if self.has_record(&id)? {
+                continue; // waiting chunks of a record here: merged at the next sync
+            }
             let Ok(doc) = jingtu_doc::apply_untrusted(
                 None,
                 &bytes,
@@ -188,7 +199,7 @@ impl DeviceCore {
             match self.apply_pulled(&whole.record, &whole.bytes)? {
                 Pulled::New => report.records_received += 1,
                 Pulled::Parked => report.parked += 1,
-                Pulled::Merged => {}
+                Pulled::Merged | Pulled::Waiting => {}
             }
         }
         match &scope.next {

@@ -192,6 +192,8 @@ pub(crate) enum Pulled {
     Merged,
     /// Kept aside: its template is not known here yet.
     Parked,
+    /// Kept aside: later changes of a record that is not here yet (it comes whole).
+    Waiting,
 }
 
 /// Change bytes to push and the encoded heads they end at.
@@ -873,18 +875,24 @@ impl DeviceCore {
     }
 
     /// Stores the chunks of an answer, then moves the cursor.
+    ///
+    /// The scope change first: the feed is filtered by the device's new scope, so it may carry
+    /// the latest changes of a record that entered the scope, which only load on top of the
+    /// whole record the scope change brings (in this answer, or in a later page of the same
+    /// sync: such a chunk waits, parked, and is merged once its record is here).
     fn take_in(&self, response: &SyncResponse, report: &mut SyncReport) -> Result<(), CoreError> {
+        if let Some(scope) = &response.scope {
+            self.take_in_scope(scope, report)?;
+        }
         for chunk in &response.chunks {
             match self.apply_pulled(&chunk.record, &chunk.bytes)? {
                 Pulled::New => report.records_received += 1,
                 Pulled::Parked => report.parked += 1,
-                Pulled::Merged => {}
+                Pulled::Merged | Pulled::Waiting => {}
             }
             report.chunks_pulled += 1;
         }
-        if let Some(scope) = &response.scope {
-            self.take_in_scope(scope, report)?;
-        }
+        self.merge_waiting()?;
         if response.cursor > self.cursor()? {
             self.store
                 .set_setting(KEY_CURSOR, &response.cursor.to_string())?;
@@ -901,8 +909,14 @@ impl DeviceCore {
                     Ok(applied) => applied,
                     // Later changes of a record parked for its template: parked with it.
                     Err(_) if self.store.parked()?.iter().any(|(p, _, _)| p == id) => {
-                        self.store.park(id, "waiting for earlier changes", bytes)?;
+                        self.store.park(id, WAITING, bytes)?;
                         return Ok(Pulled::Parked);
+                    }
+                    // Later changes of a record not here yet, which comes whole (it entered
+                    // this device's scope): they wait for it.
+                    Err(jingtu_doc::DocError::MissingDeps(_)) => {
+                        self.store.park(id, WAITING, bytes)?;
+                        return Ok(Pulled::Waiting);
                     }
                     Err(e) => return Err(e.into()),
                 };
@@ -964,6 +978,33 @@ impl DeviceCore {
             Origin::Server { heads: &heads },
         )?;
         Ok(Pulled::Merged)
+    }
+}
+
+/// Why chunks of a record wait in the parked table: their record's earlier changes are not here.
+pub(crate) const WAITING: &str = "waiting for earlier changes";
+
+impl DeviceCore {
+    /// Merges the chunks that waited for their record, now that it is here.
+    fn merge_waiting(&self) -> Result<(), CoreError> {
+        let waiting: Vec<(String, Vec<u8>)> = self
+            .store
+            .parked()?
+            .into_iter()
+            .filter(|(_, reason, _)| reason == WAITING)
+            .map(|(id, _, bytes)| (id, bytes))
+            .collect();
+        let mut merged = std::collections::BTreeSet::new();
+        for (id, bytes) in waiting {
+            if self.has_record(&id)? {
+                self.apply_pulled(&id, &bytes)?;
+                merged.insert(id);
+            }
+        }
+        for id in merged {
+            self.store.unpark(&id)?;
+        }
+        Ok(())
     }
 }
 
