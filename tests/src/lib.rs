@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod sim;
+
 /// One line the crash child prints (each one flushed on its own, before or after a call).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChildLine {
