@@ -16,6 +16,8 @@ pub mod paths {
     pub const PHOTO_STATUS: &str = "/v1/photos/status";
     /// `/v1/photos/{sha256}`: `PATCH` uploads a part, `GET` downloads.
     pub const PHOTO: &str = "/v1/photos";
+    /// The route of one photo ([`PHOTO`] and its hash).
+    pub const PHOTO_BY_HASH: &str = "/v1/photos/{hash}";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";

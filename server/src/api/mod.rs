@@ -360,48 +360,175 @@ impl utoipa::Modify for CommonAnswers {
     }
 }
 
+/// How a route lets callers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// No credentials: health, readiness, metrics (which check their own), the description,
+    /// login and enrollment (the password or the code is the credential).
+    Open,
+    /// A device token, admitted as one of the heavy requests (sync, catalog, photos).
+    Device,
+    /// A device token or a web session (with the CSRF token on changes): people, devices,
+    /// assignments.
+    DeviceOrSession,
+}
+
+/// One route of the API. The router is made of [`routes`], and the authorization matrix test
+/// lists the routes from the same table.
+pub struct Route {
+    pub method: axum::http::Method,
+    pub path: &'static str,
+    pub door: Door,
+    handler: axum::routing::MethodRouter<Shared>,
+}
+
+/// Every route the server serves.
+pub fn routes() -> Vec<Route> {
+    use axum::http::Method;
+    use axum::routing::patch;
+    let route = |method: Method, path: &'static str, door, handler| Route {
+        method,
+        path,
+        door,
+        handler,
+    };
+    vec![
+        route(Method::POST, paths::SYNC, Door::Device, post(sync::sync)),
+        route(
+            Method::POST,
+            paths::CATALOG,
+            Door::Device,
+            post(catalog::catalog),
+        ),
+        route(
+            Method::POST,
+            paths::PHOTO_STATUS,
+            Door::Device,
+            post(photos::photo_status),
+        ),
+        route(
+            Method::GET,
+            paths::PHOTO_BY_HASH,
+            Door::Device,
+            get(photos::download),
+        ),
+        route(
+            Method::PATCH,
+            paths::PHOTO_BY_HASH,
+            Door::Device,
+            patch(photos::upload_part),
+        ),
+        route(
+            Method::POST,
+            paths::LOGOUT,
+            Door::DeviceOrSession,
+            post(people::logout),
+        ),
+        route(
+            Method::POST,
+            paths::ENROLLMENT_CODES,
+            Door::DeviceOrSession,
+            post(people::issue_code),
+        ),
+        route(
+            Method::GET,
+            paths::ENROLLMENT_CODE_QR,
+            Door::DeviceOrSession,
+            get(people::code_png),
+        ),
+        route(
+            Method::GET,
+            paths::DEVICES,
+            Door::DeviceOrSession,
+            get(people::devices),
+        ),
+        route(
+            Method::POST,
+            paths::DEVICE_REVOKE,
+            Door::DeviceOrSession,
+            post(people::revoke_device),
+        ),
+        route(
+            Method::GET,
+            paths::AUDIT,
+            Door::DeviceOrSession,
+            get(people::audit),
+        ),
+        route(
+            Method::GET,
+            paths::ASSIGNMENTS,
+            Door::DeviceOrSession,
+            get(assignments::list),
+        ),
+        route(
+            Method::POST,
+            paths::ASSIGNMENTS,
+            Door::DeviceOrSession,
+            post(assignments::create),
+        ),
+        route(
+            Method::POST,
+            paths::ASSIGNMENT_REMOVE,
+            Door::DeviceOrSession,
+            post(assignments::remove),
+        ),
+        route(
+            Method::POST,
+            paths::ASSIGNMENT_REASSIGN,
+            Door::DeviceOrSession,
+            post(assignments::reassign),
+        ),
+        route(Method::POST, paths::LOGIN, Door::Open, post(people::login)),
+        route(
+            Method::POST,
+            paths::ENROLL,
+            Door::Open,
+            post(people::enroll),
+        ),
+        route(
+            Method::GET,
+            paths::HEALTHZ,
+            Door::Open,
+            get(health::healthz),
+        ),
+        route(Method::GET, paths::READYZ, Door::Open, get(health::readyz)),
+        route(
+            Method::GET,
+            paths::METRICS,
+            Door::Open,
+            get(health::metrics_text),
+        ),
+        route(
+            Method::GET,
+            paths::OPENAPI,
+            Door::Open,
+            get(health::openapi_json),
+        ),
+    ]
+}
+
 pub fn router(state: Shared) -> Router {
     let limits = state.limits.clone();
-    let authed = Router::new()
-        .route(paths::SYNC, post(sync::sync))
-        .route(paths::CATALOG, post(catalog::catalog))
-        .route(paths::PHOTO_STATUS, post(photos::photo_status))
-        .route(
-            "/v1/photos/{hash}",
-            get(photos::download).patch(photos::upload_part),
-        )
+    let (mut open, mut device, mut people) = (Router::new(), Router::new(), Router::new());
+    for r in routes() {
+        match r.door {
+            Door::Open => open = open.route(r.path, r.handler),
+            Door::Device => device = device.route(r.path, r.handler),
+            Door::DeviceOrSession => people = people.route(r.path, r.handler),
+        }
+    }
+    let device = device
         .route_layer(middleware::from_fn_with_state(state.clone(), admit_heavy))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ));
-    // People and devices: a device token or a web session (with CSRF on changes).
-    let people_routes = Router::new()
-        .route(paths::LOGOUT, post(people::logout))
-        .route(paths::ENROLLMENT_CODES, post(people::issue_code))
-        .route(paths::ENROLLMENT_CODE_QR, get(people::code_png))
-        .route(paths::DEVICES, get(people::devices))
-        .route(paths::DEVICE_REVOKE, post(people::revoke_device))
-        .route(paths::AUDIT, get(people::audit))
-        .route(
-            paths::ASSIGNMENTS,
-            get(assignments::list).post(assignments::create),
-        )
-        .route(paths::ASSIGNMENT_REMOVE, post(assignments::remove))
-        .route(paths::ASSIGNMENT_REASSIGN, post(assignments::reassign))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate_any,
-        ));
-    Router::new()
-        .merge(authed)
-        .merge(people_routes)
-        .route(paths::LOGIN, post(people::login))
-        .route(paths::ENROLL, post(people::enroll))
-        .route(paths::HEALTHZ, get(health::healthz))
-        .route(paths::READYZ, get(health::readyz))
-        .route(paths::METRICS, get(health::metrics_text))
-        .route(paths::OPENAPI, get(health::openapi_json))
+    let people = people.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate_any,
+    ));
+    open.merge(device)
+        .merge(people)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn(count_requests))
         .layer(DefaultBodyLimit::disable())
