@@ -893,7 +893,8 @@ mod tests {
         let path = dir.path().join("db");
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(super::super::MIGRATIONS[0]).unwrap();
+            conn.execute_batch(super::super::migrations::MIGRATIONS[0])
+                .unwrap();
             conn.execute_batch(
                 "PRAGMA user_version = 1;
                  INSERT INTO users (name, created_at) VALUES ('老张', 1);
@@ -917,7 +918,7 @@ mod tests {
             .reader()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, super::super::MIGRATIONS.len() as i64);
+        assert_eq!(version, super::super::migrations::MIGRATIONS.len() as i64);
     }
 
     #[test]

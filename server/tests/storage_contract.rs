@@ -1,0 +1,259 @@
+//! The storage contract, written once and run against every backend (the embedded SQLite
+//! store now; PostgreSQL joins it): the feed hands out sequences in commit order and pages
+//! them, a conditional commit stores a chunk only against the version it was checked
+//! against, and pushes of one record from many threads at once, through the sync service and
+//! with no lock of the caller's, are each stored exactly once.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jingtu_doc::{ActorId, Editor, RecordDoc, RecordMeta};
+use jingtu_protocol::{PROTOCOL_VERSION, Push, PushOutcome, SyncRequest};
+use jingtu_server::actor::Actor;
+use jingtu_server::config::Config;
+use jingtu_server::storage::scope::ReadScope;
+use jingtu_server::storage::{Commit, NewChunk};
+use jingtu_server::{Context, open_embedded};
+
+/// A backend under test: the services' context over it, and what keeps it alive.
+struct Backend {
+    ctx: Arc<Context>,
+    _keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    let storage = open_embedded(&config).unwrap();
+    let ctx = Context::embedded(&config, &storage).unwrap();
+    Backend {
+        ctx: Arc::new(ctx),
+        _keep: Box::new((dir, storage)),
+    }
+}
+
+/// Every clause of the contract, on fresh stores of one backend.
+fn keeps_the_contract(make: fn() -> Backend) {
+    feed_sequences_follow_commits_and_page(make());
+    a_chunk_is_stored_only_against_its_version(make());
+    pushes_of_one_record_at_once_are_each_stored_once(make());
+}
+
+#[test]
+fn the_sqlite_store_keeps_the_contract() {
+    keeps_the_contract(sqlite);
+}
+
+fn chunk(record: &str, bytes: &[u8], base: Option<u64>) -> NewChunk {
+    NewChunk {
+        record: record.into(),
+        bytes: bytes.to_vec(),
+        kind: "soil_sample".into(),
+        org_unit: None,
+        assignment: None,
+        owner: "u".into(),
+        photos: vec![],
+        base,
+    }
+}
+
+fn feed_sequences_follow_commits_and_page(b: Backend) {
+    let records = &b.ctx.records;
+    let a = records
+        .commit_chunks(
+            "dev-a",
+            &[chunk("r1", b"aa", None), chunk("r2", b"bb", None)],
+        )
+        .unwrap();
+    let [Commit::Stored(s1), Commit::Stored(s2)] = a[..] else {
+        panic!("{a:?}")
+    };
+    assert!(s1 < s2, "in commit order");
+    let b2 = records
+        .commit_chunks("dev-b", &[chunk("r1", b"cc", Some(s1))])
+        .unwrap();
+    let [Commit::Stored(s3)] = b2[..] else {
+        panic!("{b2:?}")
+    };
+    assert!(s2 < s3);
+    let r1 = records.load_record("r1").unwrap().unwrap();
+    assert_eq!((r1.bytes.as_slice(), r1.version), (&b"aacc"[..], s3));
+    // A device is spared its own chunks; a page holds at least one chunk.
+    let page = records
+        .feed_after(0, "dev-a", &ReadScope::All, 1 << 20)
+        .unwrap();
+    assert_eq!((page.chunks.len(), page.cursor, page.more), (1, s3, false));
+    let page = records.feed_after(0, "dev-c", &ReadScope::All, 3).unwrap();
+    assert_eq!((page.chunks.len(), page.cursor, page.more), (1, s1, true));
+    // A snapshot replaces the chunks it covers for loading, not in the feed.
+    records.save_snapshot("r1", s3, b"SNAP").unwrap();
+    let r1 = records.load_record("r1").unwrap().unwrap();
+    assert_eq!((r1.bytes.as_slice(), r1.version), (&b"SNAP"[..], s3));
+    assert_eq!(records.chunk_count("r1").unwrap(), 0);
+    assert_eq!(
+        records
+            .feed_after(0, "dev-c", &ReadScope::All, 1 << 20)
+            .unwrap()
+            .chunks
+            .len(),
+        3
+    );
+    assert_eq!(records.load_record("nope").unwrap(), None);
+}
+
+fn a_chunk_is_stored_only_against_its_version(b: Backend) {
+    let records = &b.ctx.records;
+    let first = records
+        .commit_chunks("a", &[chunk("r1", b"aa", None)])
+        .unwrap();
+    let [Commit::Stored(v)] = first[..] else {
+        panic!("{first:?}")
+    };
+    let late = records
+        .commit_chunks(
+            "b",
+            &[
+                chunk("r1", b"xx", None),        // "new", but r1 exists
+                chunk("r1", b"yy", Some(v + 9)), // a version r1 never had
+                chunk("r1", b"bb", Some(v)),     // stored ...
+                chunk("r1", b"cc", Some(v)),     // ... so this one is stale
+            ],
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            late[..],
+            [
+                Commit::Stale,
+                Commit::Stale,
+                Commit::Stored(_),
+                Commit::Stale
+            ]
+        ),
+        "{late:?}"
+    );
+    assert_eq!(records.load_record("r1").unwrap().unwrap().bytes, b"aabb");
+}
+
+const RECORD: &str = "0190b5d2-7c4e-7a31-9f1e-3c2a5b6d7e8f";
+
+fn record() -> RecordDoc {
+    let t = jingtu_model::TemplateSet::builtin()
+        .unwrap()
+        .latest("village_inspection")
+        .unwrap();
+    let meta = RecordMeta {
+        id: RECORD.into(),
+        kind: t.kind.clone(),
+        template_version: t.version,
+        org_unit: Some("411321102206".into()),
+        village: None,
+        planned_point: None,
+        assignment: None,
+        author: "admin".into(),
+        device: "contract".into(),
+        created_at_ms: 0,
+    };
+    let by = Editor {
+        author: "admin".into(),
+        time_ms: 0,
+    };
+    RecordDoc::create(ActorId::random(), &t, &meta, &by).unwrap()
+}
+
+fn push(ctx: &Context, device: &str, changes: Vec<u8>) -> PushOutcome {
+    let req = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        device: device.into(),
+        cursor: u64::MAX >> 1,
+        pushes: vec![Push {
+            record: RECORD.into(),
+            changes,
+        }],
+        max_response_bytes: None,
+        scope_seq: 0,
+        scope_target: None,
+        scope_after: None,
+        catalog: None,
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let answer = jingtu_server::sync::sync(ctx, &Actor::system(), &req, deadline).unwrap();
+    answer.results[0].outcome
+}
+
+fn pushes_of_one_record_at_once_are_each_stored_once(b: Backend) {
+    let mut base = record();
+    assert_eq!(push(&b.ctx, "aa", base.save()), PushOutcome::Accepted);
+    // Sixteen devices each make their own edit; each pushes its edit, or all of them, at once.
+    let template = jingtu_model::TemplateSet::builtin()
+        .unwrap()
+        .latest("village_inspection")
+        .unwrap();
+    let edits: Vec<Vec<u8>> = (0..16)
+        .map(|i| {
+            let mut doc = RecordDoc::load(&base.save(), ActorId::random()).unwrap();
+            let heads = doc.heads();
+            let who = Editor {
+                author: format!("巡查员{i}"),
+                time_ms: i,
+            };
+            let path = jingtu_model::FieldPath::parse("inspectors").unwrap();
+            doc.append(
+                &template,
+                &path,
+                &serde_json::json!(format!("巡查员{i}")),
+                &who,
+            )
+            .unwrap();
+            doc.save_after(&heads)
+        })
+        .collect();
+    let all: Vec<u8> = edits.concat();
+    let threads: Vec<_> = (0..32)
+        .map(|t| {
+            let ctx = b.ctx.clone();
+            let changes = if t % 2 == 0 {
+                edits[t / 2].clone()
+            } else {
+                all.clone()
+            };
+            std::thread::spawn(move || {
+                // A push that lost to others too often is answered `busy` and sent again at
+                // the next sync, as a device does.
+                for _ in 0..20 {
+                    match push(&ctx, &format!("{t:02x}"), changes.clone()) {
+                        PushOutcome::Accepted => return PushOutcome::Accepted,
+                        PushOutcome::Refused => continue,
+                    }
+                }
+                PushOutcome::Refused
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), PushOutcome::Accepted);
+    }
+    // The feed lists each change once: the creating one and the sixteen edits.
+    let page = b
+        .ctx
+        .records
+        .feed_after(0, "none", &ReadScope::All, 64 << 20)
+        .unwrap();
+    let stored: usize = page
+        .chunks
+        .iter()
+        .map(|c| {
+            jingtu_doc::check_expansion(&c.bytes, &Default::default())
+                .unwrap()
+                .chunks
+        })
+        .sum();
+    assert_eq!(stored, 1 + 16, "a change was stored twice, or lost");
+    let whole = b.ctx.records.load_record(RECORD).unwrap().unwrap();
+    let doc = RecordDoc::load_stored(&whole.bytes, ActorId::random()).unwrap();
+    let inspectors = doc.data()["inspectors"].as_array().unwrap().len();
+    assert_eq!(inspectors, 16);
+}
