@@ -421,7 +421,7 @@ impl From<jingtu_core::RecordPhoto> for Photo {
         let e = p.entry;
         Photo {
             id: e.id,
-            sha256: e.sha256,
+            sha256: e.sha256.to_string(),
             tag: e.tag,
             tag_label_zh: p.tag_label.zh,
             tag_label_en: p.tag_label.en,
@@ -1124,6 +1124,37 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
+
+    /// A record whose photo entry names its image by a path is refused with the reason,
+    /// as an error the app can show, never a crash.
+    #[test]
+    fn a_record_with_a_malformed_photo_hash_is_a_bad_record() {
+        use automerge::transaction::Transactable;
+        use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
+        let dir = tempfile::tempdir().unwrap();
+        let core = FieldCore::open(
+            dir.path().to_string_lossy().into_owned(),
+            Some("张三".into()),
+        )
+        .unwrap();
+        let rec = core
+            .create_record("village_inspection".into(), None)
+            .unwrap();
+        let mut doc = AutoCommit::load(&core.export_record(rec.id.clone()).unwrap()).unwrap();
+        let Some((_, photos)) = doc.get(ROOT, "photos").unwrap() else {
+            panic!("no photos map")
+        };
+        let p = doc.put_object(&photos, "p1", ObjType::Map).unwrap();
+        doc.put(&p, "sha256", "../../etc/passwd").unwrap();
+        doc.put(&p, "tag", "before").unwrap();
+        match core.import_record(doc.save()) {
+            Err(JingtuError::BadRecord { reason }) => {
+                assert!(reason.contains("SHA-256"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(core.photos(rec.id, false).unwrap().is_empty());
+    }
 
     #[test]
     fn field_core_is_send_and_sync() {

@@ -1426,7 +1426,7 @@ impl World {
                 &world.template,
                 &PhotoEntry {
                     id: random_hex(8),
-                    sha256: photo.clone(),
+                    sha256: jingtu_protocol::PhotoHash::parse(&photo).unwrap(),
                     tag: "overview".into(),
                     field: None,
                     list: None,

@@ -591,7 +591,7 @@ impl ExpectedPhotos {
                 full.len()
             );
         }
-        live.values().map(|e| e.sha256.clone()).collect()
+        live.values().map(|e| e.sha256.to_string()).collect()
     }
 }
 
@@ -710,7 +710,7 @@ fn photos_reported_added_survive_kill_9_whole_and_without_orphans() {
                         "run {run}: field of the unconfirmed add"
                     );
                     assert!(p.entry.removed.is_none());
-                    expected.confirm_add(run, &id, seed, p.entry.id, p.entry.sha256);
+                    expected.confirm_add(run, &id, seed, p.entry.id, p.entry.sha256.to_string());
                     add_written += 1;
                 } else {
                     add_not_written += 1;

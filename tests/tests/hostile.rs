@@ -541,3 +541,23 @@ fn photos_wait_while_the_disk_keeps_its_reserve_and_go_up_when_there_is_room() {
     assert_eq!(report.photos_uploaded, 1, "{report:?}");
     assert_eq!(core.sync_status().unwrap().photos_pending, 0);
 }
+
+#[test]
+fn a_record_whose_photo_entry_names_no_sha256_is_refused() {
+    let w = World::with_config("");
+    let admin = w.admin();
+    let id = new_id();
+    let mut doc = AutoCommit::load(&record(&id).save()).unwrap();
+    let photos = match doc.get(ROOT, "photos").unwrap() {
+        Some((_, p)) => p,
+        None => panic!("no photos map"),
+    };
+    let p = doc.put_object(&photos, "p1", ObjType::Map).unwrap();
+    doc.put(&p, "sha256", "../../data/jingtu-server.db")
+        .unwrap();
+    doc.put(&p, "tag", "before").unwrap();
+    let r = push_one(&admin, &id, doc.save());
+    assert_eq!(r.outcome, PushOutcome::Refused, "{r:?}");
+    assert_eq!(r.code.as_deref(), Some("not_a_record"), "{r:?}");
+    assert!(r.message.unwrap_or_default().contains("SHA-256"));
+}

@@ -191,7 +191,7 @@ fn inspectors_see_their_own_township_and_the_supervisor_the_county() {
     // Photos follow their records: the other township's inspector may not have it.
     let (client, _) = w.raw("insp_hl");
     let states = client
-        .photo_status(std::slice::from_ref(&photo.entry.sha256), &|| false)
+        .photo_status(&[photo.entry.sha256.to_string()], &|| false)
         .unwrap();
     assert_eq!(states[0].state, jingtu_protocol::PhotoStateKind::Refused);
     let e = client

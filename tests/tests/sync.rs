@@ -145,7 +145,7 @@ fn photo_ids(core: &DeviceCore, id: &str) -> Vec<(String, String)> {
         .unwrap()
         .photos
         .into_iter()
-        .map(|p| (p.entry.id, p.entry.sha256))
+        .map(|p| (p.entry.id, p.entry.sha256.to_string()))
         .collect()
 }
 
@@ -424,7 +424,7 @@ impl Editor<'_> {
                         .photos
                         .entry(id.clone())
                         .or_default()
-                        .push((photo.entry.id, photo.entry.sha256));
+                        .push((photo.entry.id, photo.entry.sha256.to_string()));
                 }
             }
         }

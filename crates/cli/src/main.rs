@@ -834,7 +834,7 @@ fn photo_table(photos: &[RecordPhoto], missing: &[jingtu_core::MissingPhoto]) ->
                 e.field.as_deref().unwrap_or("-"),
                 e.size,
                 pos,
-                &e.sha256[..12],
+                &e.sha256.as_str()[..12],
                 if e.removed.is_some() {
                     "  (removed)"
                 } else {

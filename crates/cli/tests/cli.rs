@@ -564,3 +564,44 @@ fn photos_are_added_listed_written_out_and_removed() {
     assert_eq!(list["photos"].as_array().unwrap().len(), 1);
     assert_eq!(list["missing"].as_array().unwrap().len(), 7);
 }
+
+/// A record file whose photo entry names its image by something that is not a SHA-256 (a
+/// path, a short string): refused on import with the reason, never a crash.
+#[test]
+fn a_record_file_with_a_malformed_photo_hash_is_refused_with_the_reason() {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = jingtu_bin();
+    let a = Device::new(&bin, tmp.path().join("a"));
+    a.ok(&["init", "--user", "张三"]);
+    let id = a.ok(&["new", "village_inspection"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let good = tmp.path().join("good.automerge");
+    a.ok(&["export", &id, good.to_str().unwrap()]);
+    for bad_hash in ["../../etc/passwd", "ab", "", &"AB".repeat(32)] {
+        let mut doc = AutoCommit::load(&std::fs::read(&good).unwrap()).unwrap();
+        let photos = match doc.get(ROOT, "photos").unwrap() {
+            Some((_, p)) => p,
+            None => panic!("no photos map"),
+        };
+        let p = doc.put_object(&photos, "p1", ObjType::Map).unwrap();
+        doc.put(&p, "sha256", bad_hash).unwrap();
+        doc.put(&p, "tag", "before").unwrap();
+        let crafted = tmp.path().join("crafted.automerge");
+        std::fs::write(&crafted, doc.save()).unwrap();
+        let b = Device::new(&bin, tmp.path().join(format!("b{}", bad_hash.len())));
+        b.ok(&["init", "--user", "李四"]);
+        let e = b.fails(&["import", crafted.to_str().unwrap()], "bad_record");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains("SHA-256"),
+            "{e}"
+        );
+        // Merged into the record the device holds: refused alike, the record as it was.
+        let e = a.fails(&["import", crafted.to_str().unwrap()], "bad_record");
+        assert!(e["error"]["message"].as_str().unwrap().contains("SHA-256"));
+        assert_eq!(a.ok(&["photo", "list", &id])["photos"], json!([]));
+    }
+}

@@ -115,7 +115,7 @@ impl Cached {
             .filter(|p| p.removed.is_none())
             .map(|p| PhotoRef {
                 photo_id: p.id.clone(),
-                sha256: p.sha256.clone(),
+                sha256: p.sha256.to_string(),
             })
             .collect()
     }

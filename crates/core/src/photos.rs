@@ -222,9 +222,11 @@ impl DeviceCore {
         } = jingtu_media::ingest(bytes, &options)?;
 
         let by = self.editor();
+        let hash = jingtu_model::PhotoHash::parse(&sha256)
+            .ok_or_else(|| CoreError::InvalidState(format!("a malformed photo hash {sha256}")))?;
         let entry = PhotoEntry {
             id: uuid::Uuid::now_v7().to_string(),
-            sha256: sha256.clone(),
+            sha256: hash,
             tag: photo.tag.clone(),
             field: photo.field.clone(),
             list: list.as_ref().map(|l| l.to_string()),
@@ -275,7 +277,7 @@ impl DeviceCore {
     }
 
     pub(crate) fn record_photo(&self, entry: PhotoEntry) -> Result<RecordPhoto, CoreError> {
-        let info = self.store.photo_info(&entry.sha256)?;
+        let info = self.store.photo_info(entry.sha256.as_str())?;
         let tag_label = self
             .photo_tag_label(&entry.tag)
             .unwrap_or_else(|_| Label::new(entry.tag.clone(), entry.tag.clone()));

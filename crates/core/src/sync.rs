@@ -918,6 +918,13 @@ impl DeviceCore {
                         self.store.park(id, WAITING, bytes)?;
                         return Ok(Pulled::Waiting);
                     }
+                    // Not a record this app can hold (a malformed photo entry, say): kept
+                    // aside with the reason, shown among the parked records.
+                    Err(jingtu_doc::DocError::NotARecord(reason)) => {
+                        self.store
+                            .park(id, &format!("not taken in: {reason}"), bytes)?;
+                        return Ok(Pulled::Parked);
+                    }
                     Err(e) => return Err(e.into()),
                 };
             let meta = applied.doc.meta()?;
@@ -951,6 +958,14 @@ impl DeviceCore {
         let applied = entry.doc.apply_changes(bytes);
         let (new_bytes, new_changes) = match applied {
             Ok(r) => r,
+            Err(jingtu_doc::DocError::NotARecord(reason)) => {
+                // Changes that would make the record malformed: kept aside with the reason,
+                // the record as it was.
+                cache.remove(id);
+                self.store
+                    .park(id, &format!("changes not taken in: {reason}"), bytes)?;
+                return Ok(Pulled::Parked);
+            }
             Err(e) => {
                 cache.remove(id);
                 return Err(e.into());

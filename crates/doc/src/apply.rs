@@ -57,7 +57,8 @@ impl RecordDoc {
                 incoming: meta.id,
             });
         }
-        self.check_containers()
+        self.check_containers()?;
+        self.check_photos()
     }
 }
 

@@ -5,7 +5,7 @@
 
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue, ValueRef};
-use jingtu_model::{FieldPath, Template};
+use jingtu_model::{FieldPath, PhotoHash, Template};
 use serde::{Deserialize, Serialize};
 
 use crate::record::path_err;
@@ -15,8 +15,8 @@ use crate::{DocError, Editor, RecordDoc};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhotoEntry {
     pub id: String,
-    /// SHA-256 (hex) of the stored image: its content id.
-    pub sha256: String,
+    /// SHA-256 of the stored image: its content id (checked when read from the document).
+    pub sha256: PhotoHash,
     /// A code of the `photo_type` table.
     pub tag: String,
     /// The data field the photo proves (a checklist item, a photo list), if any.
@@ -210,6 +210,32 @@ impl RecordDoc {
         out
     }
 
+    /// Refuses a record holding a photo entry that does not name its image by a well-formed
+    /// SHA-256 (from a device that is not jingtu's, or crafted): such an entry would be
+    /// invisible, and its hash would name files and paths.
+    pub(crate) fn check_photos(&self) -> Result<(), DocError> {
+        let Ok(photos) = self.photos_obj() else {
+            return Ok(());
+        };
+        for item in self.doc.map_range(&photos, ..) {
+            let well_formed = match item.value {
+                ValueRef::Object(ObjType::Map) => {
+                    matches!(self.doc.get(item.id(), "sha256"),
+                        Ok(Some((AmValue::Scalar(v), _))) if v.as_str().is_some_and(PhotoHash::is_valid))
+                }
+                _ => false,
+            };
+            if !well_formed {
+                return Err(DocError::NotARecord(format!(
+                    "photo entry {} does not name its image by a SHA-256 (64 lowercase hex \
+                     digits)",
+                    item.key.chars().take(40).collect::<String>()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn read_photo(&self, id: &str, m: &ObjId) -> Option<PhotoEntry> {
         let scalar = |k: &str| match self.doc.get(m, k) {
             Ok(Some((AmValue::Scalar(v), _))) => Some(v.into_owned()),
@@ -224,7 +250,7 @@ impl RecordDoc {
         };
         Some(PhotoEntry {
             id: id.to_string(),
-            sha256: s("sha256")?,
+            sha256: PhotoHash::parse(&s("sha256")?)?,
             tag: s("tag")?,
             field: s("field"),
             list: s("list"),

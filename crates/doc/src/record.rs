@@ -220,7 +220,9 @@ impl RecordDoc {
             });
         }
         crate::check_expansion(bytes, &crate::ExpansionLimits::DEFAULT)?;
-        RecordDoc::load_stored(bytes, actor)
+        let rd = RecordDoc::load_stored(bytes, actor)?;
+        rd.check_photos()?;
+        Ok(rd)
     }
 
     /// Loads a document from this device's own store: the chunks of every edit it accepted,

@@ -45,6 +45,39 @@ impl fmt::Display for PhotoHash {
     }
 }
 
+/// A checked hash reads as the text it is.
+impl std::ops::Deref for PhotoHash {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for PhotoHash {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for PhotoHash {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for PhotoHash {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl PartialEq<PhotoHash> for String {
+    fn eq(&self, other: &PhotoHash) -> bool {
+        *self == other.0
+    }
+}
+
 impl AsRef<str> for PhotoHash {
     fn as_ref(&self) -> &str {
         &self.0

@@ -928,7 +928,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 fn photo(n: u8, who: &str) -> PhotoEntry {
     PhotoEntry {
         id: format!("0190b5d2-0000-7000-8000-0000000000{n:02}"),
-        sha256: format!("{:064x}", n),
+        sha256: jingtu_model::PhotoHash::parse(&format!("{:064x}", n)).unwrap(),
         tag: "east".into(),
         field: None,
         list: None,

@@ -253,8 +253,7 @@ fn decide(
             .doc
             .photos()
             .into_iter()
-            .map(|p| p.sha256)
-            .filter(|s| jingtu_protocol::is_photo_hash(s))
+            .map(|p| p.sha256.to_string())
             .collect(),
         base,
     };

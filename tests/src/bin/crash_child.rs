@@ -263,7 +263,7 @@ fn photos(core: &DeviceCore, first_seq: u64) -> Result<()> {
         say_photo(PhotoLine::Added {
             id: id.clone(),
             photo_id: added.entry.id,
-            sha256: added.entry.sha256,
+            sha256: added.entry.sha256.to_string(),
         })?;
     }
     Ok(())
