@@ -132,7 +132,7 @@ fn push_seeds(root: &Path) -> Vec<Vec<u8>> {
         edit(draft, INSPECTOR, |rd| {
             let entry = PhotoEntry {
                 id: "0190a000-0000-7000-8000-0000000000a1".into(),
-                sha256: "ab".repeat(32),
+                sha256: jingtu_model::PhotoHash::parse(&"ab".repeat(32)).unwrap(),
                 tag: "landscape_e".into(),
                 field: Some("checklist.clean_garbage".into()),
                 list: Some("checklist.clean_garbage.photos".into()),
@@ -402,7 +402,7 @@ fn protocol_seeds(root: &Path, pushes: &[Vec<u8>]) {
             digest: "d1".repeat(32),
             entries: vec![p::CatalogEntry {
                 id: p::CODE_TABLES_ID.into(),
-                sha256: "ab".repeat(32),
+                sha256: jingtu_model::PhotoHash::parse(&"ab".repeat(32)).unwrap(),
             }],
         }),
     };
@@ -416,7 +416,7 @@ fn protocol_seeds(root: &Path, pushes: &[Vec<u8>]) {
             protocol: p::PROTOCOL_VERSION,
             items: vec![p::CatalogItem {
                 id: "village_inspection.v2".into(),
-                sha256: "ab".repeat(32),
+                sha256: jingtu_model::PhotoHash::parse(&"ab".repeat(32)).unwrap(),
                 text: r#"{"x-template":{"kind":"village_inspection","version":2}}"#.into(),
             }],
         })
