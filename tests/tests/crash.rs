@@ -738,7 +738,10 @@ fn photos_reported_added_survive_kill_9_whole_and_without_orphans() {
         }
         assert_eq!(
             core.stored_photos().unwrap(),
-            (live_shas.len() as u64, 0),
+            jingtu_core::PhotoCounts {
+                held: live_shas.len() as u64,
+                unreferenced: 0
+            },
             "run {run}: (photos stored, photos no record uses); {} different photos are in use",
             live_shas.len()
         );
@@ -749,7 +752,13 @@ fn photos_reported_added_survive_kill_9_whole_and_without_orphans() {
     for id in &expected.records {
         live_shas.extend(expected.check_record(&core, PHOTO_KILLS, id));
     }
-    assert_eq!(core.stored_photos().unwrap(), (live_shas.len() as u64, 0));
+    assert_eq!(
+        core.stored_photos().unwrap(),
+        jingtu_core::PhotoCounts {
+            held: live_shas.len() as u64,
+            unreferenced: 0
+        }
+    );
     add_times.sort();
     let median_add = add_times.get(add_times.len() / 2).copied();
     eprintln!(

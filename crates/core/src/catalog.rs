@@ -24,12 +24,12 @@ pub(crate) fn load_template_set(store: &Store) -> Result<TemplateSet, CoreError>
     let items = store.catalog_items()?;
     let codes = items
         .iter()
-        .find(|(id, _, _)| id == CODE_TABLES_ID)
-        .map(|(_, _, text)| text.as_str());
+        .find(|i| i.id == CODE_TABLES_ID)
+        .map(|i| i.text.as_str());
     let templates: Vec<(String, String)> = items
         .iter()
-        .filter(|(id, _, _)| id != CODE_TABLES_ID)
-        .map(|(id, _, text)| (id.clone(), text.clone()))
+        .filter(|i| i.id != CODE_TABLES_ID)
+        .map(|i| (i.id.clone(), i.text.clone()))
         .collect();
     // What does not load in this app version stays stored for a later one.
     let (set, _skipped) = TemplateSet::assemble(codes, &templates)?;
@@ -60,7 +60,7 @@ impl DeviceCore {
             .store
             .catalog_items()?
             .into_iter()
-            .map(|(id, sha, _)| (id, sha))
+            .map(|i| (i.id, i.sha256))
             .collect();
         let want: Vec<&str> = listing
             .entries
@@ -98,16 +98,17 @@ impl DeviceCore {
                 && want.contains(&item.sha256)
                 && jingtu_media::content_id(item.text.as_bytes()) == item.sha256
             {
-                good.push((item.id, item.sha256, item.text));
+                good.push(jingtu_store::CatalogItem {
+                    id: item.id,
+                    sha256: item.sha256,
+                    text: item.text,
+                });
             }
         }
-        let complete = want.iter().all(|w| good.iter().any(|(_, s, _)| s == w));
+        let complete = want.iter().all(|w| good.iter().any(|g| &g.sha256 == w));
         let taken = CatalogTaken {
-            templates: good
-                .iter()
-                .filter(|(id, _, _)| id != CODE_TABLES_ID)
-                .count() as u64,
-            code_tables: good.iter().any(|(id, _, _)| id == CODE_TABLES_ID),
+            templates: good.iter().filter(|i| i.id != CODE_TABLES_ID).count() as u64,
+            code_tables: good.iter().any(|g| g.id == CODE_TABLES_ID),
         };
         self.store
             .put_catalog_items(&good, complete.then_some(listing.digest.as_str()))?;

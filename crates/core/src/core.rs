@@ -489,7 +489,7 @@ impl DeviceCore {
         id: &str,
     ) -> Result<&'a mut Cached, CoreError> {
         if !cache.docs.contains_key(id) {
-            let (bytes, chunks) = self.store.load(id)?;
+            let jingtu_store::LoadedRecord { bytes, chunks } = self.store.load(id)?;
             let doc = RecordDoc::load_stored(&bytes, self.actor.clone())?;
             let meta = doc.meta()?;
             let template = self.template_set().get(&meta.kind, meta.template_version)?;
@@ -981,7 +981,7 @@ mod tests {
         // A record edited twice stays as it is: folding it would gain nothing.
         let quiet = core.create_record("village_inspection", &place).unwrap().id;
         core.set_field(&quiet, "eval_year", &json!(2024)).unwrap();
-        let (_, chunks) = core.store.load(&busy).unwrap();
+        let chunks = core.store.load(&busy).unwrap().chunks;
         assert_eq!(chunks, 11);
         let before = core.view(&busy).unwrap();
         let history = core.history(&busy).unwrap().len();
@@ -991,8 +991,8 @@ mod tests {
             core.create_record("village_inspection", &place).unwrap();
         }
         assert!(!lock(&core.cache).docs.contains_key(&busy));
-        assert_eq!(core.store.load(&busy).unwrap().1, 1, "folded");
-        assert_eq!(core.store.load(&quiet).unwrap().1, 2, "left as it was");
+        assert_eq!(core.store.load(&busy).unwrap().chunks, 1, "folded");
+        assert_eq!(core.store.load(&quiet).unwrap().chunks, 2, "left as it was");
 
         // The same record, and it still waits to be pushed.
         let after = core.view(&busy).unwrap();

@@ -27,7 +27,7 @@ pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};
 pub use jingtu_model::{MissingPhoto, Role};
 pub use jingtu_protocol::{Assignment, AssignmentTarget};
 pub use jingtu_store::{Durability, ListFilter, RecordSummary};
-pub use jingtu_store::{RefusedEdit, StoreError};
+pub use jingtu_store::{PhotoCounts, RefusedEdit, StoreError};
 pub use photos::{NewPhoto, PhotoSource, RecordPhoto};
 pub use scope::RefusalTaken;
 pub use sync::{

@@ -323,7 +323,7 @@ impl DeviceCore {
 
     /// How many photos the store holds, and how many of them no record uses (0 unless
     /// something went wrong).
-    pub fn stored_photos(&self) -> Result<(u64, u64), CoreError> {
+    pub fn stored_photos(&self) -> Result<jingtu_store::PhotoCounts, CoreError> {
         Ok(self.store.photo_counts()?)
     }
 

@@ -15,10 +15,6 @@ use crate::CoreError;
 use crate::core::{Cached, DeviceCore, NewRecordPlace, lock, now_ms};
 use crate::sync::{Pulled, SyncReport, decode_heads};
 
-pub(crate) const KEY_SCOPE_SEQ: &str = "scope_seq";
-pub(crate) const KEY_SCOPE_TARGET: &str = "scope_target";
-pub(crate) const KEY_SCOPE_AFTER: &str = "scope_after";
-
 /// The rule under which nothing of a refused edit may be replayed.
 const RULE_APPROVED_LOCKED: &str = "approved_locked";
 
@@ -112,21 +108,21 @@ impl DeviceCore {
             .store
             .parked()?
             .into_iter()
-            .filter(|(_, reason, _)| reason != crate::sync::WAITING)
-            .map(|(id, reason, _)| (id, reason))
+            .filter(|p| p.reason != crate::sync::WAITING)
+            .map(|p| (p.record_id, p.reason))
             .collect())
     }
 
     /// Opens parked records whose template is now known (after an app update); returns how
     /// many were opened. A record's parked chunks are taken in together.
     pub fn open_parked(&self) -> Result<u64, CoreError> {
-        let mut records: Vec<(String, Vec<u8>)> = Vec::new();
-        for (id, _, bytes) in self.store.parked()? {
-            match records.last_mut() {
-                Some((last, all)) if *last == id => all.extend_from_slice(&bytes),
-                _ => records.push((id, bytes)),
-            }
-        }
+        // The store gives each record's parked chunks together.
+        let records: Vec<(String, Vec<u8>)> = self
+            .store
+            .parked()?
+            .into_iter()
+            .map(|p| (p.record_id, p.bytes))
+            .collect();
         let mut opened = 0;
         for (id, bytes) in records {
             if self.has_record(&id)? {
@@ -154,16 +150,8 @@ impl DeviceCore {
 
     /// The scope fields of the next request.
     pub(crate) fn scope_request(&self) -> Result<(u64, Option<u64>, Option<String>), CoreError> {
-        let num = |k: &str| -> Result<Option<u64>, CoreError> {
-            Ok(self.store.setting(k)?.and_then(|v| v.parse().ok()))
-        };
-        let seq = num(KEY_SCOPE_SEQ)?.unwrap_or(0);
-        let target = num(KEY_SCOPE_TARGET)?.filter(|t| *t > 0);
-        let after = self
-            .store
-            .setting(KEY_SCOPE_AFTER)?
-            .filter(|a| !a.is_empty() && target.is_some());
-        Ok((seq, target, after))
+        let state = self.store.sync_state()?;
+        Ok((state.scope_seq, state.scope_target, state.scope_after))
     }
 
     /// Takes in a scope change: the assignments, the records that left (kept when they hold
@@ -202,19 +190,8 @@ impl DeviceCore {
                 Pulled::Merged | Pulled::Waiting => {}
             }
         }
-        match &scope.next {
-            Some(after) => {
-                self.store
-                    .set_setting(KEY_SCOPE_TARGET, &scope.seq.to_string())?;
-                self.store.set_setting(KEY_SCOPE_AFTER, after)?;
-            }
-            None => {
-                self.store
-                    .set_setting(KEY_SCOPE_SEQ, &scope.seq.to_string())?;
-                self.store.set_setting(KEY_SCOPE_TARGET, "0")?;
-                self.store.set_setting(KEY_SCOPE_AFTER, "")?;
-            }
-        }
+        self.store
+            .set_scope_progress(scope.seq, scope.next.as_deref())?;
         Ok(())
     }
 

@@ -19,8 +19,6 @@ use crate::core::{Cached, DeviceCore, Touched, lock, now_ms};
 
 const KEY_URL: &str = "server_url";
 const KEY_TOKEN: &str = "server_token";
-const KEY_CURSOR: &str = "sync_cursor";
-const KEY_LAST_SYNC: &str = "last_sync_ms";
 const KEY_ROLE: &str = "role";
 const KEY_ORG_UNITS: &str = "org_units";
 /// A request carries at most this many bytes of pushed changes (more go in the next one),
@@ -246,7 +244,7 @@ impl DeviceCore {
         let previous = self.store.setting(KEY_URL)?;
         if previous.as_deref() != Some(client.base_url()) {
             // Another server: its feed starts anew, and everything must reach it.
-            self.store.set_setting(KEY_CURSOR, "0")?;
+            self.store.set_cursor(0)?;
         }
         self.store.set_setting(KEY_URL, client.base_url())?;
         self.store.set_setting(KEY_TOKEN, token)?;
@@ -341,13 +339,11 @@ impl DeviceCore {
 
     pub fn sync_status(&self) -> Result<SyncStatus, CoreError> {
         let counts = self.store.sync_counts()?;
+        let state = self.store.sync_state()?;
         Ok(SyncStatus {
             server_url: self.store.setting(KEY_URL)?,
-            last_sync_ms: self
-                .store
-                .setting(KEY_LAST_SYNC)?
-                .and_then(|s| s.parse().ok()),
-            cursor: self.cursor()?,
+            last_sync_ms: state.last_sync_ms,
+            cursor: state.cursor,
             records: counts.records,
             records_pending: counts.records_pending,
             records_held: counts.records_held,
@@ -367,11 +363,7 @@ impl DeviceCore {
     }
 
     fn cursor(&self) -> Result<u64, CoreError> {
-        Ok(self
-            .store
-            .setting(KEY_CURSOR)?
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0))
+        Ok(self.store.sync_state()?.cursor)
     }
 
     /// Syncs with the configured server. `progress` returns false to stop; what was done
@@ -545,9 +537,13 @@ impl DeviceCore {
                 }
             }
             // What the server accepted, in one commit.
-            let marks: Vec<(&str, &[u8], i64)> = accepted
+            let marks: Vec<jingtu_store::Pushed<'_>> = accepted
                 .iter()
-                .map(|(id, heads, seq)| (id.as_str(), heads.as_slice(), *seq))
+                .map(|(id, heads, seq)| jingtu_store::Pushed {
+                    id: id.as_str(),
+                    heads: heads.as_slice(),
+                    edit_seq: *seq,
+                })
                 .collect();
             self.store.mark_all_pushed(&marks)?;
             tell(SyncProgress {
@@ -573,8 +569,9 @@ impl DeviceCore {
         // Photos up, several at once.
         let to_upload = self.store.photos_to_upload()?;
         if !to_upload.is_empty() {
-            let hashes: Vec<String> = to_upload.iter().map(|(h, _)| h.clone()).collect();
-            let sizes: std::collections::HashMap<String, u64> = to_upload.into_iter().collect();
+            let hashes: Vec<String> = to_upload.iter().map(|p| p.sha256.clone()).collect();
+            let sizes: std::collections::HashMap<String, u64> =
+                to_upload.into_iter().map(|p| (p.sha256, p.size)).collect();
             let states = client
                 .photo_status(&hashes, &cancelled)
                 .map_err(map_client)?;
@@ -637,8 +634,7 @@ impl DeviceCore {
             });
         }
 
-        self.store
-            .set_setting(KEY_LAST_SYNC, &now_ms().to_string())?;
+        self.store.set_last_sync(now_ms())?;
         let after = client.counters();
         report.round_trips = after.round_trips - before.round_trips;
         report.bytes_up = after.bytes_up - before.bytes_up;
@@ -796,7 +792,7 @@ impl DeviceCore {
             return Ok(Some(Self::outgoing(&mut entry.doc, synced)));
         }
         let bytes = match self.store.load(id) {
-            Ok((bytes, _)) => bytes,
+            Ok(r) => r.bytes,
             Err(jingtu_store::StoreError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
@@ -894,8 +890,7 @@ impl DeviceCore {
         }
         self.merge_waiting()?;
         if response.cursor > self.cursor()? {
-            self.store
-                .set_setting(KEY_CURSOR, &response.cursor.to_string())?;
+            self.store.set_cursor(response.cursor)?;
         }
         Ok(())
     }
@@ -908,7 +903,7 @@ impl DeviceCore {
                 match apply_untrusted(None, bytes, id, self.actor.clone(), &Default::default()) {
                     Ok(applied) => applied,
                     // Later changes of a record parked for its template: parked with it.
-                    Err(_) if self.store.parked()?.iter().any(|(p, _, _)| p == id) => {
+                    Err(_) if self.store.parked()?.iter().any(|p| p.record_id == id) => {
                         self.store.park(id, WAITING, bytes)?;
                         return Ok(Pulled::Parked);
                     }
@@ -1006,8 +1001,8 @@ impl DeviceCore {
             .store
             .parked()?
             .into_iter()
-            .filter(|(_, reason, _)| reason == WAITING)
-            .map(|(id, _, bytes)| (id, bytes))
+            .filter(|p| p.reason == WAITING)
+            .map(|p| (p.record_id, p.bytes))
             .collect();
         let mut merged = std::collections::BTreeSet::new();
         for (id, bytes) in waiting {

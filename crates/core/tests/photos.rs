@@ -89,7 +89,13 @@ fn a_photo_on_a_checklist_item_is_linked_stored_once_and_readable() {
         .id;
     core.add_photo(&other, PhotoSource::Bytes(&bytes), &tagged("team"))
         .unwrap();
-    assert_eq!(core.stored_photos().unwrap(), (1, 0));
+    assert_eq!(
+        core.stored_photos().unwrap(),
+        jingtu_core::PhotoCounts {
+            held: 1,
+            unreferenced: 0
+        }
+    );
 
     // Removing entries keeps the bytes while one still uses them.
     core.remove_photo(&id, &added.entry.id).unwrap();
@@ -114,7 +120,13 @@ fn a_photo_on_a_checklist_item_is_linked_stored_once_and_readable() {
         core.photo_bytes(&added.entry.sha256, false),
         Err(CoreError::PhotoNotFound(_))
     ));
-    assert_eq!(core.stored_photos().unwrap(), (0, 0));
+    assert_eq!(
+        core.stored_photos().unwrap(),
+        jingtu_core::PhotoCounts {
+            held: 0,
+            unreferenced: 0
+        }
+    );
     assert!(matches!(
         core.remove_photo(&other, &last),
         Err(CoreError::PhotoNotFound(_))
@@ -247,13 +259,25 @@ fn bad_photos_and_bad_requests_get_clear_errors_and_store_nothing() {
         Err(CoreError::InvalidValue { .. })
     ));
     assert!(core.view(&id).unwrap().photos.is_empty());
-    assert_eq!(core.stored_photos().unwrap(), (0, 0));
+    assert_eq!(
+        core.stored_photos().unwrap(),
+        jingtu_core::PhotoCounts {
+            held: 0,
+            unreferenced: 0
+        }
+    );
     // From a file, it works.
     let file = dir.path().join("bag.jpg");
     std::fs::write(&file, &good).unwrap();
     core.add_photo(&id, PhotoSource::Path(&file), &tagged("sample_bag"))
         .unwrap();
-    assert_eq!(core.stored_photos().unwrap(), (1, 0));
+    assert_eq!(
+        core.stored_photos().unwrap(),
+        jingtu_core::PhotoCounts {
+            held: 1,
+            unreferenced: 0
+        }
+    );
 }
 
 #[test]

@@ -16,7 +16,8 @@ mod store;
 pub use error::StoreError;
 pub use schema::SCHEMA_VERSION;
 pub use store::{
-    DirtyRecord, Durability, ListFilter, NewRefusedEdit, Origin, PhotoBlob, PhotoChange, PhotoInfo,
-    PhotoRef, RecordSummary, RecordSyncRow, RefusedEdit, Store, StoreOptions, StoredAssignment,
-    SyncCounts,
+    CatalogItem, DirtyRecord, Durability, ListFilter, LoadedRecord, NewRefusedEdit, Origin,
+    ParkedRecord, PendingPhoto, PhotoBlob, PhotoChange, PhotoCounts, PhotoInfo, PhotoRef, Pushed,
+    RecordSummary, RecordSyncRow, RefusedEdit, Store, StoreOptions, StoredAssignment, SyncCounts,
+    SyncState,
 };
