@@ -7,679 +7,19 @@
 
 use std::sync::Arc;
 
-use jingtu_core::{CoreError, DeviceCore, ListFilter};
+use jingtu_core::{DeviceCore, ListFilter};
 use serde_json::Value;
 
+mod error;
+mod record;
+mod sync;
+
+pub use error::JingtuError;
+use error::Result;
+pub use record::*;
+pub use sync::*;
+
 uniffi::setup_scaffolding!();
-
-/// The one error type of the API. Kotlin sees it as `JingtuException`, Swift as `JingtuError`.
-#[derive(Debug, thiserror::Error, uniffi::Error)]
-pub enum JingtuError {
-    /// No record, template or conflict with that id or path.
-    #[error("not found: {what}")]
-    NotFound { what: String },
-    /// A value, path or id the app passed is not acceptable; `field` names it.
-    #[error("invalid input for '{field}': {reason}")]
-    InvalidInput { field: String, reason: String },
-    /// Submit refused: the record has errors; each issue names its field.
-    #[error("cannot submit: {} error(s)", issues.len())]
-    SubmitBlocked { issues: Vec<ValidationIssue> },
-    /// The record's state does not allow this (submitted, approved, unresolved conflict).
-    #[error("not allowed now: {reason}")]
-    InvalidState { reason: String },
-    /// Another process has this store open.
-    #[error("the store at {path} is open in another process")]
-    StoreLocked { path: String },
-    /// Bytes from another device or file that are not a valid record.
-    #[error("not a valid record: {reason}")]
-    BadRecord { reason: String },
-    /// The listener asked to stop.
-    #[error("cancelled")]
-    Cancelled,
-    /// The device storage failed (disk full, damaged file, ...).
-    #[error("storage failure: {reason}")]
-    Storage { reason: String },
-    /// The server cannot be reached or failed after retries: try again later.
-    #[error("network: {reason}")]
-    Network { reason: String },
-    /// The server does not accept this device's token (revoked or wrong): enroll again.
-    #[error("unauthorized: {reason}")]
-    Unauthorized { reason: String },
-}
-
-impl From<CoreError> for JingtuError {
-    fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::NotFound(what) => JingtuError::NotFound { what },
-            CoreError::PhotoNotFound(hash) => JingtuError::NotFound {
-                what: format!("photo {hash}"),
-            },
-            CoreError::UnknownTemplate(t) => JingtuError::NotFound {
-                what: format!("template {t}"),
-            },
-            CoreError::Ambiguous { prefix, matches } => JingtuError::InvalidInput {
-                field: "id".into(),
-                reason: format!("'{prefix}' matches {} records", matches.len()),
-            },
-            CoreError::UnknownField { template, path } => JingtuError::InvalidInput {
-                reason: format!("no such field in {template}"),
-                field: path,
-            },
-            CoreError::InvalidValue { path, reason } | CoreError::BadPath { path, reason } => {
-                JingtuError::InvalidInput {
-                    field: path,
-                    reason,
-                }
-            }
-            CoreError::SubmitBlocked { issues } => JingtuError::SubmitBlocked {
-                issues: issues.into_iter().map(ValidationIssue::from).collect(),
-            },
-            CoreError::InvalidState(reason) => JingtuError::InvalidState { reason },
-            CoreError::StoreLocked(p) => JingtuError::StoreLocked {
-                path: p.display().to_string(),
-            },
-            CoreError::BadRecord(reason) => JingtuError::BadRecord { reason },
-            CoreError::Cancelled => JingtuError::Cancelled,
-            CoreError::NoServer => JingtuError::InvalidState {
-                reason: "no server is set: call setServer first".into(),
-            },
-            CoreError::Sync(e) if e.is_unauthorized() => JingtuError::Unauthorized {
-                reason: e.to_string(),
-            },
-            CoreError::Sync(e) => JingtuError::Network {
-                reason: e.to_string(),
-            },
-            CoreError::BadPhoto(e) => JingtuError::InvalidInput {
-                field: "photo".into(),
-                reason: e.to_string(),
-            },
-            CoreError::Storage(e) => JingtuError::Storage {
-                reason: e.to_string(),
-            },
-            CoreError::Template(reason) => JingtuError::Storage { reason },
-        }
-    }
-}
-
-type Result<T> = std::result::Result<T, JingtuError>;
-
-/// A field value. Objects and lists travel as JSON text.
-#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
-pub enum FieldValue {
-    Null,
-    Bool { value: bool },
-    Integer { value: i64 },
-    Number { value: f64 },
-    Text { value: String },
-    Json { json: String },
-}
-
-impl FieldValue {
-    fn to_json(&self, field: &str) -> Result<Value> {
-        Ok(match self {
-            FieldValue::Null => Value::Null,
-            FieldValue::Bool { value } => Value::Bool(*value),
-            FieldValue::Integer { value } => Value::from(*value),
-            FieldValue::Number { value } => serde_json::Number::from_f64(*value)
-                .map(Value::Number)
-                .ok_or_else(|| JingtuError::InvalidInput {
-                    field: field.to_string(),
-                    reason: "not a finite number".into(),
-                })?,
-            FieldValue::Text { value } => Value::String(value.clone()),
-            FieldValue::Json { json } => {
-                serde_json::from_str(json).map_err(|e| JingtuError::InvalidInput {
-                    field: field.to_string(),
-                    reason: format!("not JSON: {e}"),
-                })?
-            }
-        })
-    }
-
-    fn from_json(v: &Value) -> FieldValue {
-        match v {
-            Value::Null => FieldValue::Null,
-            Value::Bool(b) => FieldValue::Bool { value: *b },
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => FieldValue::Integer { value: i },
-                None => FieldValue::Number {
-                    value: n.as_f64().unwrap_or(0.0),
-                },
-            },
-            Value::String(s) => FieldValue::Text { value: s.clone() },
-            other => FieldValue::Json {
-                json: other.to_string(),
-            },
-        }
-    }
-}
-
-/// A checklist item's result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum ItemResult {
-    Pass,
-    Fail,
-    NotApplicable,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ValidationIssue {
-    pub path: String,
-    pub severity: Severity,
-    pub code: String,
-    pub message_zh: String,
-    pub message_en: String,
-}
-
-impl From<jingtu_core::Issue> for ValidationIssue {
-    fn from(i: jingtu_core::Issue) -> Self {
-        ValidationIssue {
-            path: i.path,
-            severity: match i.severity {
-                jingtu_core::Severity::Error => Severity::Error,
-                jingtu_core::Severity::Warning => Severity::Warning,
-            },
-            code: i.code,
-            message_zh: i.message.zh,
-            message_en: i.message.en,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct TemplateInfo {
-    pub id: String,
-    pub kind: String,
-    pub version: u32,
-    pub label_zh: String,
-    pub label_en: String,
-}
-
-/// Where a new record belongs (from an assignment, or chosen by the user).
-#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
-pub struct NewRecordPlace {
-    pub org_unit: Option<String>,
-    pub village: Option<String>,
-    pub planned_point: Option<String>,
-    pub assignment_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct RecordSummary {
-    pub id: String,
-    pub kind: String,
-    pub template_version: u32,
-    pub name: String,
-    pub status: String,
-    pub org_unit: Option<String>,
-    pub village: Option<String>,
-    pub planned_point: Option<String>,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-    pub completion_pct: f64,
-    pub error_count: u32,
-    pub warning_count: u32,
-    pub conflict_count: u32,
-}
-
-impl From<jingtu_core::RecordSummary> for RecordSummary {
-    fn from(s: jingtu_core::RecordSummary) -> Self {
-        RecordSummary {
-            id: s.id,
-            kind: s.kind,
-            template_version: s.template_version,
-            name: s.name,
-            status: s.status,
-            org_unit: s.org_unit,
-            village: s.village,
-            planned_point: s.planned_point,
-            created_at_ms: s.created_at_ms,
-            updated_at_ms: s.updated_at_ms,
-            completion_pct: s.completion_pct,
-            error_count: s.error_count,
-            warning_count: s.warning_count,
-            conflict_count: s.conflict_count,
-        }
-    }
-}
-
-/// Filters for a record list; all optional. `text` matches anywhere in the record's name.
-#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
-pub struct RecordFilter {
-    pub kind: Option<String>,
-    pub status: Option<String>,
-    pub org_unit: Option<String>,
-    pub village: Option<String>,
-    pub text: Option<String>,
-    pub limit: Option<u32>,
-    pub offset: Option<u32>,
-}
-
-/// One value of a field, by its path (`checklist.clean_garbage.result`).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct FieldEntry {
-    pub path: String,
-    pub value: FieldValue,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct StatusEvent {
-    pub kind: String,
-    pub author: String,
-    pub device: String,
-    pub at_ms: i64,
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ConflictValue {
-    pub value: FieldValue,
-    pub device: String,
-    pub author: Option<String>,
-    pub time_ms: i64,
-    pub shown: bool,
-}
-
-/// A field holding concurrent values from different devices.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Conflict {
-    pub path: String,
-    pub values: Vec<ConflictValue>,
-}
-
-impl From<jingtu_core::Conflict> for Conflict {
-    fn from(c: jingtu_core::Conflict) -> Self {
-        Conflict {
-            path: c.path,
-            values: c
-                .values
-                .into_iter()
-                .map(|v| ConflictValue {
-                    value: FieldValue::from_json(&v.value),
-                    device: v.device,
-                    author: v.author,
-                    time_ms: v.time_ms,
-                    shown: v.shown,
-                })
-                .collect(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct HistoryEntry {
-    pub device: String,
-    pub author: Option<String>,
-    pub time_ms: i64,
-    pub action: String,
-    pub paths: Vec<String>,
-}
-
-/// A record as the form shows it.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct RecordView {
-    pub id: String,
-    pub kind: String,
-    pub template_id: String,
-    pub template_label_zh: String,
-    pub template_label_en: String,
-    pub name: String,
-    pub status: String,
-    pub org_unit: Option<String>,
-    pub village: Option<String>,
-    pub planned_point: Option<String>,
-    /// The assignment the record was created for.
-    pub assignment_id: Option<String>,
-    /// Every value, by leaf path.
-    pub values: Vec<FieldEntry>,
-    /// The record's data as one JSON object.
-    pub data_json: String,
-    /// Computed fields (guideline rules, calculations) as one JSON object.
-    pub computed_json: String,
-    pub issues: Vec<ValidationIssue>,
-    pub completion_pct: f64,
-    pub events: Vec<StatusEvent>,
-    pub conflicts: Vec<Conflict>,
-    /// Live photos, oldest first.
-    pub photos: Vec<Photo>,
-    /// Photos the template requires that the record lacks (each also an error in `issues`).
-    pub missing_photos: Vec<MissingPhoto>,
-    pub updated_at_ms: i64,
-}
-
-/// What the app knows of a photo it adds. `tag` is a `photo_type` code (`landscape_e`,
-/// `sample_bag`, `before`...); `field` is the field it proves (a checklist item such as
-/// `checklist.clean_garbage`, or a photo list), null for the whole record. The position is the
-/// phone's fix at capture (used over the photo's own GPS); `takenAtMs` is used when the photo
-/// has no camera time; `stamp` null follows the template (on for soil samples).
-#[derive(Debug, Clone, Default, PartialEq, uniffi::Record)]
-pub struct NewPhoto {
-    pub tag: String,
-    pub field: Option<String>,
-    pub note: Option<String>,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    pub accuracy_m: Option<f64>,
-    pub taken_at_ms: Option<i64>,
-    pub stamp: Option<bool>,
-}
-
-impl From<NewPhoto> for jingtu_core::NewPhoto {
-    fn from(p: NewPhoto) -> Self {
-        jingtu_core::NewPhoto {
-            tag: p.tag,
-            field: p.field,
-            note: p.note,
-            lat: p.lat,
-            lon: p.lon,
-            accuracy_m: p.accuracy_m,
-            taken_at_ms: p.taken_at_ms,
-            stamp: p.stamp,
-        }
-    }
-}
-
-/// A photo of a record. `sha256` names the stored image (`photoBytes`); `hasFull` is false
-/// while only the thumbnail is on this device.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Photo {
-    pub id: String,
-    pub sha256: String,
-    pub tag: String,
-    pub tag_label_zh: String,
-    pub tag_label_en: String,
-    pub field: Option<String>,
-    pub taken_at_ms: i64,
-    /// `camera` or `device`.
-    pub time_source: String,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    pub accuracy_m: Option<f64>,
-    pub width: u32,
-    pub height: u32,
-    pub size_bytes: u64,
-    pub note: Option<String>,
-    pub stamped: bool,
-    pub author: String,
-    pub device: String,
-    pub added_at_ms: i64,
-    pub removed: bool,
-    pub removed_by: Option<String>,
-    pub removed_at_ms: Option<i64>,
-    pub has_full: bool,
-    pub has_thumbnail: bool,
-}
-
-impl From<jingtu_core::RecordPhoto> for Photo {
-    fn from(p: jingtu_core::RecordPhoto) -> Self {
-        let e = p.entry;
-        Photo {
-            id: e.id,
-            sha256: e.sha256.to_string(),
-            tag: e.tag,
-            tag_label_zh: p.tag_label.zh,
-            tag_label_en: p.tag_label.en,
-            field: e.field,
-            taken_at_ms: e.taken_at_ms,
-            time_source: e.time_source,
-            lat: e.lat,
-            lon: e.lon,
-            accuracy_m: e.accuracy_m,
-            width: e.width,
-            height: e.height,
-            size_bytes: e.size,
-            note: e.note,
-            stamped: e.stamped,
-            author: e.author,
-            device: e.device,
-            added_at_ms: e.added_at_ms,
-            removed: e.removed.is_some(),
-            removed_by: e.removed.as_ref().map(|r| r.by.clone()),
-            removed_at_ms: e.removed.as_ref().map(|r| r.at_ms),
-            has_full: p.has_full,
-            has_thumbnail: p.has_thumb,
-        }
-    }
-}
-
-/// A required photo the record lacks: `needed` of the tag, `present` so far.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct MissingPhoto {
-    pub tag: String,
-    pub label_zh: String,
-    pub label_en: String,
-    pub needed: u32,
-    pub present: u32,
-}
-
-fn leaves(prefix: &str, v: &Value, out: &mut Vec<FieldEntry>) {
-    let join = |k: &str| {
-        if prefix.is_empty() {
-            k.to_string()
-        } else {
-            format!("{prefix}.{k}")
-        }
-    };
-    match v {
-        Value::Object(o) => o.iter().for_each(|(k, v)| leaves(&join(k), v, out)),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, v)| leaves(&join(&i.to_string()), v, out)),
-        scalar => out.push(FieldEntry {
-            path: prefix.to_string(),
-            value: FieldValue::from_json(scalar),
-        }),
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ImportOutcome {
-    pub id: String,
-    pub created: bool,
-    pub new_changes: u64,
-}
-
-/// What a sync did.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SyncReport {
-    pub records_pushed: u64,
-    pub chunks_pulled: u64,
-    pub records_received: u64,
-    pub photos_uploaded: u64,
-    /// Bytes of photos sent (a resumed upload counts only what it sent).
-    pub photo_bytes_uploaded: u64,
-    /// Photos the server would not take (their record's push was refused); they stay pending.
-    pub photos_refused: u64,
-    /// Photos that wait because the server has no room now; they go at a later sync.
-    pub photos_deferred: u64,
-    pub thumbnails_fetched: u64,
-    /// Records the server refused. For `forbidden` and `out_of_scope` the refused edit is
-    /// kept (see `refusedEdits`) and the record is back at the server's version with what is
-    /// still allowed written again; other codes leave the record pending as it is.
-    pub refused: Vec<RefusedPush>,
-    /// Assignments held after the sync.
-    pub assignments: u64,
-    /// Records removed because they left what this user may see.
-    pub records_removed: u64,
-    /// Records that left it but hold unsynced changes, so are kept.
-    pub kept_out_of_scope: Vec<String>,
-    /// Records received whose form this app version does not know (kept; opened after an
-    /// update).
-    pub parked: u64,
-    /// Templates received from the server: new kinds or versions this app can fill now,
-    /// without an update (see `templates()`).
-    pub templates_received: u64,
-    /// Whether new code tables arrived (see `codeTablesJson()`).
-    pub code_tables_updated: bool,
-    pub round_trips: u64,
-    pub bytes_up: u64,
-    pub bytes_down: u64,
-    pub duration_ms: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct RefusedPush {
-    pub record_id: String,
-    pub code: String,
-    pub message: String,
-    /// The rule broken (`review_by_supervisor`, `status_by_role`, `custody_append_only`,
-    /// `approved_locked`, `meta_write_once`), for `forbidden`.
-    pub rule: Option<String>,
-    /// The document path the refused change touched (`review/r1/decision`).
-    pub path: Option<String>,
-    /// The kept refused edit, when one was kept.
-    pub refused_edit_id: Option<i64>,
-    /// Field values, photos and submissions written again onto the server's version.
-    pub replayed: u64,
-}
-
-/// An edit the server refused, kept on the device with the reason: never silently dropped.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct RefusedEdit {
-    pub id: i64,
-    pub record_id: String,
-    /// `forbidden` or `out_of_scope`.
-    pub code: String,
-    pub rule: Option<String>,
-    pub path: Option<String>,
-    pub message: String,
-    pub refused_at_ms: i64,
-    /// The whole record as it was on this device before the refused changes came out (JSON).
-    pub local_json: String,
-    pub dismissed: bool,
-}
-
-impl From<jingtu_core::RefusedEdit> for RefusedEdit {
-    fn from(e: jingtu_core::RefusedEdit) -> Self {
-        RefusedEdit {
-            id: e.id,
-            record_id: e.record_id,
-            code: e.code,
-            rule: e.rule,
-            path: e.path,
-            message: e.message,
-            refused_at_ms: e.refused_at_ms,
-            local_json: e.local_json,
-            dismissed: e.dismissed_at_ms.is_some(),
-        }
-    }
-}
-
-/// A piece of field work a supervisor gave this device's user (read-only here).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Assignment {
-    pub id: String,
-    /// `village`, `water_body` or `sampling_point`.
-    pub target_kind: String,
-    /// 村庄, 水体 or 采样点位.
-    pub target_kind_label: String,
-    pub target: String,
-    pub target_name: String,
-    /// The record kind to capture.
-    pub kind: String,
-    pub org_unit: String,
-    pub due_date: Option<String>,
-    pub note: Option<String>,
-    pub assigned_by: String,
-    pub assigned_at_ms: i64,
-}
-
-impl From<jingtu_core::Assignment> for Assignment {
-    fn from(a: jingtu_core::Assignment) -> Self {
-        Assignment {
-            id: a.id,
-            target_kind: a.target_kind.as_str().to_string(),
-            target_kind_label: a.target_kind.label_zh().to_string(),
-            target: a.target,
-            target_name: a.target_name,
-            kind: a.kind,
-            org_unit: a.org_unit,
-            due_date: a.due_date,
-            note: a.note,
-            assigned_by: a.assigned_by,
-            assigned_at_ms: a.assigned_at_ms,
-        }
-    }
-}
-
-/// Who this device is enrolled for.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Enrollment {
-    pub user: String,
-    /// `inspector`, `sampler`, `supervisor` or `admin`.
-    pub role: String,
-    /// 巡查员, 采样员, 审核员 or 管理员.
-    pub role_label: String,
-    pub org_units: Vec<String>,
-    pub server_url: String,
-}
-
-impl From<jingtu_core::Enrollment> for Enrollment {
-    fn from(e: jingtu_core::Enrollment) -> Self {
-        Enrollment {
-            user: e.user,
-            role: e.role.as_str().to_string(),
-            role_label: e.role.label_zh().to_string(),
-            org_units: e.org_units,
-            server_url: e.server_url,
-        }
-    }
-}
-
-/// A record received whose form (template) this app version does not know yet.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ParkedRecord {
-    pub record_id: String,
-    pub reason: String,
-}
-
-/// How far the device is in step with the server.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SyncStatus {
-    pub server_url: Option<String>,
-    pub last_sync_ms: Option<i64>,
-    pub records: u64,
-    /// Records sent at the next sync.
-    pub records_pending: u64,
-    /// Records the server refused whole (another user's, or outside the user's reach): not
-    /// sent again until edited. Show them apart, with their refused edits; the user gives
-    /// such a record to its owner or supervisor (`export`) and then `discardRecord`s it.
-    pub records_held: u64,
-    pub photos_pending: u64,
-}
-
-/// One record's sync state: `refused` (an edit of it was refused and not dismissed), `held`
-/// (refused whole: not sent again until edited), `pending_upload`, `photo_pending` or
-/// `synced`.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct RecordSyncState {
-    pub state: String,
-    pub pending_upload: bool,
-    pub held: bool,
-    pub photos_pending: u64,
-    pub refused_edits: u64,
-}
-
-/// Progress of a sync: `phase` is `push`, `pull`, `photos` or `thumbnails`; `done` of
-/// `total` items (bytes for `photos`; `total` 0 while unknown); `bytes` sent and received so
-/// far. Return `false` to cancel.
-#[uniffi::export(foreign)]
-pub trait SyncListener: Send + Sync {
-    fn on_sync_progress(&self, phase: String, done: u64, total: u64, bytes: u64) -> bool;
-}
-
-/// Progress of a long operation. Return `false` from `on_progress` to cancel it.
-#[uniffi::export(foreign)]
-pub trait ProgressListener: Send + Sync {
-    fn on_progress(&self, phase: String, done: u64, total: u64) -> bool;
-}
 
 /// The device core over one store folder. Thread-safe: call it from any thread (not the UI
 /// thread: calls block while they read or write the store).
@@ -775,9 +115,9 @@ impl FieldCore {
         issue: Option<String>,
     ) -> Result<()> {
         let r = match result {
-            ItemResult::Pass => "pass",
-            ItemResult::Fail => "fail",
-            ItemResult::NotApplicable => "na",
+            ItemResult::Pass => jingtu_core::ItemResult::Pass,
+            ItemResult::Fail => jingtu_core::ItemResult::Fail,
+            ItemResult::NotApplicable => jingtu_core::ItemResult::NotApplicable,
         };
         Ok(self
             .inner
@@ -795,7 +135,7 @@ impl FieldCore {
             template_label_zh: v.template_label.zh,
             template_label_en: v.template_label.en,
             name: v.name,
-            status: v.status,
+            status: v.status.as_str().to_string(),
             org_unit: v.meta.org_unit,
             village: v.meta.village,
             planned_point: v.meta.planned_point,
@@ -809,13 +149,15 @@ impl FieldCore {
                 .events
                 .into_iter()
                 .map(|e| StatusEvent {
-                    kind: format!("{:?}", e.kind).to_lowercase(),
+                    kind: e.kind.as_str().to_string(),
                     author: e.author,
                     device: e.device,
                     at_ms: e.at_ms,
                     note: e.note,
                 })
                 .collect(),
+            comments: v.comments.into_iter().map(ReviewComment::from).collect(),
+            to_fix: v.to_fix.into_iter().map(ReviewComment::from).collect(),
             conflicts: v.conflicts.into_iter().map(Conflict::from).collect(),
             photos: v.photos.into_iter().map(Photo::from).collect(),
             missing_photos: v
@@ -834,9 +176,21 @@ impl FieldCore {
     }
 
     pub fn list(&self, filter: RecordFilter) -> Result<Vec<RecordSummary>> {
+        let status =
+            match filter.status.as_deref() {
+                None => None,
+                Some(s) => Some(jingtu_core::Status::parse(s).ok_or_else(|| {
+                    JingtuError::InvalidInput {
+                        field: "status".into(),
+                        reason: format!(
+                            "'{s}' is not a status: draft, submitted, returned or approved"
+                        ),
+                    }
+                })?),
+            };
         let f = ListFilter {
             kind: filter.kind,
-            status: filter.status,
+            status,
             org_unit: filter.org_unit,
             village: filter.village,
             text: filter.text,
@@ -855,6 +209,29 @@ impl FieldCore {
     /// Submits a record; errors block (`SubmitBlocked` lists them), warnings do not.
     pub fn submit(&self, id: String) -> Result<RecordSummary> {
         Ok(self.inner.submit(&id)?.into())
+    }
+
+    /// A supervisor's decision with an optional note and comments pointed at fields or
+    /// checklist items, in one change (a return needs a note or a comment). Refused on a
+    /// device enrolled for a user who does not review.
+    pub fn review(
+        &self,
+        id: String,
+        decision: ReviewDecision,
+        note: Option<String>,
+        comments: Vec<NewComment>,
+    ) -> Result<RecordSummary> {
+        let comments: Vec<jingtu_core::NewComment> = comments.into_iter().map(Into::into).collect();
+        Ok(self
+            .inner
+            .review(&id, decision.into(), note.as_deref(), &comments)?
+            .into())
+    }
+
+    /// Adds comments to a submitted, returned or approved record without deciding; their ids.
+    pub fn comment(&self, id: String, comments: Vec<NewComment>) -> Result<Vec<String>> {
+        let comments: Vec<jingtu_core::NewComment> = comments.into_iter().map(Into::into).collect();
+        Ok(self.inner.comment(&id, &comments)?)
     }
 
     pub fn history(&self, id: String) -> Result<Vec<HistoryEntry>> {
@@ -1122,6 +499,7 @@ impl FieldCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jingtu_core::CoreError;
 
     fn assert_send_sync<T: Send + Sync>() {}
 

@@ -570,7 +570,7 @@ fn a_refused_edit_on_the_device_is_kept_and_the_allowed_part_replayed() {
     // The record on the device is the server's: approved, without the refused value.
     sync(&c.yy);
     let view = c.yy.view(&c.record).unwrap();
-    assert_eq!(view.status, "approved");
+    assert_eq!(view.status, jingtu_core::Status::Approved);
     assert!(view.data.get("township").is_none());
     assert_eq!(
         c.yy.record_sync_state(&c.record).unwrap().label(),

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use jingtu_client::Client;
 use jingtu_core::{
-    ClientError, ClientOptions, CoreError, CoreOptions, DeviceCore, ListFilter, NewPhoto,
-    NewRecordPlace, PhotoSource, SyncPhase, SyncProgress, SyncReport,
+    ClientError, ClientOptions, CoreError, CoreOptions, DeviceCore, ItemResult, ListFilter,
+    NewPhoto, NewRecordPlace, PhotoSource, SyncPhase, SyncProgress, SyncReport,
 };
 use jingtu_e2e::{ServerProcess, lookup, same_value, test_jpeg};
 use jingtu_protocol::{
@@ -42,7 +42,7 @@ use tempfile::TempDir;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_jingtu-e2e-server");
 const KIND: &str = "village_inspection";
-const RESULTS: [&str; 3] = ["pass", "fail", "na"];
+const RESULTS: [ItemResult; 3] = ItemResult::ALL;
 
 /// The tests run one after the other: the kill test times its kill for a server that has
 /// the machine to itself, and the 10,000-record test is heavy.

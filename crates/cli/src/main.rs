@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use jingtu_core::{CoreError, DeviceCore, ListFilter, RecordView};
+use jingtu_core::{CoreError, DeviceCore, EventKind, ListFilter, RecordView, Status};
 use serde_json::{Value, json};
 
 mod photos;
@@ -88,8 +88,9 @@ enum Command {
     List {
         #[arg(long)]
         kind: Option<String>,
-        #[arg(long)]
-        status: Option<String>,
+        /// draft, submitted, returned or approved.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<Status>,
         #[arg(long)]
         org_unit: Option<String>,
         #[arg(long)]
@@ -149,6 +150,46 @@ enum Command {
     /// Evidence photos: add, list, get, remove.
     #[command(subcommand)]
     Photo(PhotoCommand),
+    /// Review a submitted record (supervisors and admins): approve, return with comments,
+    /// reopen an approved one, or comment.
+    #[command(subcommand)]
+    Review(ReviewCommand),
+}
+
+/// What a supervisor can say about a record. A comment is `TEXT` for the whole record or
+/// `PATH=TEXT` for a field or checklist item (`checklist.sewage_running=照片看不清`).
+#[derive(Subcommand)]
+enum ReviewCommand {
+    /// Approve a submitted record (it is then locked).
+    Approve {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Return a submitted record to its inspector with what to fix.
+    Return {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+        /// `TEXT` or `PATH=TEXT`; repeat for several.
+        #[arg(long = "comment")]
+        comments: Vec<String>,
+    },
+    /// Reopen an approved record, to correct it.
+    Reopen {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long = "comment")]
+        comments: Vec<String>,
+    },
+    /// Comment on a record without deciding.
+    Comment {
+        id: String,
+        /// `TEXT` or `PATH=TEXT`.
+        #[arg(required = true)]
+        comments: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -242,6 +283,10 @@ fn error_code(e: &CoreError) -> &'static str {
     }
 }
 
+fn parse_status(s: &str) -> Result<Status, String> {
+    Status::parse(s).ok_or_else(|| "one of draft, submitted, returned, approved".to_string())
+}
+
 /// A time in milliseconds since 1970 as people read it: China Standard Time, where jingtu is
 /// used (the same as the evidence stamp on photos). `--json` keeps the milliseconds.
 fn when(ms: i64) -> String {
@@ -330,6 +375,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Discard { id: i } => sync::discard(&core, json, i)?,
         Command::Sync => sync::sync(&core, json)?,
         Command::Status => sync::status(&core, json)?,
+        Command::Review(cmd) => records::review(&core, json, cmd)?,
     }
     Ok(())
 }
@@ -370,6 +416,40 @@ fn show(v: &RecordView) -> String {
             "{} conflict(s): run `jingtu conflicts {}`\n",
             v.conflicts.len(),
             v.id
+        ));
+    }
+    if let Some(e) = v
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.kind != EventKind::Submitted)
+    {
+        s.push_str(&format!(
+            "{} by {} at {}{}\n",
+            e.kind.as_str(),
+            e.author,
+            when(e.at_ms),
+            e.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        ));
+    }
+    if !v.to_fix.is_empty() {
+        s.push_str("to fix (待整改):\n");
+        for c in &v.to_fix {
+            s.push_str(&format!(
+                "  {}: {} ({}, {})\n",
+                c.path.as_deref().unwrap_or("(whole record)"),
+                c.text,
+                c.by,
+                when(c.at_ms)
+            ));
+        }
+    } else if !v.comments.is_empty() {
+        s.push_str(&format!(
+            "{} review comment(s); --json lists them\n",
+            v.comments.len()
         ));
     }
     s.trim_end().to_string()

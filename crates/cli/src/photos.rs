@@ -68,7 +68,13 @@ pub(crate) fn photo(core: &DeviceCore, json: bool, cmd: PhotoCommand) -> Result<
             out: file,
             thumb,
         } => {
-            let bytes = core.photo_bytes(&hash, thumb)?;
+            // A record received by sync brings only thumbnails: the full image is fetched
+            // from the server when asked for (and kept).
+            let bytes = if thumb {
+                core.photo_bytes(&hash, true)?
+            } else {
+                core.fetch_photo(&hash)?
+            };
             std::fs::write(&file, &bytes).with_context(|| format!("writing {}", file.display()))?;
             out(
                 json,

@@ -1,13 +1,15 @@
 //! The commands on records: init, templates, new, set, clear, append, check, show, list,
-//! submit, history, export, import, conflicts, resolve.
+//! submit, history, export, import, conflicts, resolve, review.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use jingtu_core::{CoreError, DeviceCore, ListFilter, NewRecordPlace};
+use jingtu_core::{
+    CoreError, DeviceCore, ItemResult, ListFilter, NewComment, NewRecordPlace, ReviewDecision,
+};
 use serde_json::{Value, json};
 
-use crate::{out, short, show, when};
+use crate::{ReviewCommand, out, short, show, when};
 
 pub(crate) fn init(core: &DeviceCore, json: bool, user: Option<String>) -> Result<()> {
     if let Some(u) = user {
@@ -114,7 +116,16 @@ pub(crate) fn check(
 ) -> Result<()> {
     let id = |s: &str| core.resolve_id(s);
     let i = id(&i)?;
-    core.set_checklist_item(&i, &item, &result, issue.as_deref())?;
+    let Some(result) = ItemResult::parse(&result) else {
+        return Err(CoreError::InvalidValue {
+            path: format!("checklist.{item}.result"),
+            reason: format!(
+                "'{result}' is not a result: pass (合格), fail (不合格) or na (不适用)"
+            ),
+        }
+        .into());
+    };
+    core.set_checklist_item(&i, &item, result, issue.as_deref())?;
     out(
         json,
         json!({"id": i, "item": item, "result": result}),
@@ -261,5 +272,56 @@ pub(crate) fn resolve(
     out(json, json!({"id": i, "path": path, "ok": true}), || {
         format!("{path} resolved")
     });
+    Ok(())
+}
+
+/// A comment as typed: `TEXT`, or `PATH=TEXT` when PATH names a field (letters, digits, `_`,
+/// `.` and `[n]` only, so a `=` inside free text is not taken for a path).
+pub(crate) fn parse_comment(arg: &str) -> NewComment {
+    if let Some((path, text)) = arg.split_once('=') {
+        let is_path = !path.is_empty()
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
+        if is_path {
+            return NewComment {
+                text: text.to_string(),
+                path: Some(path.to_string()),
+            };
+        }
+    }
+    NewComment {
+        text: arg.to_string(),
+        path: None,
+    }
+}
+
+pub(crate) fn review(core: &DeviceCore, json: bool, cmd: ReviewCommand) -> Result<()> {
+    let (id, decision, note, comments) = match cmd {
+        ReviewCommand::Approve { id, note } => (id, Some(ReviewDecision::Approve), note, vec![]),
+        ReviewCommand::Return { id, note, comments } => {
+            (id, Some(ReviewDecision::Return), note, comments)
+        }
+        ReviewCommand::Reopen { id, note, comments } => {
+            (id, Some(ReviewDecision::Reopen), note, comments)
+        }
+        ReviewCommand::Comment { id, comments } => (id, None, None, comments),
+    };
+    let id = core.resolve_id(&id)?;
+    let comments: Vec<NewComment> = comments.iter().map(|c| parse_comment(c)).collect();
+    match decision {
+        Some(d) => {
+            let s = core.review(&id, d, note.as_deref(), &comments)?;
+            out(json, serde_json::to_value(&s)?, || {
+                format!("{} {}", s.id, s.status)
+            });
+        }
+        None => {
+            let ids = core.comment(&id, &comments)?;
+            out(json, json!({"id": id, "comments": ids}), || {
+                format!("{} comment(s) added to {id}", ids.len())
+            });
+        }
+    }
     Ok(())
 }

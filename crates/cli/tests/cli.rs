@@ -159,6 +159,13 @@ fn a_pilot_day_two_inspectors_one_village_one_conflict_resolved() {
         "村西头道路两侧柴草乱堆约15处",
     ]);
     assert_eq!(r["result"], "fail");
+    let e = wang.fails(&["check", id, "clean_garbage", "ok"], "invalid_value");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("checklist.clean_garbage.result")
+    );
     // A typo is refused with its field named, and changes nothing.
     let e = wang.fails(&["set", id, "eval_year", "二〇二四"], "invalid_value");
     assert!(

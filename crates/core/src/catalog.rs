@@ -10,31 +10,10 @@ use std::sync::Arc;
 use jingtu_client::Client;
 use jingtu_model::TemplateSet;
 use jingtu_protocol::{CODE_TABLES_ID, CatalogListing};
-use jingtu_store::Store;
 
 use crate::core::{DeviceCore, lock};
 use crate::error::CoreError;
-use crate::sync::SyncReport;
-
-/// The setting holding the digest of the listing taken in last.
-pub(crate) const KEY_CATALOG_DIGEST: &str = "catalog_digest";
-
-/// The template set of a store: the built-in one and what the server sent.
-pub(crate) fn load_template_set(store: &Store) -> Result<TemplateSet, CoreError> {
-    let items = store.catalog_items()?;
-    let codes = items
-        .iter()
-        .find(|i| i.id == CODE_TABLES_ID)
-        .map(|i| i.text.as_str());
-    let templates: Vec<(String, String)> = items
-        .iter()
-        .filter(|i| i.id != CODE_TABLES_ID)
-        .map(|i| (i.id.clone(), i.text.clone()))
-        .collect();
-    // What does not load in this app version stays stored for a later one.
-    let (set, _skipped) = TemplateSet::assemble(codes, &templates)?;
-    Ok(set)
-}
+use crate::stored_catalog::load_template_set;
 
 /// What one catalog listing brought.
 #[derive(Debug, Default)]
@@ -51,9 +30,8 @@ impl DeviceCore {
         &self,
         client: &Client,
         listing: &CatalogListing,
-        report: &mut SyncReport,
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<(), CoreError> {
+    ) -> Result<CatalogTaken, CoreError> {
         let (builtin_templates, builtin_codes) = TemplateSet::builtin_sources();
         let builtin_codes_sha = jingtu_media::content_id(builtin_codes.as_bytes());
         let held: HashMap<String, String> = self
@@ -81,7 +59,7 @@ impl DeviceCore {
             .collect();
         if want.is_empty() {
             self.store.put_catalog_items(&[], Some(&listing.digest))?;
-            return Ok(());
+            return Ok(CatalogTaken::default());
         }
         let want: Vec<String> = want.into_iter().map(str::to_string).collect();
         let items = client.catalog(&want, cancelled).map_err(|e| match e {
@@ -115,9 +93,7 @@ impl DeviceCore {
         if !good.is_empty() {
             self.reload_templates()?;
         }
-        report.templates_received += taken.templates;
-        report.code_tables_updated |= taken.code_tables;
-        Ok(())
+        Ok(taken)
     }
 
     /// Loads the template set again from the store (after the catalog changed) and opens

@@ -1,4 +1,3 @@
-use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -7,15 +6,15 @@ use jingtu_doc::{
     ActorId, Conflict, Editor, EventKind, HistoryEntry, PhotoEntry, RecordDoc, RecordMeta, Status,
 };
 use jingtu_model::{
-    FieldPath, Issue, MissingPhoto, PathSeg, Severity, Template, TemplateSet, TemplateSummary,
+    FieldPath, ItemResult, MissingPhoto, Severity, Template, TemplateSet, TemplateSummary,
 };
 use jingtu_store::{
-    Durability, ListFilter, Origin, PhotoBlob, PhotoChange, PhotoRef, RecordSummary, Store,
-    StoreOptions,
+    Durability, ListFilter, Origin, PhotoBlob, PhotoChange, RecordSummary, Store, StoreOptions,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cache::{Cache, Cached, Touched, meta_json};
 use crate::{CoreError, RecordView};
 
 /// A record's chunks are folded into one snapshot when they reach this many.
@@ -24,8 +23,6 @@ pub const COMPACT_AFTER_CHUNKS: u32 = 64;
 /// document is at hand, and a record loads in half the time from one snapshot as from a
 /// snapshot and thirty single edits (the next time it is opened, pushed or merged).
 pub const COMPACT_ON_CLOSE_CHUNKS: u32 = 8;
-/// Open documents kept in memory.
-const CACHE_DOCS: usize = 64;
 /// The largest single value an edit may write (as JSON): a long note fits many times over; a
 /// pasted book does not, and would make the record slow to load and to sync.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -71,245 +68,6 @@ pub struct ImportOutcome {
     pub new_changes: usize,
 }
 
-/// An open record: the document and what is derived from it, kept in step after each edit
-/// without reading the whole document again (reads of Automerge are the costly part).
-pub(crate) struct Cached {
-    pub(crate) doc: RecordDoc,
-    pub(crate) template: Arc<Template>,
-    pub(crate) chunks: u32,
-    pub(crate) meta: RecordMeta,
-    pub(crate) data: Value,
-    status: Status,
-    conflicts: u32,
-    /// Every photo entry, removed ones included.
-    pub(crate) photos: Vec<PhotoEntry>,
-}
-
-impl Cached {
-    pub(crate) fn new(
-        mut doc: RecordDoc,
-        template: Arc<Template>,
-        chunks: u32,
-    ) -> Result<Cached, CoreError> {
-        let meta = doc.meta()?;
-        let data = doc.data();
-        let status = doc.status();
-        let conflicts = doc.conflicts().len() as u32;
-        let photos = doc.photos();
-        Ok(Cached {
-            doc,
-            template,
-            chunks,
-            meta,
-            data,
-            status,
-            conflicts,
-            photos,
-        })
-    }
-
-    /// The live photo references, for the store.
-    pub(crate) fn photo_refs(&self) -> Vec<PhotoRef> {
-        self.photos
-            .iter()
-            .filter(|p| p.removed.is_none())
-            .map(|p| PhotoRef {
-                photo_id: p.id.clone(),
-                sha256: p.sha256.to_string(),
-            })
-            .collect()
-    }
-
-    /// Required photos the record lacks.
-    fn missing_photos(&self) -> Vec<MissingPhoto> {
-        self.template.photos.missing(
-            &self.data,
-            &meta_json(&self.meta),
-            self.photos
-                .iter()
-                .filter(|p| p.removed.is_none())
-                .map(|p| p.tag.as_str()),
-        )
-    }
-
-    /// Every error that blocks submitting: the template's, and missing photos.
-    fn errors(&self) -> Vec<Issue> {
-        let eval = self.template.evaluate(&self.data, &meta_json(&self.meta));
-        let mut errors: Vec<Issue> = eval.errors().cloned().collect();
-        errors.extend(self.missing_photos().iter().map(MissingPhoto::issue));
-        errors
-    }
-
-    /// Brings the derived state up to date after an edit.
-    pub(crate) fn refresh(&mut self, touched: &Touched) -> Result<(), CoreError> {
-        match touched {
-            Touched::Paths(paths) => {
-                for p in paths {
-                    refresh_path(&self.doc, &mut self.data, p);
-                }
-            }
-            Touched::Events => self.status = self.doc.status(),
-            Touched::Photos(list) => {
-                self.photos = self.doc.photos();
-                if let Some(p) = list {
-                    refresh_path(&self.doc, &mut self.data, p);
-                }
-            }
-            Touched::Everything => {
-                self.meta = self.doc.meta()?;
-                self.data = self.doc.data();
-                self.status = self.doc.status();
-                self.conflicts = self.doc.conflicts().len() as u32;
-                self.photos = self.doc.photos();
-            }
-        }
-        Ok(())
-    }
-}
-
-/// What an edit changed.
-pub(crate) enum Touched {
-    /// Local writes at these data paths (they never create conflicts).
-    Paths(Vec<FieldPath>),
-    /// A status event.
-    Events,
-    /// A photo entry, and the photo list of `data` it was added to or removed from.
-    Photos(Option<FieldPath>),
-    /// Anything (merges, conflict resolution).
-    Everything,
-}
-
-/// Re-reads one written path into the cached data: the leaf, or the first container missing
-/// from the cache, or the whole list when an item index is involved.
-fn refresh_path(doc: &RecordDoc, data: &mut Value, path: &FieldPath) {
-    let segs = path.segs();
-    let mut depth = 0;
-    {
-        let mut node: &Value = data;
-        while depth + 1 < segs.len() {
-            let next = match (&segs[depth], node) {
-                (PathSeg::Key(k), Value::Object(o)) => o.get(k),
-                (PathSeg::Index(i), Value::Array(a)) => a.get(*i),
-                _ => None,
-            };
-            match next {
-                Some(child @ (Value::Object(_) | Value::Array(_))) => {
-                    node = child;
-                    depth += 1;
-                }
-                _ => break,
-            }
-        }
-    }
-    let mut end = depth + 1;
-    // An index may have shifted (a removed item): re-read the whole list.
-    while end > 1 && matches!(segs[end - 1], PathSeg::Index(_)) {
-        end -= 1;
-    }
-    let target = FieldPath(segs[..end].to_vec());
-    let fresh = doc.get_json(&target);
-    put_at(data, &segs[..end], fresh);
-    if let (Value::Object(o), Some(PathSeg::Key(top))) = (&mut *data, segs.first())
-        && o.get_mut(top).is_some_and(prune)
-    {
-        o.remove(top);
-    }
-}
-
-fn put_at(node: &mut Value, segs: &[PathSeg], value: Option<Value>) {
-    let Some((first, rest)) = segs.split_first() else {
-        return;
-    };
-    if !node.is_object() && !node.is_array() {
-        *node = Value::Object(serde_json::Map::new());
-    }
-    match (first, node) {
-        (PathSeg::Key(k), Value::Object(o)) => {
-            if rest.is_empty() {
-                match value {
-                    Some(v) => {
-                        o.insert(k.clone(), v);
-                    }
-                    None => {
-                        o.remove(k);
-                    }
-                }
-            } else if let Some(child) = o.get_mut(k) {
-                put_at(child, rest, value);
-            }
-        }
-        (PathSeg::Index(i), Value::Array(a)) => {
-            if rest.is_empty() {
-                match value {
-                    Some(v) if *i < a.len() => a[*i] = v,
-                    Some(v) if *i == a.len() => a.push(v),
-                    None if *i < a.len() => {
-                        a.remove(*i);
-                    }
-                    _ => {}
-                }
-            } else if let Some(child) = a.get_mut(*i) {
-                put_at(child, rest, value);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Drops empty maps and lists the way `RecordDoc::data` leaves them out; returns whether the
-/// value itself is now empty. List items stay (an empty item reads as `{}`).
-fn prune(v: &mut Value) -> bool {
-    match v {
-        Value::Object(o) => {
-            o.retain(|_, child| !prune(child));
-            o.is_empty()
-        }
-        Value::Array(a) => {
-            for item in a.iter_mut() {
-                prune(item);
-            }
-            a.is_empty()
-        }
-        _ => false,
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct Cache {
-    pub(crate) docs: HashMap<String, Cached>,
-    order: VecDeque<String>,
-}
-
-impl Cache {
-    /// Keeps a record open; returns the records that made room for it (the oldest).
-    #[must_use = "records leaving the cache may need compacting"]
-    pub(crate) fn insert(&mut self, id: String, c: Cached) -> Vec<(String, Cached)> {
-        if self.docs.insert(id.clone(), c).is_none() {
-            self.order.push_back(id);
-        }
-        let mut left = Vec::new();
-        while self.order.len() > CACHE_DOCS {
-            if let Some(old) = self.order.pop_front()
-                && let Some(c) = self.docs.remove(&old)
-            {
-                left.push((old, c));
-            }
-        }
-        left
-    }
-
-    pub(crate) fn remove(&mut self, id: &str) {
-        self.docs.remove(id);
-        self.order.retain(|k| k != id);
-    }
-
-    /// Forgets every open record (each is stored; they open again when next used).
-    pub(crate) fn clear(&mut self) {
-        self.docs.clear();
-        self.order.clear();
-    }
-}
-
 /// The device core over one store. `Send + Sync`: calls from several threads are serialised
 /// where they touch the same state.
 pub struct DeviceCore {
@@ -346,7 +104,7 @@ impl DeviceCore {
             },
         )?;
         let templates =
-            std::sync::RwLock::new(Arc::new(crate::catalog::load_template_set(&store)?));
+            std::sync::RwLock::new(Arc::new(crate::stored_catalog::load_template_set(&store)?));
         let actor = ActorId::from(store.actor_id());
         if let Some(u) = &options.user {
             store.set_setting("user", u)?;
@@ -514,7 +272,7 @@ impl DeviceCore {
     }
 
     /// Runs one edit on a record and makes it durable before returning.
-    fn edit<T>(
+    pub(crate) fn edit<T>(
         &self,
         id: &str,
         f: impl FnOnce(&mut Cached, &Editor) -> Result<(T, Touched), CoreError>,
@@ -612,7 +370,7 @@ impl DeviceCore {
             kind: c.meta.kind.clone(),
             template_version: c.meta.template_version,
             name: record_name(&c.template, &c.data, &c.meta),
-            status: c.status.as_str().to_string(),
+            status: c.status,
             org_unit: c.meta.org_unit.clone(),
             village: c.meta.village.clone(),
             planned_point: c.meta.planned_point.clone(),
@@ -701,7 +459,7 @@ impl DeviceCore {
         &self,
         id: &str,
         item: &str,
-        result: &str,
+        result: ItemResult,
         issue: Option<&str>,
     ) -> Result<(), CoreError> {
         self.edit(id, |c, by| {
@@ -718,7 +476,7 @@ impl DeviceCore {
                 })?;
             let path = FieldPath::parse(&format!("{checklist}.{item}"))?;
             let mut value = serde_json::Map::new();
-            value.insert("result".into(), Value::String(result.to_string()));
+            value.insert("result".into(), Value::String(result.code().into()));
             if let Some(text) = issue.filter(|t| !t.trim().is_empty()) {
                 value.insert("issue".into(), Value::String(text.to_string()));
             }
@@ -765,8 +523,10 @@ impl DeviceCore {
             template_id: c.template.id(),
             template_label: c.template.label.clone(),
             name: record_name(&c.template, &c.data, &c.meta),
-            status: c.status.as_str().to_string(),
+            status: c.status,
             events: c.doc.events(),
+            comments: c.doc.comments(),
+            to_fix: c.doc.to_fix(),
             conflicts,
             meta: c.meta.clone(),
             data: c.data.clone(),
@@ -911,8 +671,13 @@ impl DeviceCore {
     /// Resolves the conflict at `path` with `value` (one of the values shown, or a new one).
     pub fn resolve_conflict(&self, id: &str, path: &str, value: &Value) -> Result<(), CoreError> {
         let fp = FieldPath::parse(path)?;
+        // A supervisor also resolves conflicts of a submitted record (they arise when one
+        // device submits while another still edits).
+        let reviewer = self.enrollment()?.is_some_and(|e| e.role.reviews());
         self.edit(id, |c, by| {
-            Self::editable(c)?;
+            if !(reviewer && c.status == Status::Submitted) {
+                Self::editable(c)?;
+            }
             if !c.doc.conflicts().iter().any(|x| x.path == fp.to_string()) {
                 return Err(CoreError::InvalidState(format!("no conflict at '{fp}'")));
             }
@@ -944,15 +709,6 @@ fn clean(v: &Option<String>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn meta_json(meta: &RecordMeta) -> Value {
-    serde_json::json!({
-        "kind": meta.kind,
-        "org_unit": meta.org_unit,
-        "village": meta.village,
-        "planned_point": meta.planned_point,
-    })
-}
-
 pub(crate) fn record_name(template: &Template, data: &Value, meta: &RecordMeta) -> String {
     template
         .name_field
@@ -967,6 +723,7 @@ pub(crate) fn record_name(template: &Template, data: &Value, meta: &RecordMeta) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::CACHE_DOCS;
     use serde_json::json;
 
     #[test]

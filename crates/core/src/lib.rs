@@ -2,17 +2,21 @@
 //! use case of a field user: templates, records, checklist items, the record view (values,
 //! validation issues, computed fields, completion), lists and search, submit, history,
 //! export/import between devices, conflicts and their resolution, evidence photos (ingested by
-//! `jingtu-media`, stored once, required ones reported missing).
+//! `jingtu-media`, stored once, required ones reported missing), and review on a supervisor's
+//! device (approve, return with comments pointed at fields, reopen).
 //!
 //! It builds on `jingtu-model` (templates, rules), `jingtu-doc` (records as Automerge
 //! documents) and `jingtu-store` (SQLite). It must never depend on the server or the bindings;
 //! the bindings wrap it, the CLI and the benchmarks drive it.
 
+mod cache;
 mod catalog;
 mod core;
 mod error;
 mod photos;
+mod review;
 mod scope;
+mod stored_catalog;
 mod sync;
 mod view;
 
@@ -21,16 +25,20 @@ pub use crate::core::{
 };
 pub use error::CoreError;
 pub use jingtu_client::{ClientError, ClientOptions, Counters};
-pub use jingtu_doc::{Conflict, ConflictValue, HistoryEntry, Status, StatusEvent};
+pub use jingtu_doc::{
+    Conflict, ConflictValue, EventKind, HistoryEntry, NewComment, ReviewComment, Status,
+    StatusEvent,
+};
 pub use jingtu_doc::{PhotoEntry, PhotoRemoval};
 pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};
-pub use jingtu_model::{MissingPhoto, Role};
+pub use jingtu_model::{ItemResult, MissingPhoto, Role};
 pub use jingtu_protocol::{Assignment, AssignmentTarget};
 pub use jingtu_store::{Durability, ListFilter, RecordSummary};
 pub use jingtu_store::{PhotoCounts, RefusedEdit, StoreError};
-pub use photos::{NewPhoto, PhotoSource, RecordPhoto};
+pub use photos::{NewPhoto, PhotoSource};
+pub use review::ReviewDecision;
 pub use scope::RefusalTaken;
 pub use sync::{
     Enrollment, RecordSyncState, RefusedPush, SyncPhase, SyncProgress, SyncReport, SyncStatus,
 };
-pub use view::RecordView;
+pub use view::{RecordPhoto, RecordView};

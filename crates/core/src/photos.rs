@@ -7,10 +7,11 @@ use jingtu_doc::PhotoEntry;
 use jingtu_media::{IngestOptions, Ingested};
 use jingtu_model::{FieldKind, FieldPath, Label, PHOTO_TYPE_TABLE, Template};
 use jingtu_store::PhotoBlob;
-use serde::Serialize;
 
 use crate::CoreError;
-use crate::core::{DeviceCore, Touched, now_ms};
+use crate::cache::Touched;
+use crate::core::{DeviceCore, now_ms};
+use crate::view::RecordPhoto;
 
 /// Where the photo comes from.
 #[derive(Debug, Clone, Copy)]
@@ -42,15 +43,70 @@ pub struct NewPhoto {
     pub stamp: Option<bool>,
 }
 
-/// A photo of a record as the app shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RecordPhoto {
-    #[serde(flatten)]
-    pub entry: PhotoEntry,
-    pub tag_label: Label,
-    /// The full image is on this device (after a sync it may hold only the thumbnail).
-    pub has_full: bool,
-    pub has_thumb: bool,
+/// Checks what the app says of a new photo: a position within range and given whole, an
+/// accuracy in metres, a note of bounded size.
+fn check_new_photo(photo: &NewPhoto) -> Result<(), CoreError> {
+    check_coordinate("lat", photo.lat, 90.0)?;
+    check_coordinate("lon", photo.lon, 180.0)?;
+    if photo.lat.is_some() != photo.lon.is_some() {
+        return Err(CoreError::InvalidValue {
+            path: "photo.lat".into(),
+            reason: "give both latitude and longitude, or neither".into(),
+        });
+    }
+    if let Some(a) = photo.accuracy_m
+        && !(a.is_finite() && (0.0..=100_000.0).contains(&a))
+    {
+        return Err(CoreError::InvalidValue {
+            path: "photo.accuracy_m".into(),
+            reason: format!("{a} is not an accuracy in metres"),
+        });
+    }
+    if let Some(n) = &photo.note
+        && n.len() > 4096
+    {
+        return Err(CoreError::InvalidValue {
+            path: "photo.note".into(),
+            reason: "a note of at most 4096 bytes".into(),
+        });
+    }
+    Ok(())
+}
+
+/// When and where a photo was taken, and who says so.
+struct PhotoOrigin {
+    taken_at_ms: i64,
+    time_source: &'static str,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    accuracy_m: Option<f64>,
+    position_source: Option<&'static str>,
+}
+
+/// The camera's time (EXIF) before the device's, the device's position fix before the
+/// camera's; `now` when neither gives a time.
+fn photo_origin(exif: &jingtu_media::ExifInfo, photo: &NewPhoto, now: i64) -> PhotoOrigin {
+    let camera_time = exif.taken_at.as_deref().and_then(exif_time_ms);
+    let (taken_at_ms, time_source) = match (camera_time, photo.taken_at_ms) {
+        (Some(t), _) => (t, "camera"),
+        (None, Some(t)) => (t, "device"),
+        (None, None) => (now, "device"),
+    };
+    let (lat, lon, accuracy_m, position_source) = match (photo.lat, photo.lon) {
+        (Some(lat), Some(lon)) => (Some(lat), Some(lon), photo.accuracy_m, Some("device")),
+        _ => match (exif.lat, exif.lon) {
+            (Some(lat), Some(lon)) => (Some(lat), Some(lon), exif.accuracy_m, Some("camera")),
+            _ => (None, None, None, None),
+        },
+    };
+    PhotoOrigin {
+        taken_at_ms,
+        time_source,
+        lat,
+        lon,
+        accuracy_m,
+        position_source,
+    }
 }
 
 fn check_coordinate(name: &str, v: Option<f64>, range: f64) -> Result<(), CoreError> {
@@ -127,32 +183,9 @@ impl DeviceCore {
         id: &str,
         source: PhotoSource<'_>,
         photo: &NewPhoto,
-    ) -> Result<crate::RecordPhoto, CoreError> {
+    ) -> Result<RecordPhoto, CoreError> {
         let tag_label = self.photo_tag_label(&photo.tag)?;
-        check_coordinate("lat", photo.lat, 90.0)?;
-        check_coordinate("lon", photo.lon, 180.0)?;
-        if photo.lat.is_some() != photo.lon.is_some() {
-            return Err(CoreError::InvalidValue {
-                path: "photo.lat".into(),
-                reason: "give both latitude and longitude, or neither".into(),
-            });
-        }
-        if let Some(a) = photo.accuracy_m
-            && !(a.is_finite() && (0.0..=100_000.0).contains(&a))
-        {
-            return Err(CoreError::InvalidValue {
-                path: "photo.accuracy_m".into(),
-                reason: format!("{a} is not an accuracy in metres"),
-            });
-        }
-        if let Some(n) = &photo.note
-            && n.len() > 4096
-        {
-            return Err(CoreError::InvalidValue {
-                path: "photo.note".into(),
-                reason: "a note of at most 4096 bytes".into(),
-            });
-        }
+        check_new_photo(photo)?;
         // Check the record and the field before the costly ingest, without holding the lock
         // through it.
         let (template_stamp, label_line, list) = self.with_record(id, |c| {
@@ -189,20 +222,14 @@ impl DeviceCore {
                 &bytes_owned
             }
         };
-        let exif = jingtu_media::read_exif(bytes);
-        let camera_time = exif.taken_at.as_deref().and_then(exif_time_ms);
-        let (taken_at_ms, time_source) = match (camera_time, photo.taken_at_ms) {
-            (Some(t), _) => (t, "camera"),
-            (None, Some(t)) => (t, "device"),
-            (None, None) => (now, "device"),
-        };
-        let (lat, lon, accuracy_m, position_source) = match (photo.lat, photo.lon) {
-            (Some(lat), Some(lon)) => (Some(lat), Some(lon), photo.accuracy_m, Some("device")),
-            _ => match (exif.lat, exif.lon) {
-                (Some(lat), Some(lon)) => (Some(lat), Some(lon), exif.accuracy_m, Some("camera")),
-                _ => (None, None, None, None),
-            },
-        };
+        let PhotoOrigin {
+            taken_at_ms,
+            time_source,
+            lat,
+            lon,
+            accuracy_m,
+            position_source,
+        } = photo_origin(&jingtu_media::read_exif(bytes), photo, now);
         let mut options = IngestOptions::default();
         if stamp {
             let mut lines = vec![stamp_time(taken_at_ms)];

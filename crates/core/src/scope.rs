@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::CoreError;
-use crate::core::{Cached, DeviceCore, NewRecordPlace, lock, now_ms};
+use crate::cache::Cached;
+use crate::core::{DeviceCore, NewRecordPlace, lock, now_ms};
 use crate::sync::{Pulled, SyncReport, decode_heads};
 
 /// The rule under which nothing of a refused edit may be replayed.

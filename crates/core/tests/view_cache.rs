@@ -1,7 +1,7 @@
 //! The record view served from memory after each edit is the same as the record read afresh
 //! from the store: the cache that keeps edits fast never drifts from the document.
 
-use jingtu_core::{DeviceCore, NewRecordPlace};
+use jingtu_core::{DeviceCore, ItemResult, NewRecordPlace};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -10,7 +10,7 @@ enum Edit {
     Set(&'static str, Value),
     Clear(&'static str),
     Append(&'static str, Value),
-    Item(&'static str, &'static str, Option<&'static str>),
+    Item(&'static str, ItemResult, Option<&'static str>),
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -33,7 +33,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         "[a-z]{1,6}".prop_map(|s| Edit::Append("inspectors", json!(s))),
         (0..3usize, 0..3usize, any::<bool>()).prop_map(|(i, r, note)| Edit::Item(
             ["clean_garbage", "clean_sewage", "toilet_septic_intact"][i],
-            ["pass", "fail", "na"][r],
+            ItemResult::ALL[r],
             note.then_some("问题")
         )),
     ]
@@ -58,7 +58,7 @@ proptest! {
                     Edit::Clear(p) => core.clear_field(&id, p),
                     Edit::Append(p, v) => core.append_item(&id, p, v).map(|_| ()),
                     Edit::Item(item, result, note) => {
-                        core.set_checklist_item(&id, item, result, *note)
+                        core.set_checklist_item(&id, item, *result, *note)
                     }
                 };
             }

@@ -6,7 +6,97 @@
 use automerge::hydrate::Value as Hydrated;
 use automerge::{ObjType, ROOT, ReadDoc, Value as AmValue};
 
-use crate::{EventKind, Status, StatusEvent};
+use serde::{Deserialize, Serialize};
+
+/// A status event; the status is derived from the list of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Submitted,
+    Returned,
+    Approved,
+    Reopened,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Submitted => "submitted",
+            EventKind::Returned => "returned",
+            EventKind::Approved => "approved",
+            EventKind::Reopened => "reopened",
+        }
+    }
+
+    /// The kind a status event's `type` names.
+    pub fn parse(s: &str) -> Option<EventKind> {
+        Some(match s {
+            "submitted" => EventKind::Submitted,
+            "returned" => EventKind::Returned,
+            "approved" => EventKind::Approved,
+            "reopened" => EventKind::Reopened,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a record stands: draft → submitted → returned | approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Draft,
+    Submitted,
+    Returned,
+    Approved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Submitted => "submitted",
+            Status::Returned => "returned",
+            Status::Approved => "approved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "draft" => Status::Draft,
+            "submitted" => Status::Submitted,
+            "returned" => Status::Returned,
+            "approved" => Status::Approved,
+            _ => return None,
+        })
+    }
+
+    /// The status after `event`; events that do not apply leave it unchanged, so every
+    /// device that holds the same list of events derives the same status.
+    pub fn after(self, event: EventKind) -> Status {
+        match (self, event) {
+            (Status::Draft | Status::Returned, EventKind::Submitted) => Status::Submitted,
+            (Status::Submitted, EventKind::Returned) => Status::Returned,
+            (Status::Submitted, EventKind::Approved) => Status::Approved,
+            (Status::Approved, EventKind::Reopened) => Status::Returned,
+            (s, _) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub kind: EventKind,
+    pub author: String,
+    pub device: String,
+    pub at_ms: i64,
+    pub note: Option<String>,
+}
 
 /// The top-level maps and list of a record (DESIGN.md section 2).
 pub const META: &str = "meta";

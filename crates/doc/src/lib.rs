@@ -13,19 +13,21 @@
 mod apply;
 mod error;
 mod guard;
+mod history;
 pub mod layout;
 mod photos;
 mod rebuild;
 mod record;
+mod review;
 mod value;
 
 pub use apply::{Applied, apply_untrusted};
 pub use automerge::{ActorId, ChangeHash};
 pub use error::DocError;
 pub use guard::{Expansion, ExpansionLimits, check_expansion};
+pub use history::{Conflict, ConflictValue, HistoryEntry};
+pub use layout::{EventKind, Status, StatusEvent};
 pub use photos::{PhotoEntry, PhotoRemoval};
 pub use rebuild::Rebuilt;
-pub use record::{
-    Conflict, ConflictValue, Editor, EventKind, HistoryEntry, MAX_DOC_BYTES, RecordDoc, RecordMeta,
-    Status, StatusEvent,
-};
+pub use record::{Editor, MAX_DOC_BYTES, RecordDoc, RecordMeta};
+pub use review::{MAX_COMMENT_CHARS, NewComment, ReviewComment};

@@ -1,6 +1,6 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use automerge::transaction::{CommitOptions, Transactable};
+use automerge::transaction::Transactable;
 use automerge::{
     ActorId, AutoCommit, ChangeHash, ObjId, ObjType, Prop, ROOT, ReadDoc, Value as AmValue,
 };
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::DocError;
+use crate::layout::{EventKind, Status, StatusEvent};
 use crate::value::{from_scalar, to_scalar};
 
 /// The largest document accepted from outside (import, sync).
@@ -34,131 +35,6 @@ pub struct RecordMeta {
     pub author: String,
     pub device: String,
     pub created_at_ms: i64,
-}
-
-/// A status event; the status is derived from the list of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Submitted,
-    Returned,
-    Approved,
-    Reopened,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Submitted => "submitted",
-            EventKind::Returned => "returned",
-            EventKind::Approved => "approved",
-            EventKind::Reopened => "reopened",
-        }
-    }
-
-    /// The kind a status event's `type` names.
-    pub fn parse(s: &str) -> Option<EventKind> {
-        Some(match s {
-            "submitted" => EventKind::Submitted,
-            "returned" => EventKind::Returned,
-            "approved" => EventKind::Approved,
-            "reopened" => EventKind::Reopened,
-            _ => return None,
-        })
-    }
-}
-
-/// Where a record stands: draft → submitted → returned | approved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Draft,
-    Submitted,
-    Returned,
-    Approved,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Draft => "draft",
-            Status::Submitted => "submitted",
-            Status::Returned => "returned",
-            Status::Approved => "approved",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Some(match s {
-            "draft" => Status::Draft,
-            "submitted" => Status::Submitted,
-            "returned" => Status::Returned,
-            "approved" => Status::Approved,
-            _ => return None,
-        })
-    }
-
-    /// The status after `event`; events that do not apply leave it unchanged, so every
-    /// device that holds the same list of events derives the same status.
-    pub fn after(self, event: EventKind) -> Status {
-        match (self, event) {
-            (Status::Draft | Status::Returned, EventKind::Submitted) => Status::Submitted,
-            (Status::Submitted, EventKind::Returned) => Status::Returned,
-            (Status::Submitted, EventKind::Approved) => Status::Approved,
-            (Status::Approved, EventKind::Reopened) => Status::Returned,
-            (s, _) => s,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct StatusEvent {
-    pub kind: EventKind,
-    pub author: String,
-    pub device: String,
-    pub at_ms: i64,
-    pub note: Option<String>,
-}
-
-/// One of the values a field holds after concurrent writes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConflictValue {
-    pub value: Value,
-    /// The actor id (hex) of the device that wrote it.
-    pub device: String,
-    pub author: Option<String>,
-    pub time_ms: i64,
-    /// The value shown until someone resolves the conflict.
-    pub shown: bool,
-}
-
-/// A field holding concurrent values.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Conflict {
-    pub path: String,
-    pub values: Vec<ConflictValue>,
-}
-
-/// One change of a record: who, when, what.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HistoryEntry {
-    pub hash: String,
-    pub device: String,
-    pub seq: u64,
-    pub author: Option<String>,
-    pub time_ms: i64,
-    pub action: String,
-    pub paths: Vec<String>,
-}
-
-/// What a change message holds: short keys, since every change carries one.
-#[derive(Debug, Serialize, Deserialize)]
-struct ChangeNote {
-    by: String,
-    #[serde(rename = "do")]
-    action: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    at: Vec<String>,
 }
 
 /// One record as an Automerge document.
@@ -351,7 +227,7 @@ impl RecordDoc {
         })
     }
 
-    fn data_obj(&self) -> Result<ObjId, DocError> {
+    pub(crate) fn data_obj(&self) -> Result<ObjId, DocError> {
         match self.doc.get(ROOT, "data")? {
             Some((AmValue::Object(ObjType::Map), id)) => Ok(id),
             _ => Err(DocError::NotARecord("no data map".into())),
@@ -396,7 +272,7 @@ impl RecordDoc {
             .unwrap_or_else(|| Value::Object(Map::new()))
     }
 
-    fn read_obj(&self, obj: &ObjId, ty: ObjType) -> Option<Value> {
+    pub(crate) fn read_obj(&self, obj: &ObjId, ty: ObjType) -> Option<Value> {
         match ty {
             ObjType::Map | ObjType::Table => {
                 let mut out = Map::new();
@@ -729,6 +605,18 @@ impl RecordDoc {
         note: Option<&str>,
         by: &Editor,
     ) -> Result<Status, DocError> {
+        let next = self.attempt(|d| d.push_event(kind, note, by))?;
+        self.commit(by, kind.as_str(), &[]);
+        Ok(next)
+    }
+
+    /// Appends a status event without committing; an error when it would not change the status.
+    pub(crate) fn push_event(
+        &mut self,
+        kind: EventKind,
+        note: Option<&str>,
+        by: &Editor,
+    ) -> Result<Status, DocError> {
         let current = self.status();
         let next = current.after(kind);
         if next == current {
@@ -751,7 +639,6 @@ impl RecordDoc {
         if let Some(n) = note {
             self.doc.put(&e, "note", n)?;
         }
-        self.commit(by, kind.as_str(), &[]);
         Ok(next)
     }
 
@@ -769,121 +656,6 @@ impl RecordDoc {
         crate::layout::status_of(&self.doc)
     }
 
-    /// Every field of `data` holding concurrent values.
-    pub fn conflicts(&mut self) -> Vec<Conflict> {
-        let mut out = Vec::new();
-        if let Ok(data) = self.data_obj() {
-            self.collect_conflicts(&data, ObjType::Map, &FieldPath::default(), &mut out);
-        }
-        out
-    }
-
-    fn collect_conflicts(
-        &mut self,
-        obj: &ObjId,
-        ty: ObjType,
-        path: &FieldPath,
-        out: &mut Vec<Conflict>,
-    ) {
-        let props: Vec<(Prop, FieldPath)> = match ty {
-            ObjType::Map | ObjType::Table => self
-                .doc
-                .keys(obj)
-                .map(|k| (Prop::Map(k.clone()), path.child_key(&k)))
-                .collect(),
-            ObjType::List => (0..self.doc.length(obj))
-                .map(|i| (Prop::Seq(i), path.child_index(i)))
-                .collect(),
-            ObjType::Text => return,
-        };
-        for (prop, child_path) in props {
-            let Ok(all) = self.doc.get_all(obj, prop.clone()) else {
-                continue;
-            };
-            let all: Vec<(Option<ObjType>, Option<Value>, ObjId)> = all
-                .into_iter()
-                .map(|(v, id)| match v {
-                    AmValue::Object(ty) => (Some(ty), None, id),
-                    AmValue::Scalar(s) => (None, Some(from_scalar(&s)), id),
-                })
-                .collect();
-            if all.len() > 1 {
-                let shown = self
-                    .doc
-                    .get(obj, prop.clone())
-                    .ok()
-                    .flatten()
-                    .map(|(_, id)| id);
-                let mut values = Vec::new();
-                for (ty, scalar, id) in &all {
-                    let value = match (ty, scalar) {
-                        (Some(ty), _) => self.read_obj(id, *ty).unwrap_or(Value::Null),
-                        (None, Some(v)) => v.clone(),
-                        (None, None) => Value::Null,
-                    };
-                    let (device, author, time_ms) = self.origin(id);
-                    values.push(ConflictValue {
-                        value,
-                        device,
-                        author,
-                        time_ms,
-                        shown: shown.as_ref() == Some(id),
-                    });
-                }
-                out.push(Conflict {
-                    path: child_path.to_string(),
-                    values,
-                });
-            } else if let Some((Some(ty), _, id)) = all.first() {
-                let (ty, id) = (*ty, id.clone());
-                self.collect_conflicts(&id, ty, &child_path, out);
-            }
-        }
-    }
-
-    /// The device, author and time of the change that made an operation.
-    fn origin(&mut self, op: &ObjId) -> (String, Option<String>, i64) {
-        let Some(hash) = self.doc.hash_for_opid(op) else {
-            return (String::new(), None, 0);
-        };
-        match self.doc.get_change_meta_by_hash(&hash) {
-            Some(m) => {
-                let note = m
-                    .message
-                    .as_deref()
-                    .and_then(|s| serde_json::from_str::<ChangeNote>(s).ok());
-                (m.actor.to_hex_string(), note.map(|n| n.by), m.timestamp)
-            }
-            None => (String::new(), None, 0),
-        }
-    }
-
-    /// Every change, oldest first as the document orders them.
-    pub fn history(&mut self) -> Vec<HistoryEntry> {
-        self.doc
-            .get_changes_meta(&[])
-            .into_iter()
-            .map(|m| {
-                let note = m
-                    .message
-                    .as_deref()
-                    .and_then(|s| serde_json::from_str::<ChangeNote>(s).ok());
-                HistoryEntry {
-                    hash: m.hash.to_string(),
-                    device: m.actor.to_hex_string(),
-                    seq: m.seq,
-                    author: note.as_ref().map(|n| n.by.clone()),
-                    time_ms: m.timestamp,
-                    action: note
-                        .as_ref()
-                        .map(|n| n.action.clone())
-                        .unwrap_or_else(|| "change".into()),
-                    paths: note.map(|n| n.at).unwrap_or_default(),
-                }
-            })
-            .collect()
-    }
-
     /// Runs the operations of one edit; when it fails, drops the operations it made, which
     /// would otherwise go out unannounced with the next change (or the next save).
     pub(crate) fn attempt<T>(
@@ -895,20 +667,6 @@ impl RecordDoc {
             self.doc.rollback();
         }
         result
-    }
-
-    pub(crate) fn commit(&mut self, by: &Editor, action: &str, paths: &[String]) {
-        let note = ChangeNote {
-            by: by.author.clone(),
-            action: action.to_string(),
-            at: paths.to_vec(),
-        };
-        let message = serde_json::to_string(&note).unwrap_or_default();
-        self.doc.commit_with(
-            CommitOptions::default()
-                .with_message(message)
-                .with_time(by.time_ms),
-        );
     }
 }
 

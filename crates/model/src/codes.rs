@@ -31,6 +31,46 @@ impl CodeTable {
     }
 }
 
+/// The result of one checklist item (code table `inspection_result`: 合格, 不合格, 不适用).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ItemResult {
+    #[serde(rename = "pass")]
+    Pass,
+    #[serde(rename = "fail")]
+    Fail,
+    #[serde(rename = "na")]
+    NotApplicable,
+}
+
+impl ItemResult {
+    /// The code table that names the results.
+    pub const TABLE: &'static str = "inspection_result";
+    pub const ALL: [ItemResult; 3] = [
+        ItemResult::Pass,
+        ItemResult::Fail,
+        ItemResult::NotApplicable,
+    ];
+
+    /// The code stored in a record.
+    pub fn code(self) -> &'static str {
+        match self {
+            ItemResult::Pass => "pass",
+            ItemResult::Fail => "fail",
+            ItemResult::NotApplicable => "na",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<ItemResult> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+}
+
+impl std::fmt::Display for ItemResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 /// All code tables, by table id. Loaded from `schemas/code_tables.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -93,5 +133,26 @@ impl CodeTables {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_results_are_the_inspection_result_table() {
+        let tables = CodeTables::from_json(crate::builtin::CODE_TABLES).unwrap();
+        let codes: Vec<&str> = tables
+            .get(ItemResult::TABLE)
+            .unwrap()
+            .codes
+            .iter()
+            .map(|c| c.code.as_str())
+            .collect();
+        let ours: Vec<&str> = ItemResult::ALL.iter().map(|r| r.code()).collect();
+        assert_eq!(codes, ours);
+        assert_eq!(ItemResult::parse("na"), Some(ItemResult::NotApplicable));
+        assert_eq!(ItemResult::parse("合格"), None);
     }
 }

@@ -1,31 +1,12 @@
 //! Evaluating a record's data against its template: validation issues, computed fields and
 //! completion. Runs on the device for the record view and at submit, and again on the server.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::expr::Scope;
 use crate::template::Computation;
-use crate::{FieldDef, FieldKind, FieldPath, Label, Template};
-
-/// How much an issue matters: errors block submit, warnings do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Error,
-    Warning,
-}
-
-/// One validation issue of a record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Issue {
-    /// Data path of the field (`checklist.clean_garbage.issue`); empty for the whole record.
-    pub path: String,
-    pub severity: Severity,
-    /// Stable code: `required`, `type`, `minimum`, `enum`, `constraint`, ...
-    pub code: String,
-    pub message: Label,
-}
+use crate::{FieldDef, FieldKind, FieldPath, Issue, Label, Severity, Template};
 
 /// The result of evaluating a record's data.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::codes::CodeTables;
-use crate::evaluate::{Issue, Severity};
 use crate::expr::{Expr, Scope};
+use crate::issue::{Issue, Severity};
 use crate::{Label, ModelError};
 
 /// The code table photo tags come from.

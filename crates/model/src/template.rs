@@ -6,9 +6,8 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::evaluate::Severity;
 use crate::photos::PhotoRules;
-use crate::{CodeTables, Expr, FieldPath, Label, ModelError, PathSeg};
+use crate::{CodeTables, Expr, FieldPath, Label, ModelError, PathSeg, Severity};
 
 /// What kind of JSON value a field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -252,29 +251,7 @@ impl Template {
             .and_then(Label::from_json)
             .ok_or_else(|| bad(name, "x-template.label is required"))?;
         let description = meta.get("description").and_then(Label::from_json);
-        let mut roles = Vec::new();
-        if let Some(v) = meta.get("roles") {
-            let list = v
-                .as_array()
-                .ok_or_else(|| bad(name, "x-template.roles must be a list of field roles"))?;
-            for r in list {
-                let role = r
-                    .as_str()
-                    .and_then(crate::Role::parse)
-                    .filter(|r| r.is_field())
-                    .ok_or_else(|| {
-                        bad(
-                            name,
-                            format!(
-                                "x-template.roles: {r} is not a field role (inspector, sampler)"
-                            ),
-                        )
-                    })?;
-                if !roles.contains(&role) {
-                    roles.push(role);
-                }
-            }
-        }
+        let roles = parse_roles(name, meta)?;
 
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
@@ -297,86 +274,11 @@ impl Template {
             Some(p) => Some(FieldPath::parse(p)?),
             None => None,
         };
-        let groups = meta
-            .get("groups")
-            .and_then(Value::as_array)
-            .map(|gs| {
-                gs.iter()
-                    .filter_map(|g| {
-                        let id = g.get("id")?.as_str()?.to_string();
-                        let label = g.get("label").and_then(Label::from_json)?;
-                        Some((id, label))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let groups = parse_groups(meta);
 
-        let rule_params = meta.get("rule_params").and_then(Value::as_object);
-        let mut computed = Vec::new();
-        for c in meta
-            .get("computed")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let id = str_field(name, c, "id", "computed")?;
-            let label = c
-                .get("label")
-                .and_then(Label::from_json)
-                .unwrap_or_else(|| Label::new(id.clone(), id.clone()));
-            let computation = if let Some(rule) = c.get("rule").and_then(Value::as_str) {
-                if !crate::rules::RULES.contains(&rule) {
-                    return Err(bad(name, format!("computed {id}: unknown rule '{rule}'")));
-                }
-                let params = rule_params.and_then(|p| p.get(rule)).cloned();
-                // Parameters are checked once here, so evaluation never meets bad ones.
-                crate::rules::compute(rule, &Value::Object(Map::new()), params.as_ref())
-                    .map_err(|e| bad(name, e.to_string()))?;
-                Computation::Rule {
-                    rule: rule.to_string(),
-                    params,
-                }
-            } else if let Some(expr) = c.get("expr").and_then(Value::as_str) {
-                Computation::Expr(Expr::compile(expr)?)
-            } else {
-                return Err(bad(name, format!("computed {id} needs 'rule' or 'expr'")));
-            };
-            computed.push(ComputedDef {
-                id,
-                label,
-                unit: c.get("unit").and_then(Value::as_str).map(str::to_string),
-                computation,
-            });
-        }
+        let computed = parse_computed(name, meta)?;
 
-        let mut constraints = Vec::new();
-        for c in meta
-            .get("constraints")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let id = str_field(name, c, "id", "constraint")?;
-            let expr = Expr::compile(&str_field(name, c, "expr", "constraint")?)?;
-            let paths = c
-                .get("paths")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(FieldPath::parse)
-                .collect::<Result<Vec<_>, _>>()?;
-            constraints.push(TemplateConstraint {
-                severity: parse_severity(name, c.get("severity"))?,
-                message: c
-                    .get("message")
-                    .and_then(Label::from_json)
-                    .unwrap_or_else(|| Label::new(id.clone(), id.clone())),
-                id,
-                expr,
-                paths,
-            });
-        }
+        let constraints = parse_constraints(name, meta)?;
 
         let photos = PhotoRules::parse(name, meta.get("photos"), &codes)?;
 
@@ -502,6 +404,126 @@ fn str_field(name: &str, v: &Value, key: &str, what: &str) -> Result<String, Mod
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| bad(name, format!("every {what} needs a string '{key}'")))
+}
+
+/// `x-template.roles`: the field roles that fill the template (none: any field role).
+fn parse_roles(name: &str, meta: &Map<String, Value>) -> Result<Vec<crate::Role>, ModelError> {
+    let mut roles = Vec::new();
+    if let Some(v) = meta.get("roles") {
+        let list = v
+            .as_array()
+            .ok_or_else(|| bad(name, "x-template.roles must be a list of field roles"))?;
+        for r in list {
+            let role = r
+                .as_str()
+                .and_then(crate::Role::parse)
+                .filter(|r| r.is_field())
+                .ok_or_else(|| {
+                    bad(
+                        name,
+                        format!("x-template.roles: {r} is not a field role (inspector, sampler)"),
+                    )
+                })?;
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+    }
+    Ok(roles)
+}
+
+/// `x-template.groups`: the sections of the form, in order.
+fn parse_groups(meta: &Map<String, Value>) -> Vec<(String, Label)> {
+    meta.get("groups")
+        .and_then(Value::as_array)
+        .map(|gs| {
+            gs.iter()
+                .filter_map(|g| {
+                    let id = g.get("id")?.as_str()?.to_string();
+                    let label = g.get("label").and_then(Label::from_json)?;
+                    Some((id, label))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `x-template.computed`: fields computed by a rule of the guidelines or an expression.
+fn parse_computed(name: &str, meta: &Map<String, Value>) -> Result<Vec<ComputedDef>, ModelError> {
+    let rule_params = meta.get("rule_params").and_then(Value::as_object);
+    let mut computed = Vec::new();
+    for c in meta
+        .get("computed")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = str_field(name, c, "id", "computed")?;
+        let label = c
+            .get("label")
+            .and_then(Label::from_json)
+            .unwrap_or_else(|| Label::new(id.clone(), id.clone()));
+        let computation = if let Some(rule) = c.get("rule").and_then(Value::as_str) {
+            if !crate::rules::RULES.contains(&rule) {
+                return Err(bad(name, format!("computed {id}: unknown rule '{rule}'")));
+            }
+            let params = rule_params.and_then(|p| p.get(rule)).cloned();
+            // Parameters are checked once here, so evaluation never meets bad ones.
+            crate::rules::compute(rule, &Value::Object(Map::new()), params.as_ref())
+                .map_err(|e| bad(name, e.to_string()))?;
+            Computation::Rule {
+                rule: rule.to_string(),
+                params,
+            }
+        } else if let Some(expr) = c.get("expr").and_then(Value::as_str) {
+            Computation::Expr(Expr::compile(expr)?)
+        } else {
+            return Err(bad(name, format!("computed {id} needs 'rule' or 'expr'")));
+        };
+        computed.push(ComputedDef {
+            id,
+            label,
+            unit: c.get("unit").and_then(Value::as_str).map(str::to_string),
+            computation,
+        });
+    }
+    Ok(computed)
+}
+
+/// `x-template.constraints`: rules across fields, as expressions.
+fn parse_constraints(
+    name: &str,
+    meta: &Map<String, Value>,
+) -> Result<Vec<TemplateConstraint>, ModelError> {
+    let mut constraints = Vec::new();
+    for c in meta
+        .get("constraints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let id = str_field(name, c, "id", "constraint")?;
+        let expr = Expr::compile(&str_field(name, c, "expr", "constraint")?)?;
+        let paths = c
+            .get("paths")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(FieldPath::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        constraints.push(TemplateConstraint {
+            severity: parse_severity(name, c.get("severity"))?,
+            message: c
+                .get("message")
+                .and_then(Label::from_json)
+                .unwrap_or_else(|| Label::new(id.clone(), id.clone())),
+            id,
+            expr,
+            paths,
+        });
+    }
+    Ok(constraints)
 }
 
 fn parse_severity(name: &str, v: Option<&Value>) -> Result<Severity, ModelError> {

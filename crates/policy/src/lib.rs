@@ -34,6 +34,8 @@
 //! ```
 
 mod check;
+mod guard;
+mod locate;
 mod record;
 mod rule;
 

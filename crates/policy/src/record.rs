@@ -4,7 +4,7 @@
 use automerge::{Automerge, ObjId, ObjType, ROOT, ReadDoc, Value};
 use jingtu_doc::Status;
 
-use crate::check::guarded;
+use crate::guard::guarded;
 
 /// The status of the record held by `doc` ([`jingtu_doc::layout::status_of`]); `Draft` when
 /// it has no events list, or when reading it fails.

@@ -17,7 +17,7 @@ pub enum Rule {
     /// Nobody edits or deletes an existing custody event; adding new ones is allowed.
     CustodyAppendOnly,
     /// An approved record is locked: only a supervisor or admin appending a `reopened` event
-    /// may change it.
+    /// (or writing under `review`: comments) may change it.
     ApprovedLocked,
     /// `meta` is written once, by the change that creates the record; the root containers
     /// (`meta`, `data`, `photos`, `custody`, `review`, `events`) are never replaced or deleted.

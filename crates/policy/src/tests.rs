@@ -11,7 +11,7 @@ use jingtu_model::{FieldPath, Role, Template, TemplateSet};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::check::guarded;
+use crate::guard::guarded;
 use crate::*;
 
 const RECORD_ID: &str = "0190b5d2-7c4e-7a31-9f1e-3c2a5b6d7e8f";
@@ -467,6 +467,22 @@ fn a_supervisor_reopening_an_approved_record_is_allowed_but_not_a_field_user() {
         assert!(f.contains(&(Rule::ApprovedLocked, "events/2")), "{f:?}");
         assert!(f.contains(&(Rule::StatusByRole, "events/2/type")), "{f:?}");
     }
+}
+
+#[test]
+fn a_supervisor_commenting_on_an_approved_record_is_allowed_but_not_a_field_user() {
+    let before = approved();
+    let (after, changes) = push_raw(&before, SUPERVISOR, |d| write_review(d, "r1", "抽查通过"));
+    for role in [Role::Supervisor, Role::Admin] {
+        assert_allowed(&check(Some(&before), &after, &changes, role));
+    }
+    let v = check(Some(&before), &after, &changes, Role::Inspector);
+    let f = found(&v);
+    assert!(f.contains(&(Rule::ApprovedLocked, "review/r1")), "{f:?}");
+    assert!(
+        f.contains(&(Rule::ReviewBySupervisor, "review/r1")),
+        "{f:?}"
+    );
 }
 
 #[test]

@@ -263,6 +263,51 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     check("the county supervisor receives both (${supGot.recordsReceived})",
         sup.list(all).any { it.id == r1.id } && sup.list(all).any { it.id == r2.id })
 
+    // Review round trip: the inspector submits; the supervisor's tablet returns the record
+    // with a comment on one checklist item; the inspector's device shows what to fix and where;
+    // fixed and resubmitted, it is approved and the inspector sees the outcome.
+    val rv = yy.createRecord("village_inspection", NewRecordPlace("411321102206", "杨树沟村", null, null))
+    fillVillage(yy, rv.id)
+    val items = checklistItems(yy)
+    for (item in items) yy.setChecklistItem(rv.id, item, ItemResult.PASS, null)
+    yy.submit(rv.id)
+    yy.sync(null)
+    sup.sync(null)
+    check("the supervisor holds the submitted record", sup.view(rv.id).status == "submitted")
+    expectThrows<JingtuException.InvalidState>("an inspector's device does not review") {
+        yy.review(rv.id, ReviewDecision.APPROVE, null, emptyList())
+    }
+    expectThrows<JingtuException.InvalidInput>("a return says what to fix") {
+        sup.review(rv.id, ReviewDecision.RETURN, null, emptyList())
+    }
+    expectThrows<JingtuException.InvalidInput>("a comment on an unknown field is refused") {
+        sup.review(rv.id, ReviewDecision.RETURN, null, listOf(NewComment("?", "no_such_field")))
+    }
+    val back = sup.review(rv.id, ReviewDecision.RETURN, "请核实",
+        listOf(NewComment("污水设施照片看不清，请补拍", "checklist.${items[1]}")))
+    check("returned on the tablet", back.status == "returned")
+    check("the return is accepted by the server", sup.sync(null).refused.isEmpty())
+    yy.sync(null)
+    val seen = yy.view(rv.id)
+    check("the inspector's device shows what to fix and where (${seen.toFix})",
+        seen.status == "returned" && seen.toFix.size == 1 &&
+        seen.toFix[0].path == "checklist.${items[1]}" && seen.toFix[0].by == "sup_nz" &&
+        seen.toFix[0].round == 1 && seen.events.last().note == "请核实")
+    yy.setChecklistItem(rv.id, items[1], ItemResult.NOT_APPLICABLE, null)
+    yy.submit(rv.id)
+    yy.sync(null)
+    check("nothing is left to fix once resubmitted", yy.view(rv.id).toFix.isEmpty())
+    sup.sync(null)
+    val approved = sup.review(rv.id, ReviewDecision.APPROVE, "合格", emptyList())
+    check("approved on the tablet", approved.status == "approved")
+    val note = sup.comment(rv.id, listOf(NewComment("县级抽查通过", null)))
+    check("a comment on an approved record is kept", note.size == 1)
+    check("the approval and the comment are accepted", sup.sync(null).refused.isEmpty())
+    yy.sync(null)
+    val done = yy.view(rv.id)
+    check("the inspector sees it approved with the whole review history",
+        done.status == "approved" && done.comments.size == 2 && done.toFix.isEmpty())
+
     // An assignment reaches the sampler's device through sync, read-only, and its record
     // carries it.
     val asg = admin(serverBin, dataDir, "assign", "samp_yy", "--kind", "soil_sample",

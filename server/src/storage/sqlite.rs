@@ -12,8 +12,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::scope::ReadScope;
 use super::{Commit, FeedPage, NewChunk, RecordStore, StorageError, StoreStats, StoredRecord};
 
+mod audit;
 mod catalog;
 mod migrations;
+mod org;
 mod people;
 mod scope;
 

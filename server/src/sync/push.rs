@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use jingtu_doc::{ActorId, DocError, apply_untrusted};
 use jingtu_protocol::{PushOutcome, PushResult, SyncRequest, refusal};
+use rayon::prelude::*;
 
 use super::SyncError;
 use crate::Context;
@@ -35,8 +36,8 @@ fn refused(record: &str, code: &str, message: String) -> PushResult {
 
 /// Pushes loaded and applied together (on several threads), then checked in order.
 const APPLY_WINDOW: usize = 64;
-/// At most this many threads load and apply one request's pushes.
-const APPLY_THREADS: usize = 4;
+/// A window of fewer pushes is loaded and applied on the request's own thread.
+const PARALLEL_FROM: usize = 16;
 /// How often a push whose record moved on while it was checked (another push of the same
 /// record was stored meanwhile) is loaded, applied and checked again before the device is
 /// told to send it again later.
@@ -346,8 +347,8 @@ enum Loaded {
 /// What checking, loading and applying one push gave.
 type Preloaded = Result<Loaded, SyncError>;
 
-/// Checks, loads and applies each push of `window` on up to [`APPLY_THREADS`] threads, in
-/// order. Nothing is written here.
+/// Checks, loads and applies each push of `window` (in parallel when there are many); the
+/// results in order. Nothing is written here.
 fn load_and_apply(
     ctx: &Context,
     reach: &Reach,
@@ -382,36 +383,12 @@ fn load_and_apply(
             )),
         ))
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(APPLY_THREADS)
-        .min(window.len() / 8);
-    if threads <= 1 {
+    // A few pushes are not worth the threads; more go on rayon's pool (one thread per core,
+    // shared by all requests), in order.
+    if window.len() < PARALLEL_FROM {
         return window.iter().map(|p| one(p)).collect();
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Preloaded>>> =
-        window.iter().map(|_| Default::default()).collect();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(push) = window.get(i) else { break };
-                    let r = one(push);
-                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or_else(|| Err(SyncError::Internal("a push was not applied".into())))
-        })
-        .collect()
+    window.par_iter().map(|p| one(p)).collect()
 }
 
 fn audit_refusal(ctx: &Context, actor: &Actor, record: &str, detail: serde_json::Value) {

@@ -21,7 +21,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use jingtu_core::{DeviceCore, ListFilter, NewPhoto, NewRecordPlace, PhotoSource};
+use jingtu_core::{DeviceCore, ItemResult, ListFilter, NewPhoto, NewRecordPlace, PhotoSource};
 use jingtu_e2e::{ChildLine, PhotoLine, test_jpeg};
 use serde_json::{Value, json};
 
@@ -141,7 +141,10 @@ fn write(core: &DeviceCore, r: &mut Record, op: u64, seq: u64) -> Result<()> {
             core.set_checklist_item(
                 &r.id,
                 item,
-                value["result"].as_str().unwrap_or_default(),
+                value["result"]
+                    .as_str()
+                    .and_then(ItemResult::parse)
+                    .unwrap_or(ItemResult::NotApplicable),
                 value["issue"].as_str(),
             )
             .with_context(context)?;

@@ -28,8 +28,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use jingtu_core::{
-    ClientError, ClientOptions, CoreError, DeviceCore, ListFilter, NewPhoto, NewRecordPlace,
-    PhotoSource,
+    ClientError, ClientOptions, CoreError, DeviceCore, ItemResult, ListFilter, NewPhoto,
+    NewRecordPlace, PhotoSource,
 };
 use jingtu_e2e::sim::{Answer, changes_digest};
 use jingtu_e2e::test_jpeg;
@@ -159,7 +159,9 @@ fn run(core: &DeviceCore, cmd: &str, rest: &str) -> Outcome {
         "check" => {
             let w = words(rest, 3);
             let issue = opt(w[3]);
-            core.set_checklist_item(w[0], w[1], w[2], issue.as_deref())
+            let result = ItemResult::parse(w[2])
+                .ok_or_else(|| usage(format!("not a checklist result: {:?}", w[2])))?;
+            core.set_checklist_item(w[0], w[1], result, issue.as_deref())
                 .map_err(ce)?;
             Ok(json!({}))
         }

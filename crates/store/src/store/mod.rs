@@ -193,7 +193,7 @@ mod tests {
             kind: "soil_sample".into(),
             template_version: 1,
             name: name.into(),
-            status: "draft".into(),
+            status: jingtu_doc::Status::Draft,
             org_unit: Some("411321".into()),
             village: None,
             planned_point: None,

@@ -1,6 +1,7 @@
 //! Records: their chunks (appended by each edit, folded into a snapshot), their summary rows
 //! for lists and search, and their removal.
 
+use jingtu_doc::Status;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +15,7 @@ pub struct RecordSummary {
     pub kind: String,
     pub template_version: u32,
     pub name: String,
-    pub status: String,
+    pub status: Status,
     pub org_unit: Option<String>,
     pub village: Option<String>,
     pub planned_point: Option<String>,
@@ -30,7 +31,7 @@ pub struct RecordSummary {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListFilter {
     pub kind: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub org_unit: Option<String>,
     pub village: Option<String>,
     pub text: Option<String>,
@@ -255,7 +256,8 @@ impl Store {
             }
         };
         eq("kind", &filter.kind, &mut sql);
-        eq("status", &filter.status, &mut sql);
+        let status = filter.status.map(|s| s.as_str().to_string());
+        eq("status", &status, &mut sql);
         eq("org_unit", &filter.org_unit, &mut sql);
         eq("village", &filter.village, &mut sql);
         if let Some(text) = &filter.text {
@@ -387,7 +389,16 @@ fn read_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordSummary> {
         kind: r.get(1)?,
         template_version: r.get(2)?,
         name: r.get(3)?,
-        status: r.get(4)?,
+        status: {
+            let text: String = r.get(4)?;
+            Status::parse(&text).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    4,
+                    rusqlite::types::Type::Text,
+                    format!("not a record status: {text:?}").into(),
+                )
+            })?
+        },
         org_unit: r.get(5)?,
         village: r.get(6)?,
         planned_point: r.get(7)?,
@@ -417,7 +428,7 @@ fn upsert_summary(conn: &Connection, s: &RecordSummary) -> Result<(), StoreError
         s.kind,
         s.template_version,
         s.name,
-        s.status,
+        s.status.as_str(),
         s.org_unit,
         s.village,
         s.planned_point,

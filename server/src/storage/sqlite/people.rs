@@ -2,16 +2,13 @@
 //! sessions, enrollment codes, failed logins and the audit log (schema 2).
 
 use jingtu_model::Role;
-use jingtu_protocol::AuditRecord;
-use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, lock, now_ms};
-use crate::people::org::{self, OrgLevel, OrgUnit};
 use crate::people::same_secret;
 use crate::storage::{
-    AuditEntry, AuditFilter, AuditLog, AuthStore, EnrollmentCodeInfo, LockoutPolicy, NewDevice,
-    NewUser, OrgImport, OrgImportError, OrgStore, RedeemError, Redeemed, SessionInfo, StorageError,
-    TokenInfo, TokenLookup, UserInfo,
+    AuthStore, EnrollmentCodeInfo, LockoutPolicy, NewDevice, NewUser, RedeemError, Redeemed,
+    SessionInfo, StorageError, TokenInfo, TokenLookup, UserInfo,
 };
 
 const TOKEN_COLUMNS: &str = "t.id, u.name, t.label, t.created_at, t.last_seen, t.revoked_at,
@@ -89,32 +86,6 @@ fn token_by_id(conn: &Connection, id: i64) -> Result<Option<TokenInfo>, StorageE
 fn is_constraint(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.code == rusqlite::ErrorCode::ConstraintViolation)
-}
-
-fn read_org_unit(r: &Row<'_>) -> rusqlite::Result<OrgUnit> {
-    let level: String = r.get(2)?;
-    Ok(OrgUnit {
-        code: r.get(0)?,
-        name: r.get(1)?,
-        level: OrgLevel::parse(&level).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                2,
-                rusqlite::types::Type::Text,
-                format!("unknown level {level}").into(),
-            )
-        })?,
-        parent: r.get(3)?,
-    })
-}
-
-/// The smallest and largest code within `code`, for a key range scan.
-fn code_range(code: &str) -> Result<(String, String), StorageError> {
-    let prefix = org::prefix_of(code).map_err(|e| StorageError::NotFound(e.to_string()))?;
-    let pad = 12 - prefix.len();
-    Ok((
-        format!("{prefix}{}", "0".repeat(pad)),
-        format!("{prefix}{}", "9".repeat(pad)),
-    ))
 }
 
 fn insert_user(conn: &Connection, user: &NewUser, now: i64) -> Result<i64, StorageError> {
@@ -651,180 +622,6 @@ impl AuthStore for SqliteStore {
     }
 }
 
-impl OrgStore for SqliteStore {
-    fn import_org_units(&self, units: &[OrgUnit]) -> Result<OrgImport, OrgImportError> {
-        // Parents before children: by level, then code.
-        let mut order: Vec<usize> = (0..units.len()).collect();
-        order.sort_by(|&a, &b| {
-            (units[a].level, &units[a].code).cmp(&(units[b].level, &units[b].code))
-        });
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction().map_err(StorageError::from)?;
-        let now = now_ms();
-        let mut counts = OrgImport::default();
-        {
-            let mut get = tx
-                .prepare_cached("SELECT code, name, level, parent FROM org_units WHERE code = ?1")
-                .map_err(StorageError::from)?;
-            let mut put = tx
-                .prepare_cached(
-                    "INSERT INTO org_units (code, name, level, parent, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT(code) DO UPDATE SET name = excluded.name,
-                         level = excluded.level, parent = excluded.parent,
-                         updated_at = excluded.updated_at",
-                )
-                .map_err(StorageError::from)?;
-            for index in order {
-                let unit = &units[index];
-                if let Some(parent) = &unit.parent {
-                    let known = get
-                        .query_row([parent], |_| Ok(()))
-                        .optional()
-                        .map_err(StorageError::from)?
-                        .is_some();
-                    if !known {
-                        return Err(OrgImportError::MissingParent {
-                            index,
-                            code: unit.code.clone(),
-                            parent: parent.clone(),
-                        });
-                    }
-                }
-                let before = get
-                    .query_row([&unit.code], read_org_unit)
-                    .optional()
-                    .map_err(StorageError::from)?;
-                match before {
-                    Some(b) if &b == unit => counts.unchanged += 1,
-                    before => {
-                        put.execute(params![
-                            unit.code,
-                            unit.name,
-                            unit.level.as_str(),
-                            unit.parent,
-                            now
-                        ])
-                        .map_err(StorageError::from)?;
-                        if before.is_some() {
-                            counts.updated += 1;
-                        } else {
-                            counts.inserted += 1;
-                        }
-                    }
-                }
-            }
-        }
-        tx.commit().map_err(StorageError::from)?;
-        Ok(counts)
-    }
-
-    fn org_unit(&self, code: &str) -> Result<Option<OrgUnit>, StorageError> {
-        let conn = self.reader();
-        Ok(conn
-            .prepare_cached("SELECT code, name, level, parent FROM org_units WHERE code = ?1")?
-            .query_row([code], read_org_unit)
-            .optional()?)
-    }
-
-    fn org_units(&self, under: Option<&str>) -> Result<Vec<OrgUnit>, StorageError> {
-        let (lo, hi) = match under {
-            Some(code) => code_range(code)?,
-            None => ("0".repeat(12), "9".repeat(12)),
-        };
-        let conn = self.reader();
-        let mut stmt = conn.prepare_cached(
-            "SELECT code, name, level, parent FROM org_units
-             WHERE code BETWEEN ?1 AND ?2 ORDER BY code",
-        )?;
-        let rows = stmt
-            .query_map(params![lo, hi], read_org_unit)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    fn org_subtree(&self, code: &str) -> Result<Vec<String>, StorageError> {
-        let (lo, hi) = code_range(code)?;
-        let conn = self.reader();
-        let mut stmt = conn.prepare_cached(
-            "SELECT code FROM org_units WHERE code BETWEEN ?1 AND ?2 ORDER BY code",
-        )?;
-        let rows = stmt
-            .query_map(params![lo, hi], |r| r.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
-        Ok(rows)
-    }
-}
-
-impl AuditLog for SqliteStore {
-    fn audit(&self, entry: &AuditEntry) -> Result<(), StorageError> {
-        let conn = lock(&self.writer);
-        conn.prepare_cached(
-            "INSERT INTO audit_log
-                 (at, actor, device, device_id, remote_addr, action, target, outcome, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            now_ms(),
-            entry.actor,
-            entry.device,
-            entry.device_id,
-            entry.remote_addr,
-            entry.action.as_str(),
-            entry.target,
-            entry.outcome.as_str(),
-            entry.detail.to_string()
-        ])?;
-        Ok(())
-    }
-
-    fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StorageError> {
-        let mut sql = String::from(
-            "SELECT id, at, actor, device, device_id, remote_addr, action, target, outcome, detail
-             FROM audit_log WHERE 1",
-        );
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        if let Some(user) = &filter.user {
-            args.push(Box::new(user.clone()));
-            let n = args.len();
-            sql.push_str(&format!(" AND (actor = ?{n} OR target = ?{n})"));
-        }
-        if let Some(action) = filter.action {
-            args.push(Box::new(action.as_str()));
-            sql.push_str(&format!(" AND action = ?{}", args.len()));
-        }
-        if let Some(since) = filter.since_ms {
-            args.push(Box::new(since));
-            sql.push_str(&format!(" AND at >= ?{}", args.len()));
-        }
-        let limit = if filter.limit == 0 { 100 } else { filter.limit };
-        args.push(Box::new(i64::from(limit)));
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", args.len()));
-        let conn = self.reader();
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                let detail: String = r.get(9)?;
-                Ok(AuditRecord {
-                    id: r.get(0)?,
-                    at_ms: r.get(1)?,
-                    actor: r.get(2)?,
-                    device: r.get(3)?,
-                    device_id: r.get(4)?,
-                    remote_addr: r.get(5)?,
-                    action: r.get(6)?,
-                    target: r.get(7)?,
-                    outcome: r.get(8)?,
-                    detail: serde_json::from_str(&detail)
-                        .unwrap_or(serde_json::Value::String(detail)),
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-}
-
-/// Forgets failed logins older than the window and counts the rest.
 fn failures_in_window(
     tx: &rusqlite::Transaction<'_>,
     user_id: i64,
@@ -861,7 +658,10 @@ fn lock_out(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{AuditAction, AuditOutcome};
+    use crate::people::org::OrgUnit;
+    use crate::storage::{
+        AuditAction, AuditEntry, AuditFilter, AuditLog, AuditOutcome, OrgImportError, OrgStore,
+    };
 
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();

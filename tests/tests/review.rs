@@ -1,0 +1,228 @@
+//! The review round through a real server process, driven by the `jingtu` command line as an
+//! inspector and a supervisor (on a tablet) would use it: the inspector submits an inspection
+//! with a photo; the supervisor's device, which received only the photo's thumbnail, fetches
+//! the full image on demand; the supervisor returns the record with a comment on one checklist
+//! item; the inspector's device shows what to fix and where; fixed and resubmitted, the record
+//! is approved and the inspector sees it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use jingtu_e2e::ServerProcess;
+use serde_json::Value;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_jingtu-e2e-server");
+const CLI: &str = env!("CARGO_BIN_EXE_jingtu-e2e-cli");
+
+/// One device store used through the command line.
+struct Device {
+    store: PathBuf,
+}
+
+impl Device {
+    fn run(&self, args: &[&str], json: bool) -> (bool, String) {
+        let mut cmd = Command::new(CLI);
+        cmd.arg("--store").arg(&self.store);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .args(args)
+            .env_remove("JINGTU_STORE")
+            .output()
+            .expect("running jingtu");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// `jingtu --json ARGS`, which must succeed; its answer.
+    fn ok(&self, args: &[&str]) -> Value {
+        let (ok, out) = self.run(args, true);
+        assert!(ok, "jingtu {args:?} failed: {out}");
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+
+    /// `jingtu --json ARGS`, which must fail with `code`.
+    fn fails(&self, args: &[&str], code: &str) -> Value {
+        let (ok, out) = self.run(args, true);
+        assert!(!ok, "jingtu {args:?} should have failed: {out}");
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(v["error"]["code"], code, "{args:?}: {v}");
+        v
+    }
+}
+
+fn enrolled(server: &ServerProcess, dir: &Path, name: &str, user: &str) -> Device {
+    let d = Device {
+        store: dir.join(name),
+    };
+    let code = server.enroll_code(user);
+    let who = d.ok(&["enroll", &server.url, &code, "--label", name]);
+    assert_eq!(who["user"], user, "{who}");
+    d
+}
+
+fn checklist_items() -> Vec<String> {
+    let t = jingtu_model::TemplateSet::builtin()
+        .unwrap()
+        .latest("village_inspection")
+        .unwrap();
+    let checklist = t.root.child("checklist").expect("a checklist");
+    checklist.property_names.clone().unwrap_or_else(|| {
+        checklist
+            .properties
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect()
+    })
+}
+
+/// A complete inspection of 杨树沟村 with every item passed, one with a photo; its id and the
+/// photo's hash.
+fn inspection(yy: &Device, dir: &Path, items: &[String]) -> (String, String) {
+    let rec = yy.ok(&[
+        "new",
+        "village_inspection",
+        "--org-unit",
+        "411321102206",
+        "--village",
+        "杨树沟村",
+    ]);
+    let id = rec["id"].as_str().unwrap().to_string();
+    for (path, value) in [
+        ("village_name", "杨树沟村"),
+        ("admin_code", "411321102206"),
+        ("township", "云阳镇"),
+        ("eval_year", "2024"),
+        ("eval_half", "1"),
+        ("eval_level", "county_self"),
+        ("inspected_at", "2024-07-16T09:30:00+08:00"),
+        (
+            "position",
+            r#"{"lat":33.488612,"lon":112.431275,"accuracy_m":4.5}"#,
+        ),
+        ("indicators.sewage_treatment_rate_pct", "65.5"),
+        ("indicators.bow_remediation_rate_pct", "100"),
+        ("indicators.water_source_completion_pct", "85"),
+    ] {
+        yy.ok(&["set", &id, path, value]);
+    }
+    yy.ok(&["append", &id, "inspectors", "\"王建军\""]);
+    for item in items {
+        yy.ok(&["check", &id, item, "pass"]);
+    }
+    let jpeg = dir.join("sewage.jpg");
+    std::fs::write(&jpeg, jingtu_e2e::test_jpeg(7, 1024, 768)).unwrap();
+    let photo = yy.ok(&[
+        "photo",
+        "add",
+        &id,
+        &format!("checklist.{}", items[1]),
+        &jpeg.to_string_lossy(),
+        "--tag",
+        "before",
+        "--lat",
+        "33.4886",
+        "--lon",
+        "112.4312",
+    ]);
+    let sha = photo["sha256"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{photo}"))
+        .to_string();
+    (id, sha)
+}
+
+#[test]
+fn a_returned_inspection_tells_the_inspector_what_to_fix_and_is_approved_once_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"));
+    server.county(&[
+        ("insp_yy", "inspector", "411321102000"),
+        ("sup_nz", "supervisor", "411321000000"),
+    ]);
+    let yy = enrolled(&server, dir.path(), "yy", "insp_yy");
+    let sup = enrolled(&server, dir.path(), "sup", "sup_nz");
+    let items = checklist_items();
+    let (id, sha) = inspection(&yy, dir.path(), &items);
+    assert_eq!(yy.ok(&["submit", &id])["status"], "submitted");
+    yy.ok(&["sync"]);
+    let got = sup.ok(&["sync"]);
+    assert_eq!(got["thumbnails_fetched"], 1, "{got}");
+
+    // The supervisor's device holds the thumbnail; the full image comes from the server.
+    let full = dir.path().join("full.jpg");
+    let written = sup.ok(&["photo", "get", &sha, &full.to_string_lossy()]);
+    let bytes = std::fs::read(&full).unwrap();
+    assert_eq!(written["bytes"], bytes.len());
+    assert_eq!(
+        jingtu_media::content_id(&bytes),
+        sha,
+        "the full image, intact"
+    );
+    let thumb = dir.path().join("thumb.jpg");
+    sup.ok(&["photo", "get", &sha, &thumb.to_string_lossy(), "--thumb"]);
+    assert!(std::fs::metadata(&thumb).unwrap().len() < bytes.len() as u64);
+
+    // Review is a supervisor's: the inspector's device refuses it before the server would.
+    yy.fails(&["review", "approve", &id], "invalid_state");
+    sup.fails(&["review", "return", &id], "invalid_value");
+    sup.fails(
+        &["review", "return", &id, "--comment", "no_such_field=看不清"],
+        "bad_path",
+    );
+    let item = &items[1];
+    let comment = format!("checklist.{item}=污水设施照片看不清，请补拍");
+    let back = sup.ok(&[
+        "review",
+        "return",
+        &id,
+        "--note",
+        "请核实",
+        "--comment",
+        &comment,
+    ]);
+    assert_eq!(back["status"], "returned");
+    let pushed = sup.ok(&["sync"]);
+    assert_eq!(pushed["refused"], Value::Array(vec![]), "{pushed}");
+
+    // The inspector's device shows what to fix, and where.
+    yy.ok(&["sync"]);
+    let shown = yy.ok(&["show", &id]);
+    assert_eq!(shown["status"], "returned");
+    let fix = shown["to_fix"].as_array().unwrap();
+    assert_eq!(fix.len(), 1, "{shown}");
+    assert_eq!(fix[0]["path"], format!("checklist.{item}"));
+    assert_eq!(fix[0]["by"], "sup_nz");
+    assert_eq!(fix[0]["text"], "污水设施照片看不清，请补拍");
+    let human = yy.run(&["show", &id], false).1;
+    assert!(
+        human.contains("to fix")
+            && human.contains(&format!("checklist.{item}: 污水设施照片看不清")),
+        "{human}"
+    );
+    assert!(human.contains("returned by sup_nz"), "{human}");
+
+    // Fixed and resubmitted: nothing left to fix; the supervisor approves.
+    yy.ok(&["check", &id, item, "na"]);
+    assert_eq!(yy.ok(&["submit", &id])["status"], "submitted");
+    yy.ok(&["sync"]);
+    assert_eq!(yy.ok(&["show", &id])["to_fix"], Value::Array(vec![]));
+    sup.ok(&["sync"]);
+    assert_eq!(sup.ok(&["show", &id])["status"], "submitted");
+    assert_eq!(
+        sup.ok(&["review", "approve", &id, "--note", "合格"])["status"],
+        "approved"
+    );
+    sup.ok(&["review", "comment", &id, "县级抽查通过"]);
+    let pushed = sup.ok(&["sync"]);
+    assert_eq!(pushed["refused"], Value::Array(vec![]), "{pushed}");
+    yy.ok(&["sync"]);
+    let done = yy.ok(&["show", &id]);
+    assert_eq!(done["status"], "approved");
+    assert_eq!(done["comments"].as_array().unwrap().len(), 2, "{done}");
+    // Approved records are locked, also on the inspector's device.
+    yy.fails(&["check", &id, item, "pass"], "invalid_state");
+}
