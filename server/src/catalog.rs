@@ -59,6 +59,63 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The templates and code tables as published, for the server's own reading of records
+/// (the review queue's index, the record pages): assembled once per catalog state and kept
+/// until something is published.
+#[derive(Default)]
+pub struct TemplateCache {
+    held: std::sync::RwLock<Option<(String, Arc<TemplateSet>)>>,
+}
+
+impl TemplateCache {
+    /// The set for the catalog as it is now (one read of the catalog's list; the texts only
+    /// when it changed).
+    pub fn current(&self, store: &dyn CatalogStore) -> Result<Arc<TemplateSet>, CatalogError> {
+        let rows = store.catalog()?;
+        let key: String = rows.iter().map(|r| r.sha256.as_str()).collect();
+        if let Some((k, set)) = self.held.read().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && *k == key
+        {
+            return Ok(set.clone());
+        }
+        let published: Vec<&CatalogRow> = rows
+            .iter()
+            .filter(|r| r.id != CODE_TABLES_ID && r.source == CatalogSource::Admin)
+            .collect();
+        let wanted: Vec<String> = published.iter().map(|r| r.sha256.clone()).collect();
+        let texts = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            store.catalog_texts(&wanted)?
+        };
+        let templates: Vec<(String, String)> = published
+            .iter()
+            .filter_map(|r| {
+                texts
+                    .iter()
+                    .find(|(sha, _)| *sha == r.sha256)
+                    .map(|(_, t)| (r.id.clone(), t.clone()))
+            })
+            .collect();
+        let codes = current_code_tables(store, &rows)?;
+        let codes_text = match &codes {
+            Some((row, _)) => store
+                .catalog_texts(std::slice::from_ref(&row.sha256))?
+                .pop()
+                .map(|(_, t)| t),
+            None => None,
+        };
+        let (set, skipped) = TemplateSet::assemble(codes_text.as_deref(), &templates)
+            .map_err(|e| CatalogError::Invalid(e.to_string()))?;
+        for (name, e) in skipped {
+            tracing::warn!("the published {name} does not load: {e}");
+        }
+        let set = Arc::new(set);
+        *self.held.write().unwrap_or_else(|p| p.into_inner()) = Some((key, set.clone()));
+        Ok(set)
+    }
+}
+
 /// The current code tables and their text.
 fn current_code_tables(
     store: &dyn CatalogStore,

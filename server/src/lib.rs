@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod config;
 pub mod people;
 pub mod photos;
+pub mod review;
 pub mod serve;
 pub mod storage;
 pub mod sync;
@@ -36,6 +37,8 @@ pub struct Context {
     pub scope: Arc<dyn storage::scope::ScopeStore>,
     /// Templates and code tables for devices.
     pub catalog: Arc<dyn storage::catalog::CatalogStore>,
+    /// The published templates, read by the server itself (review, record pages).
+    pub templates: Arc<catalog::TemplateCache>,
     pub limits: config::Limits,
 }
 
@@ -48,6 +51,7 @@ impl Context {
             auth: storage.db.clone(),
             scope: storage.db.clone(),
             catalog: storage.db.clone(),
+            templates: Arc::new(catalog::TemplateCache::default()),
             limits: config.limits.clone(),
         })
     }
@@ -110,8 +114,17 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 
 /// The application over the embedded storage.
 pub fn app_state(config: &Config, storage: &Embedded) -> anyhow::Result<Shared> {
+    let ctx = Context::embedded(config, storage)?;
+    // Records stored by an older server are read once into the review queue's index.
+    let indexed = crate::review::reindex(&ctx, &mut |n| {
+        tracing::info!(records = n, "indexing stored records for the review queue")
+    })
+    .context("indexing records for the review queue")?;
+    if indexed > 0 {
+        tracing::info!(records = indexed, "records indexed for the review queue");
+    }
     Ok(Arc::new(AppState {
-        ctx: Context::embedded(config, storage)?,
+        ctx,
         metrics: metrics_handle()?,
         people: crate::api::people::PeopleState::new(config),
         heavy: Arc::new(tokio::sync::Semaphore::new(

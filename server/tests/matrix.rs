@@ -285,6 +285,14 @@ enum Target {
     PhotoOf,
     /// The first part of a new photo.
     FreshPhotoPart,
+    /// The subject's record, read as a supervisor does.
+    RecordOf,
+    /// A return with a comment, a comment, or a conflict's resolution on the subject's record.
+    /// The record is a draft with no conflict: past the checks of who may, the request meets
+    /// the record's state (409 `invalid_state`), and nothing is written.
+    ReviewOf,
+    CommentOn,
+    ResolveOn,
 }
 
 impl Target {
@@ -303,6 +311,10 @@ impl Target {
                 | Target::SyncRecordOf
                 | Target::PhotoStatusOf
                 | Target::PhotoOf
+                | Target::RecordOf
+                | Target::ReviewOf
+                | Target::CommentOn
+                | Target::ResolveOn
         )
     }
 }
@@ -343,6 +355,7 @@ const CSRF: Expect = Expect::Err(403, "csrf");
 const FIELD_ROLE: Expect = Expect::Err(401, "bad_login");
 const BAD_LOGIN: Expect = Expect::Err(401, "bad_login");
 const NOT_FOUND: Expect = Expect::Err(404, "not_found");
+const INVALID_STATE: Expect = Expect::Err(409, "invalid_state");
 const METRICS_LOCAL: Expect = Expect::Err(403, "metrics_local_only");
 
 /// The same answer in and out of scope.
@@ -399,6 +412,26 @@ impl Row {
 }
 
 /// A route that answers everyone alike (credentials, good or bad, are not looked at).
+/// A review write: field users may not; a supervisor within their county reaches the record's
+/// state check, outside it is refused; CSRF guards the web session.
+fn review_row(path: &'static str, target: Target) -> Row {
+    Row {
+        method: Method::POST,
+        path,
+        target,
+        nobody: NO_CREDENTIALS,
+        revoked: BAD_TOKEN,
+        inspector: both(FORBIDDEN),
+        sampler: both(FORBIDDEN),
+        supervisor: in_out(INVALID_STATE, OUT_OF_SCOPE),
+        supervisor_web: in_out(INVALID_STATE, OUT_OF_SCOPE),
+        supervisor_web_no_csrf: both(CSRF),
+        admin: both(INVALID_STATE),
+        admin_web: both(INVALID_STATE),
+        admin_web_no_csrf: both(CSRF),
+    }
+}
+
 fn public(method: Method, path: &'static str, target: Target, answer: Expect) -> Row {
     Row {
         method,
@@ -654,6 +687,40 @@ fn table() -> Vec<Row> {
             admin_web: both(NO_TOKEN),
             admin_web_no_csrf: both(NO_TOKEN),
         },
+        // ---- Review: supervisors and admins, by device token or web session.
+        Row {
+            method: Method::GET,
+            path: paths::REVIEW_QUEUE,
+            target: Target::Nothing,
+            nobody: NO_CREDENTIALS,
+            revoked: BAD_TOKEN,
+            inspector: both(FORBIDDEN),
+            sampler: both(FORBIDDEN),
+            supervisor: both(OK),
+            supervisor_web: both(OK),
+            supervisor_web_no_csrf: both(OK),
+            admin: both(OK),
+            admin_web: both(OK),
+            admin_web_no_csrf: both(OK),
+        },
+        Row {
+            method: Method::GET,
+            path: paths::RECORD,
+            target: Target::RecordOf,
+            nobody: NO_CREDENTIALS,
+            revoked: BAD_TOKEN,
+            inspector: both(FORBIDDEN),
+            sampler: both(FORBIDDEN),
+            supervisor: in_out(OK, OUT_OF_SCOPE),
+            supervisor_web: in_out(OK, OUT_OF_SCOPE),
+            supervisor_web_no_csrf: in_out(OK, OUT_OF_SCOPE),
+            admin: both(OK),
+            admin_web: both(OK),
+            admin_web_no_csrf: both(OK),
+        },
+        review_row(paths::RECORD_REVIEW, Target::ReviewOf),
+        review_row(paths::RECORD_COMMENTS, Target::CommentOn),
+        review_row(paths::RECORD_RESOLVE, Target::ResolveOn),
         Row {
             method: Method::GET,
             path: "/v1/photos/{hash}",
@@ -1734,6 +1801,20 @@ impl World {
                 call = call.framed(body);
             }
             Target::PhotoOf => call.path = fill(&things.expect("a field user").photo),
+            Target::RecordOf => call.path = fill(&things.expect("a field user").record),
+            Target::ReviewOf => {
+                call.path = fill(&things.expect("a field user").record);
+                call = call.json(json!({"decision": "return",
+                    "comments": [{"text": "请核实", "path": "village_name"}]}));
+            }
+            Target::CommentOn => {
+                call.path = fill(&things.expect("a field user").record);
+                call = call.json(json!({"comments": [{"text": "请核实"}]}));
+            }
+            Target::ResolveOn => {
+                call.path = fill(&things.expect("a field user").record);
+                call = call.json(json!({"path": "village_name", "value": "东岗村"}));
+            }
             Target::FreshPhotoPart => {
                 // One byte of two of a photo no record holds: only an admin's upload is taken
                 // (as a partial upload, never checked against the hash).

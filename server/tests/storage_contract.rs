@@ -12,7 +12,7 @@ use jingtu_protocol::{PROTOCOL_VERSION, Push, PushOutcome, SyncRequest};
 use jingtu_server::actor::Actor;
 use jingtu_server::config::Config;
 use jingtu_server::storage::scope::ReadScope;
-use jingtu_server::storage::{Commit, NewChunk};
+use jingtu_server::storage::{Commit, NewChunk, QueueFilter, RecordIndex};
 use jingtu_server::{Context, open_embedded};
 
 /// A backend under test: the services' context over it, and what keeps it alive.
@@ -40,6 +40,7 @@ fn keeps_the_contract(make: fn() -> Backend) {
     feed_sequences_follow_commits_and_page(make());
     a_chunk_is_stored_only_against_its_version(make());
     pushes_of_one_record_at_once_are_each_stored_once(make());
+    the_review_queue_filters_counts_and_pages(make());
 }
 
 #[test]
@@ -57,6 +58,7 @@ fn chunk(record: &str, bytes: &[u8], base: Option<u64>) -> NewChunk {
         owner: "u".into(),
         photos: vec![],
         base,
+        index: None,
     }
 }
 
@@ -256,4 +258,103 @@ fn pushes_of_one_record_at_once_are_each_stored_once(b: Backend) {
     let doc = RecordDoc::load_stored(&whole.bytes, ActorId::random()).unwrap();
     let inspectors = doc.data()["inspectors"].as_array().unwrap().len();
     assert_eq!(inspectors, 16);
+}
+
+/// The review queue reads the index written with each commit: filtered by status and text,
+/// counted per status, paged by the newest change first without repeating or skipping a row.
+fn the_review_queue_filters_counts_and_pages(b: Backend) {
+    use jingtu_doc::Status;
+    let records = &b.ctx.records;
+    let index = |status, name: &str| RecordIndex {
+        status,
+        name: name.into(),
+        village: Some(name.into()),
+        author: "li".into(),
+        submitted_at_ms: None,
+    };
+    let ids: Vec<String> = (0..5)
+        .map(|i| format!("0190f000-0000-7000-8000-00000000000{i}"))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let status = if i < 3 {
+            Status::Submitted
+        } else {
+            Status::Draft
+        };
+        let mut c = chunk(id, &[i as u8], None);
+        c.index = Some(index(status, &format!("村{i}")));
+        assert!(matches!(
+            records.commit_chunks("dev", &[c]).unwrap()[0],
+            Commit::Stored(_)
+        ));
+    }
+    let all = ReadScope::All;
+    let page = records
+        .queue(
+            &all,
+            &QueueFilter {
+                status: Some(Status::Submitted),
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(page.rows.len(), 2);
+    assert_eq!(
+        page.counts,
+        vec![(Status::Draft, 2), (Status::Submitted, 3)],
+        "counts ignore the status filter"
+    );
+    let rest = records
+        .queue(
+            &all,
+            &QueueFilter {
+                status: Some(Status::Submitted),
+                limit: 2,
+                after: page.next.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(rest.rows.len(), 1);
+    assert!(rest.next.is_none());
+    let mut seen: Vec<&str> = page
+        .rows
+        .iter()
+        .chain(&rest.rows)
+        .map(|r| r.id.as_str())
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        ids[..3].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let found = records
+        .queue(
+            &all,
+            &QueueFilter {
+                text: Some("村4".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(found.rows.len(), 1);
+    assert_eq!(found.rows[0].id, ids[4]);
+    // Someone else's scope (no org units, no assignments) sees none of them.
+    let nobody = ReadScope::Limited {
+        user: "other".into(),
+        assignments: vec![],
+        org_prefixes: vec![],
+    };
+    let none = records
+        .queue(
+            &nobody,
+            &QueueFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(none.rows.is_empty() && none.counts.is_empty());
 }

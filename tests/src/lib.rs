@@ -457,6 +457,25 @@ impl ServerProcess {
 
     /// Runs `jingtu-server --data-dir DIR admin ARGS...`: its stdout, trimmed, or when it
     /// fails its exit status and stderr.
+    /// Sets `user`'s password (`admin user set-password --password-stdin`).
+    pub fn set_password(&self, user: &str, password: &str) {
+        use std::io::Write;
+        let mut child = Command::new(&self.bin)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["admin", "user", "set-password", user, "--password-stdin"])
+            .env_remove("JINGTU_CONFIG")
+            .env_remove("JINGTU_DATA_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("running admin user set-password");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = writeln!(stdin, "{password}");
+        }
+        assert!(child.wait().expect("admin user set-password").success());
+    }
+
     pub fn try_admin(&self, args: &[&str]) -> Result<String, String> {
         let out = Command::new(&self.bin)
             .arg("--data-dir")

@@ -65,7 +65,7 @@ impl Cached {
     pub(crate) fn missing_photos(&self) -> Vec<MissingPhoto> {
         self.template.photos.missing(
             &self.data,
-            &meta_json(&self.meta),
+            &self.meta.expr_json(),
             self.photos
                 .iter()
                 .filter(|p| p.removed.is_none())
@@ -75,7 +75,7 @@ impl Cached {
 
     /// Every error that blocks submitting: the template's, and missing photos.
     pub(crate) fn errors(&self) -> Vec<Issue> {
-        let eval = self.template.evaluate(&self.data, &meta_json(&self.meta));
+        let eval = self.template.evaluate(&self.data, &self.meta.expr_json());
         let mut errors: Vec<Issue> = eval.errors().cloned().collect();
         errors.extend(self.missing_photos().iter().map(MissingPhoto::issue));
         errors
@@ -253,12 +253,3 @@ impl Cache {
 
 /// Open documents kept in memory.
 pub(crate) const CACHE_DOCS: usize = 64;
-
-pub(crate) fn meta_json(meta: &RecordMeta) -> Value {
-    serde_json::json!({
-        "kind": meta.kind,
-        "org_unit": meta.org_unit,
-        "village": meta.village,
-        "planned_point": meta.planned_point,
-    })
-}

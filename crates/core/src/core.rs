@@ -14,7 +14,7 @@ use jingtu_store::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cache::{Cache, Cached, Touched, meta_json};
+use crate::cache::{Cache, Cached, Touched};
 use crate::{CoreError, RecordView};
 
 /// A record's chunks are folded into one snapshot when they reach this many.
@@ -364,12 +364,12 @@ impl DeviceCore {
     }
 
     pub(crate) fn summarize(&self, c: &Cached, updated_at_ms: i64) -> RecordSummary {
-        let eval = c.template.evaluate(&c.data, &meta_json(&c.meta));
+        let eval = c.template.evaluate(&c.data, &c.meta.expr_json());
         RecordSummary {
             id: c.meta.id.clone(),
             kind: c.meta.kind.clone(),
             template_version: c.meta.template_version,
-            name: record_name(&c.template, &c.data, &c.meta),
+            name: c.template.record_name(&c.data, &c.meta.id),
             status: c.status,
             org_unit: c.meta.org_unit.clone(),
             village: c.meta.village.clone(),
@@ -493,7 +493,7 @@ impl DeviceCore {
     pub fn view(&self, id: &str) -> Result<RecordView, CoreError> {
         let mut cache = lock(&self.cache);
         let c = self.load(&mut cache, id)?;
-        let eval = c.template.evaluate(&c.data, &meta_json(&c.meta));
+        let eval = c.template.evaluate(&c.data, &c.meta.expr_json());
         let updated_at_ms = self
             .store
             .summary(&c.meta.id)
@@ -522,7 +522,7 @@ impl DeviceCore {
             kind: c.meta.kind.clone(),
             template_id: c.template.id(),
             template_label: c.template.label.clone(),
-            name: record_name(&c.template, &c.data, &c.meta),
+            name: c.template.record_name(&c.data, &c.meta.id),
             status: c.status,
             events: c.doc.events(),
             comments: c.doc.comments(),
@@ -707,17 +707,6 @@ fn clean(v: &Option<String>) -> Option<String> {
     v.as_ref()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-}
-
-pub(crate) fn record_name(template: &Template, data: &Value, meta: &RecordMeta) -> String {
-    template
-        .name_field
-        .as_ref()
-        .and_then(|p| p.lookup(data))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| format!("{} {}", template.label.zh, &meta.id[meta.id.len() - 6..]))
 }
 
 #[cfg(test)]

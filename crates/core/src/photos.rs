@@ -200,7 +200,7 @@ impl DeviceCore {
                 .planned_point
                 .clone()
                 .or_else(|| {
-                    let name = crate::core::record_name(&c.template, &c.data, &c.meta);
+                    let name = c.template.record_name(&c.data, &c.meta.id);
                     name.is_ascii().then_some(name)
                 })
                 .unwrap_or_else(|| c.meta.id[c.meta.id.len() - 12..].to_string());

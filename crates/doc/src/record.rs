@@ -37,6 +37,19 @@ pub struct RecordMeta {
     pub created_at_ms: i64,
 }
 
+impl RecordMeta {
+    /// What the template's expressions see of the record's identity (`meta.kind`,
+    /// `meta.org_unit`, `meta.village`, `meta.planned_point`).
+    pub fn expr_json(&self) -> Value {
+        serde_json::json!({
+            "kind": self.kind,
+            "org_unit": self.org_unit,
+            "village": self.village,
+            "planned_point": self.planned_point,
+        })
+    }
+}
+
 /// One record as an Automerge document.
 pub struct RecordDoc {
     pub(crate) doc: AutoCommit,

@@ -316,6 +316,28 @@ impl Template {
         Ok(template)
     }
 
+    /// What a record of this template is called in lists: the value of its name field, or
+    /// the template's label and the end of its id.
+    pub fn record_name(&self, data: &Value, id: &str) -> String {
+        self.name_field
+            .as_ref()
+            .and_then(|p| p.lookup(data))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| {
+                let tail: String = id
+                    .chars()
+                    .rev()
+                    .take(6)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                format!("{} {}", self.label.zh, tail)
+            })
+    }
+
     /// The definition of the field at `path`, or a typed error naming the path.
     pub fn field(&self, path: &FieldPath) -> Result<&FieldDef, ModelError> {
         let mut def = &self.root;

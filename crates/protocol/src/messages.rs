@@ -41,6 +41,16 @@ pub mod paths {
     pub const ASSIGNMENT_REASSIGN: &str = "/v1/assignments/{id}/reassign";
     /// Templates and code tables by hash (`POST`, MessagePack; see [`crate::CatalogRequest`]).
     pub const CATALOG: &str = "/v1/catalog";
+    /// Review (JSON, supervisors and admins): the queue of records within reach.
+    pub const REVIEW_QUEUE: &str = "/v1/review/queue";
+    /// `/v1/records/{id}`: a record as a supervisor reads it.
+    pub const RECORD: &str = "/v1/records/{id}";
+    /// `/v1/records/{id}/review`: approve, return or reopen.
+    pub const RECORD_REVIEW: &str = "/v1/records/{id}/review";
+    /// `/v1/records/{id}/comments`: comment without deciding.
+    pub const RECORD_COMMENTS: &str = "/v1/records/{id}/comments";
+    /// `/v1/records/{id}/resolve`: resolve a conflict.
+    pub const RECORD_RESOLVE: &str = "/v1/records/{id}/resolve";
 }
 
 /// Header of a photo part upload: the byte offset of the part in the photo.

@@ -9,6 +9,7 @@ mod framed;
 mod health;
 pub mod people;
 mod photos;
+mod review;
 mod sync;
 
 use std::sync::Arc;
@@ -176,7 +177,8 @@ async fn count_requests(request: Request, next: Next) -> Response {
     info(
         title = "jingtu sync API",
         description = "Device sync, photos, people and devices (login, enrollment, device \
-                       lists, audit), health and metrics of the jingtu server. Framed \
+                       lists, audit), review (queue, record detail, decisions, comments, \
+                       conflict resolution), health and metrics of the jingtu server. Framed \
                        MessagePack bodies are described in docs/sync-protocol.md, the JSON \
                        people endpoints in docs/people.md."
     ),
@@ -201,7 +203,12 @@ async fn count_requests(request: Request, next: Next) -> Response {
         assignments::list,
         assignments::create,
         assignments::remove,
-        assignments::reassign
+        assignments::reassign,
+        review::queue,
+        review::record,
+        review::decide,
+        review::comment,
+        review::resolve
     ),
     components(schemas(
         jingtu_protocol::SyncRequest,
@@ -231,7 +238,20 @@ async fn count_requests(request: Request, next: Next) -> Response {
         jingtu_protocol::DeviceInfo,
         jingtu_protocol::DeviceList,
         jingtu_protocol::AuditRecord,
-        jingtu_protocol::AuditList
+        jingtu_protocol::AuditList,
+        review::QueueAnswer,
+        review::QueueItem,
+        crate::review::RecordDetail,
+        crate::review::detail::Labels,
+        crate::review::detail::FieldRow,
+        crate::review::detail::IssueRow,
+        crate::review::detail::PhotoRow,
+        crate::review::detail::Position,
+        review::CommentIn,
+        review::ReviewRequest,
+        review::CommentsRequest,
+        review::ResolveRequest,
+        review::ReviewAnswer
     )),
     modifiers(&BearerAuth, &CommonAnswers)
 )]
@@ -477,6 +497,36 @@ pub fn routes() -> Vec<Route> {
             paths::ASSIGNMENT_REASSIGN,
             Door::DeviceOrSession,
             post(assignments::reassign),
+        ),
+        route(
+            Method::GET,
+            paths::REVIEW_QUEUE,
+            Door::DeviceOrSession,
+            get(review::queue),
+        ),
+        route(
+            Method::GET,
+            paths::RECORD,
+            Door::DeviceOrSession,
+            get(review::record),
+        ),
+        route(
+            Method::POST,
+            paths::RECORD_REVIEW,
+            Door::DeviceOrSession,
+            post(review::decide),
+        ),
+        route(
+            Method::POST,
+            paths::RECORD_COMMENTS,
+            Door::DeviceOrSession,
+            post(review::comment),
+        ),
+        route(
+            Method::POST,
+            paths::RECORD_RESOLVE,
+            Door::DeviceOrSession,
+            post(review::resolve),
         ),
         route(Method::POST, paths::LOGIN, Door::Open, post(people::login)),
         route(

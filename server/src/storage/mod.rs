@@ -81,6 +81,90 @@ pub struct NewChunk {
     /// `None` for a record the server did not hold: the chunk is stored only if the record is
     /// still at that version.
     pub base: Option<u64>,
+    /// What the review queue shows of the record after these changes, stored with them.
+    pub index: Option<RecordIndex>,
+}
+
+/// What the review queue shows of a record, read from its document and kept beside it,
+/// updated by every commit (lists never open documents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordIndex {
+    pub status: jingtu_doc::Status,
+    /// As lists call it ([`jingtu_model::Template::record_name`]).
+    pub name: String,
+    pub village: Option<String>,
+    /// Who created it.
+    pub author: String,
+    /// When the latest submission was made (device time).
+    pub submitted_at_ms: Option<i64>,
+}
+
+/// Which records the review queue shows, one page at a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFilter {
+    pub kind: Option<String>,
+    pub status: Option<jingtu_doc::Status>,
+    /// An org unit's code: the records within it.
+    pub org_unit: Option<String>,
+    /// Part of the village's name.
+    pub village: Option<String>,
+    /// Last change received at or after / before (milliseconds since 1970).
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    /// The user the record's assignment is given to.
+    pub assignee: Option<String>,
+    /// Part of the record's name or village, or the start of its id.
+    pub text: Option<String>,
+    /// The page after this record (keyset paging: newest change first).
+    pub after: Option<QueueKey>,
+    pub limit: u32,
+}
+
+/// Where a page of the queue ends: the last row's time of change and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueKey {
+    pub updated_at_ms: i64,
+    pub id: String,
+}
+
+impl QueueKey {
+    /// `TIME.ID`, as it travels in a link or query.
+    pub fn to_token(&self) -> String {
+        format!("{}.{}", self.updated_at_ms, self.id)
+    }
+
+    pub fn parse(token: &str) -> Option<QueueKey> {
+        let (t, id) = token.split_once('.')?;
+        Some(QueueKey {
+            updated_at_ms: t.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// One record in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRow {
+    pub id: String,
+    pub kind: String,
+    pub org_unit: Option<String>,
+    pub assignment: Option<String>,
+    pub status: jingtu_doc::Status,
+    pub name: String,
+    pub village: Option<String>,
+    pub author: String,
+    pub submitted_at_ms: Option<i64>,
+    /// When the server last received a change of it.
+    pub updated_at_ms: i64,
+}
+
+/// A page of the queue, with the count per status of every record the filter (less its
+/// status and page) takes in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueuePage {
+    pub rows: Vec<QueueRow>,
+    pub next: Option<QueueKey>,
+    pub counts: Vec<(jingtu_doc::Status, u64)>,
 }
 
 /// A record as stored.
@@ -140,6 +224,16 @@ pub trait RecordStore: Send + Sync + 'static {
     ) -> Result<FeedPage, StorageError>;
     /// Counts for `/metrics` and `/readyz`.
     fn stats(&self) -> Result<StoreStats, StorageError>;
+    /// A page of the review queue within `scope`.
+    fn queue(
+        &self,
+        scope: &scope::ReadScope,
+        filter: &QueueFilter,
+    ) -> Result<QueuePage, StorageError>;
+    /// Up to `limit` records without an index (stored before the index existed).
+    fn unindexed(&self, limit: u32) -> Result<Vec<String>, StorageError>;
+    /// Sets a record's index (for records stored before the index existed).
+    fn set_index(&self, id: &str, index: &RecordIndex) -> Result<(), StorageError>;
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -10,13 +10,17 @@ use jingtu_protocol::FeedChunk;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::scope::ReadScope;
-use super::{Commit, FeedPage, NewChunk, RecordStore, StorageError, StoreStats, StoredRecord};
+use super::{
+    Commit, FeedPage, NewChunk, QueueFilter, QueuePage, RecordIndex, RecordStore, StorageError,
+    StoreStats, StoredRecord,
+};
 
 mod audit;
 mod catalog;
 mod migrations;
 mod org;
 mod people;
+mod queue;
 mod scope;
 
 pub(crate) fn now_ms() -> i64 {
@@ -144,6 +148,9 @@ impl RecordStore for SqliteStore {
                 ])?;
                 feed.execute(params![c.record, device, now, c.bytes])?;
                 done.push(Commit::Stored(tx.last_insert_rowid() as u64));
+                if let Some(index) = &c.index {
+                    queue::write_index(&tx, &c.record, index)?;
+                }
                 for sha in &c.photos {
                     photo.execute(params![c.record, sha])?;
                 }
@@ -187,19 +194,7 @@ impl RecordStore for SqliteStore {
         let conn = self.reader();
         // Rows out of scope are read (to move the cursor past them) but not sent: `visible`
         // says which. Their bytes are not read.
-        let (all, user, assignments, prefixes) = match scope {
-            ReadScope::All => (true, String::new(), "[]".to_string(), "[]".to_string()),
-            ReadScope::Limited {
-                user,
-                assignments,
-                org_prefixes,
-            } => (
-                false,
-                user.clone(),
-                serde_json::to_string(assignments).unwrap_or_else(|_| "[]".into()),
-                serde_json::to_string(org_prefixes).unwrap_or_else(|_| "[]".into()),
-            ),
-        };
+        let (all, user, assignments, prefixes) = queue::scope_params(scope);
         let mut stmt = conn.prepare_cached(
             "SELECT f.seq, f.record_id, f.device, length(f.bytes),
                     coalesce(?3 OR r.owner = ?4
@@ -268,6 +263,22 @@ impl RecordStore for SqliteStore {
             },
         )?)
     }
+
+    fn queue(&self, scope: &ReadScope, filter: &QueueFilter) -> Result<QueuePage, StorageError> {
+        queue::queue(self, scope, filter)
+    }
+
+    fn unindexed(&self, limit: u32) -> Result<Vec<String>, StorageError> {
+        queue::unindexed(self, limit)
+    }
+
+    fn set_index(&self, id: &str, index: &RecordIndex) -> Result<(), StorageError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        queue::write_index(&tx, id, index)?;
+        tx.commit()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -284,6 +295,7 @@ mod tests {
             owner: "u".into(),
             photos: vec![],
             base,
+            index: None,
         }
     }
 

@@ -36,6 +36,28 @@ pub enum SyncError {
     Internal(String),
 }
 
+/// Stores changes the server made on a person's behalf (a review, a comment or a conflict's
+/// resolution from the web console) under `device`, a fresh actor id of that one write:
+/// checked for scope and by the write rules like any device's push, stored by the same
+/// conditional commit, audited the same way.
+pub fn store_changes(
+    ctx: &Context,
+    actor: &Actor,
+    device: &str,
+    record: &str,
+    changes: Vec<u8>,
+    deadline: Instant,
+) -> Result<jingtu_protocol::PushResult, SyncError> {
+    let reach = actor.reach(&*ctx.scope)?;
+    let pushes = [jingtu_protocol::Push {
+        record: record.to_string(),
+        changes,
+    }];
+    push::push_all(ctx, &reach, device, &pushes, deadline)?
+        .pop()
+        .ok_or_else(|| SyncError::Internal("the write was left without a result".into()))
+}
+
 /// Refuses a request of another protocol version.
 pub fn check_version(protocol: u32) -> Result<(), SyncError> {
     if protocol != PROTOCOL_VERSION {
@@ -72,7 +94,7 @@ pub fn sync(
         return Err(SyncError::DeviceMismatch);
     }
     let reach = actor.reach(&*ctx.scope)?;
-    let results = push::push_all(ctx, &reach, req, deadline)?;
+    let results = push::push_all(ctx, &reach, &req.device, &req.pushes, deadline)?;
     let max = req
         .max_response_bytes
         .unwrap_or(ctx.limits.max_feed_bytes)

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use jingtu_doc::{ActorId, DocError, apply_untrusted};
-use jingtu_protocol::{PushOutcome, PushResult, SyncRequest, refusal};
+use jingtu_protocol::{Push, PushOutcome, PushResult, refusal};
 use rayon::prelude::*;
 
 use super::SyncError;
@@ -51,12 +51,18 @@ const MAX_ATTEMPTS: usize = 8;
 pub(super) fn push_all(
     ctx: &Context,
     reach: &Reach,
-    req: &SyncRequest,
+    device: &str,
+    pushes: &[Push],
     deadline: Instant,
 ) -> Result<Vec<PushResult>, SyncError> {
     let actor = &reach.actor;
-    let mut results: Vec<Option<PushResult>> = req.pushes.iter().map(|_| None).collect();
-    let mut pending: Vec<usize> = (0..req.pushes.len()).collect();
+    // What the review queue shows of each record is read with the published templates.
+    let templates = ctx
+        .templates
+        .current(&*ctx.catalog)
+        .map_err(|e| SyncError::Internal(e.to_string()))?;
+    let mut results: Vec<Option<PushResult>> = pushes.iter().map(|_| None).collect();
+    let mut pending: Vec<usize> = (0..pushes.len()).collect();
     for _ in 0..MAX_ATTEMPTS {
         if pending.is_empty() {
             break;
@@ -67,11 +73,10 @@ pub(super) fn push_all(
             check_deadline(deadline)?;
             // Loading and applying are the costly part: done for a window of pushes on
             // several threads, then every check and decision in order.
-            let pushes: Vec<&jingtu_protocol::Push> =
-                window.iter().map(|&i| &req.pushes[i]).collect();
-            let loaded = load_and_apply(ctx, reach, &pushes);
+            let batch: Vec<&jingtu_protocol::Push> = window.iter().map(|&i| &pushes[i]).collect();
+            let loaded = load_and_apply(ctx, reach, &batch);
             for (&i, pre) in window.iter().zip(loaded) {
-                match decide(ctx, actor, reach, &req.pushes[i], pre?)? {
+                match decide(ctx, actor, reach, &templates, &pushes[i], pre?)? {
                     Decision::Done(r) => results[i] = Some(r),
                     Decision::Store(chunk, a) => {
                         chunks.push(chunk);
@@ -82,7 +87,7 @@ pub(super) fn push_all(
         }
         check_deadline(deadline)?;
         // Durable before anything is confirmed.
-        let commits = ctx.records.commit_chunks(&req.device, &chunks)?;
+        let commits = ctx.records.commit_chunks(device, &chunks)?;
         pending.clear();
         for ((i, mut a), (chunk, commit)) in accepted.into_iter().zip(chunks.iter().zip(commits)) {
             let Commit::Stored(seq) = commit else {
@@ -102,7 +107,7 @@ pub(super) fn push_all(
     }
     for i in pending {
         results[i] = Some(refused(
-            &req.pushes[i].record,
+            &pushes[i].record,
             refusal::BUSY,
             "other pushes of this record were stored while it was checked: it is sent again \
              at the next sync"
@@ -158,6 +163,7 @@ fn decide(
     ctx: &Context,
     actor: &Actor,
     reach: &Reach,
+    templates: &jingtu_model::TemplateSet,
     push: &jingtu_protocol::Push,
     loaded: Loaded,
 ) -> Result<Decision, SyncError> {
@@ -257,6 +263,7 @@ fn decide(
             .map(|p| p.sha256.to_string())
             .collect(),
         base,
+        index: Some(crate::review::index_of(&applied.doc, templates)),
     };
     // A new record is one chunk: only records that existed may need a snapshot (keeping the
     // documents of new ones until the commit cost memory and time: a tenth of a first sync's

@@ -163,6 +163,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
          published_at INTEGER NOT NULL
      ) STRICT;
      CREATE UNIQUE INDEX catalog_template ON catalog(id) WHERE id != 'code_tables';",
+    // 5 -> 6: what the review queue shows of each record, written with every commit.
+    // Records stored before this step have a NULL status until the server indexes them at
+    // its next start.
+    "ALTER TABLE records ADD COLUMN status TEXT;
+     ALTER TABLE records ADD COLUMN name TEXT;
+     ALTER TABLE records ADD COLUMN village TEXT;
+     ALTER TABLE records ADD COLUMN author TEXT;
+     ALTER TABLE records ADD COLUMN submitted_at INTEGER;
+     CREATE INDEX records_recent ON records(updated_at, id);
+     CREATE INDEX records_status ON records(status, updated_at, id);
+     CREATE INDEX records_unindexed ON records(id) WHERE status IS NULL;",
 ];
 
 /// Brings the database up to the newest schema, one transaction per step.
@@ -260,6 +271,13 @@ mod tests {
             (owner, bytes),
             (None, vec![1, 2]),
             "a record of schema 1 has no owner yet"
+        );
+        let status: Option<String> = conn
+            .query_row("SELECT status FROM records", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            status, None,
+            "a record of schema 1 waits to be indexed for the review queue"
         );
     }
 

@@ -324,6 +324,7 @@ mod tests {
             owner: owner.into(),
             photos: vec![format!("sha-{record}")],
             base: None,
+            index: None,
         }
     }
 
@@ -384,6 +385,7 @@ mod tests {
         // A later push by someone else does not change the owner.
         let later = NewChunk {
             base: Some(3),
+            index: None,
             ..chunk("r-asg", "ann", None, None)
         };
         assert_eq!(

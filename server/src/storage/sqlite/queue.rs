@@ -1,0 +1,235 @@
+//! The review queue in the embedded SQLite store: the index columns of `records`, written
+//! with every commit, read with the same scope rule as the feed, a page at a time (keyset
+//! paging, newest change first) with counts per status.
+
+use jingtu_doc::Status;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Transaction, params};
+
+use super::SqliteStore;
+use crate::storage::scope::ReadScope;
+use crate::storage::{QueueFilter, QueueKey, QueuePage, QueueRow, RecordIndex, StorageError};
+
+/// The largest page served.
+pub(crate) const MAX_PAGE: u32 = 200;
+
+/// The scope as the SQL of the feed and the queue takes it: everything, or the user's own
+/// records, those of their assignments and those within their org units' code prefixes.
+pub(super) fn scope_params(scope: &ReadScope) -> (bool, String, String, String) {
+    match scope {
+        ReadScope::All => (true, String::new(), "[]".to_string(), "[]".to_string()),
+        ReadScope::Limited {
+            user,
+            assignments,
+            org_prefixes,
+        } => (
+            false,
+            user.clone(),
+            serde_json::to_string(assignments).unwrap_or_else(|_| "[]".into()),
+            serde_json::to_string(org_prefixes).unwrap_or_else(|_| "[]".into()),
+        ),
+    }
+}
+
+/// Writes a record's index columns.
+pub(super) fn write_index(
+    tx: &Transaction<'_>,
+    id: &str,
+    index: &RecordIndex,
+) -> Result<(), StorageError> {
+    tx.prepare_cached(
+        "UPDATE records SET status = ?2, name = ?3, village = ?4, author = ?5,
+             submitted_at = ?6
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        index.status.as_str(),
+        index.name,
+        index.village,
+        index.author,
+        index.submitted_at_ms
+    ])?;
+    Ok(())
+}
+
+/// `LIKE` text matching `part` anywhere, with its wildcards taken literally.
+fn contains(part: &str) -> String {
+    let escaped = part
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The conditions of a filter (less status and page) and their arguments, after the four
+/// scope arguments ?1..?4.
+fn conditions(filter: &QueueFilter) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from(
+        "r.status IS NOT NULL
+         AND (?1 OR r.owner = ?2
+              OR r.assignment IN (SELECT value FROM json_each(?3))
+              OR EXISTS (SELECT 1 FROM json_each(?4) p
+                         WHERE substr(r.org_unit, 1, length(p.value)) = p.value))",
+    );
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut arg = |sql: &mut String, clause: &str, v: SqlValue| {
+        args.push(v);
+        let n = args.len() + 4;
+        sql.push_str(&clause.replace("?N", &format!("?{n}")));
+    };
+    if let Some(k) = &filter.kind {
+        arg(&mut sql, " AND r.kind = ?N", SqlValue::Text(k.clone()));
+    }
+    if let Some(o) = &filter.org_unit {
+        let prefix = crate::people::org::prefix_of(o).unwrap_or(o).to_string();
+        arg(
+            &mut sql,
+            " AND substr(r.org_unit, 1, length(?N)) = ?N",
+            SqlValue::Text(prefix),
+        );
+    }
+    if let Some(v) = &filter.village {
+        arg(
+            &mut sql,
+            " AND r.village LIKE ?N ESCAPE '\\'",
+            SqlValue::Text(contains(v)),
+        );
+    }
+    if let Some(t) = filter.from_ms {
+        arg(&mut sql, " AND r.updated_at >= ?N", SqlValue::Integer(t));
+    }
+    if let Some(t) = filter.to_ms {
+        arg(&mut sql, " AND r.updated_at < ?N", SqlValue::Integer(t));
+    }
+    if let Some(a) = &filter.assignee {
+        arg(
+            &mut sql,
+            " AND r.assignment IN (SELECT id FROM assignments WHERE assignee = ?N)",
+            SqlValue::Text(a.clone()),
+        );
+    }
+    if let Some(t) = filter
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        arg(
+            &mut sql,
+            " AND (r.name LIKE ?N ESCAPE '\\' OR r.village LIKE ?N ESCAPE '\\'",
+            SqlValue::Text(contains(t)),
+        );
+        arg(
+            &mut sql,
+            " OR substr(r.id, 1, length(?N)) = ?N)",
+            SqlValue::Text(t.to_ascii_lowercase()),
+        );
+    }
+    (sql, args)
+}
+
+fn status_of(s: &str) -> rusqlite::Result<Status> {
+    Status::parse(s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown status {s}").into(),
+        )
+    })
+}
+
+pub(super) fn queue(
+    store: &SqliteStore,
+    scope: &ReadScope,
+    filter: &QueueFilter,
+) -> Result<QueuePage, StorageError> {
+    let (all, user, assignments, prefixes) = scope_params(scope);
+    let (where_sql, args) = conditions(filter);
+    let mut base: Vec<SqlValue> = vec![
+        SqlValue::Integer(i64::from(all)),
+        SqlValue::Text(user),
+        SqlValue::Text(assignments),
+        SqlValue::Text(prefixes),
+    ];
+    base.extend(args);
+    let conn = store.reader();
+
+    let mut counts = Vec::new();
+    {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT r.status, COUNT(*) FROM records r WHERE {where_sql} GROUP BY r.status"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(base.iter()))?;
+        while let Some(row) = rows.next()? {
+            let s: String = row.get(0)?;
+            counts.push((status_of(&s)?, row.get::<_, i64>(1)? as u64));
+        }
+    }
+    counts.sort_by_key(|(s, _)| *s as u8);
+
+    let mut sql = format!(
+        "SELECT r.id, r.kind, r.org_unit, r.assignment, r.status, r.name, r.village, r.author,
+                r.submitted_at, r.updated_at
+         FROM records r WHERE {where_sql}"
+    );
+    let mut args = base;
+    if let Some(s) = filter.status {
+        args.push(SqlValue::Text(s.as_str().into()));
+        sql.push_str(&format!(" AND r.status = ?{}", args.len()));
+    }
+    if let Some(k) = &filter.after {
+        args.push(SqlValue::Integer(k.updated_at_ms));
+        let t = args.len();
+        args.push(SqlValue::Text(k.id.clone()));
+        let i = args.len();
+        sql.push_str(&format!(
+            " AND (r.updated_at < ?{t} OR (r.updated_at = ?{t} AND r.id < ?{i}))"
+        ));
+    }
+    let limit = filter.limit.clamp(1, MAX_PAGE);
+    // One more than the page, to know whether another follows.
+    args.push(SqlValue::Integer(i64::from(limit) + 1));
+    sql.push_str(&format!(
+        " ORDER BY r.updated_at DESC, r.id DESC LIMIT ?{}",
+        args.len()
+    ));
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            let status: String = r.get(4)?;
+            Ok(QueueRow {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                org_unit: r.get(2)?,
+                assignment: r.get(3)?,
+                status: status_of(&status)?,
+                name: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                village: r.get(6)?,
+                author: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                submitted_at_ms: r.get(8)?,
+                updated_at_ms: r.get(9)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| QueueKey {
+            updated_at_ms: r.updated_at_ms,
+            id: r.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(QueuePage { rows, next, counts })
+}
+
+pub(super) fn unindexed(store: &SqliteStore, limit: u32) -> Result<Vec<String>, StorageError> {
+    let conn = store.reader();
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM records WHERE status IS NULL ORDER BY id LIMIT ?1")?;
+    let ids = stmt
+        .query_map([i64::from(limit)], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(ids)
+}
