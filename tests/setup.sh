@@ -5,7 +5,11 @@
 # - Java 17, JNA and clang from Debian's packages (openjdk-17-jdk-headless, libjna-java,
 #   clang): the Kotlin test of the mobile API and the check of the Swift bindings' C header;
 # - kotlinc from the npm package kotlin-compiler, unpacked once into a cache folder
-#   (KOTLIN_HOME; default /var/tmp/jingtu-kotlin).
+#   (KOTLIN_HOME; default /var/tmp/jingtu-kotlin);
+# - the browser tests of the web console: Debian's chromium and CJK fonts (fonts-noto-cjk, so
+#   the Chinese pages render in screenshots), and npm playwright-core installed once into a
+#   cache folder (PLAYWRIGHT_HOME; default /var/tmp/jingtu-playwright). Exports
+#   JINGTU_NODE_PATH for the test script. No browser is ever downloaded.
 # Nothing is downloaded that is already there; a second run costs a second.
 
 jingtu_setup() {
@@ -13,6 +17,8 @@ jingtu_setup() {
   [ -f /usr/share/java/jna.jar ] || need_apt+=(libjna-java)
   command -v clang >/dev/null || need_apt+=(clang)
   command -v java >/dev/null || need_apt+=(openjdk-17-jdk-headless)
+  command -v chromium >/dev/null || need_apt+=(chromium)
+  [ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
   if [ ${#need_apt[@]} -gt 0 ]; then
     echo "== installing from Debian: ${need_apt[*]}"
     local sudo=()
@@ -42,6 +48,14 @@ jingtu_setup() {
     fi
     export KOTLINC="$home/package/bin/kotlinc"
   fi
+  local pw="${PLAYWRIGHT_HOME:-/var/tmp/jingtu-playwright}"
+  if [ ! -d "$pw/node_modules/playwright-core" ]; then
+    echo "== installing npm playwright-core into $pw (the browser is Debian's chromium)"
+    mkdir -p "$pw"
+    (cd "$pw" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --silent --no-audit --no-fund \
+      playwright-core@1 >/dev/null)
+  fi
+  export JINGTU_NODE_PATH="$pw/node_modules"
 }
 
 jingtu_setup

@@ -58,6 +58,18 @@ pub struct Config {
     /// Serve the API description at `/openapi.json` (default true: it holds no data, and
     /// client developers and API tests read it).
     pub openapi: bool,
+    /// The web console's map.
+    pub map: MapConfig,
+}
+
+/// The map of the web console's record page. Without a tile server (the default) the page
+/// draws the position on a plain grid with its coordinates, which works with no internet; with
+/// `tile_url` (`https://tiles.example.cn/{z}/{x}/{y}.png`, a county's own tile server) it shows
+/// the tile under the position.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MapConfig {
+    pub tile_url: Option<String>,
 }
 
 /// Who may read `/metrics`.
@@ -205,6 +217,7 @@ impl Default for Config {
             metrics: MetricsAccess::default(),
             metrics_token: None,
             openapi: true,
+            map: MapConfig::default(),
         }
     }
 }

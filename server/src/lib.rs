@@ -10,6 +10,7 @@ pub mod api;
 pub mod assignments;
 pub mod catalog;
 pub mod config;
+pub mod console;
 pub mod people;
 pub mod photos;
 pub mod review;
@@ -134,6 +135,7 @@ pub fn app_state(config: &Config, storage: &Embedded) -> anyhow::Result<Shared> 
         metrics_access: config.metrics,
         metrics_token: config.metrics_token.clone(),
         openapi: config.openapi,
+        map_tile_url: config.map.tile_url.clone(),
     }))
 }
 

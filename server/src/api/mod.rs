@@ -9,7 +9,7 @@ mod framed;
 mod health;
 pub mod people;
 mod photos;
-mod review;
+pub mod review;
 mod sync;
 
 use std::sync::Arc;
@@ -48,6 +48,8 @@ pub struct AppState {
     pub metrics_token: Option<String>,
     /// Whether `/openapi.json` is served.
     pub openapi: bool,
+    /// The tile server of the console's map, if any (`map.tile_url`).
+    pub map_tile_url: Option<String>,
 }
 
 /// A permit of [`AppState::heavy`], held by a request until its work is done (handlers move a
@@ -247,6 +249,7 @@ async fn count_requests(request: Request, next: Next) -> Response {
         crate::review::detail::IssueRow,
         crate::review::detail::PhotoRow,
         crate::review::detail::Position,
+        crate::review::detail::ComputedRow,
         review::CommentIn,
         review::ReviewRequest,
         review::CommentsRequest,
@@ -579,6 +582,7 @@ pub fn router(state: Shared) -> Router {
     ));
     open.merge(device)
         .merge(people)
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(middleware::from_fn(count_requests))
         .layer(DefaultBodyLimit::disable())

@@ -85,7 +85,7 @@ impl PeopleState {
     }
 
     /// The cookie that carries a session (or, with an empty value, ends it).
-    fn cookie(&self, value: &str, max_age_s: u64) -> Result<HeaderValue, ApiError> {
+    pub(crate) fn cookie(&self, value: &str, max_age_s: u64) -> Result<HeaderValue, ApiError> {
         let secure = if self.insecure_cookies {
             ""
         } else {

@@ -65,6 +65,14 @@ pub struct PhotoRow {
     pub note: Option<String>,
 }
 
+/// A computed result's name.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ComputedRow {
+    pub id: String,
+    pub label: Labels,
+    pub unit: Option<String>,
+}
+
 /// A position in decimal degrees (WGS 84).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Position {
@@ -94,6 +102,8 @@ pub struct RecordDetail {
     /// Computed results (the rectification verdict, the water body's route...), by id.
     #[schema(value_type = Object)]
     pub computed: Value,
+    /// The computed results' labels and units, in the template's order.
+    pub computed_fields: Vec<ComputedRow>,
     pub completion_pct: f64,
     pub photos: Vec<PhotoRow>,
     #[schema(value_type = Vec<Object>)]
@@ -187,6 +197,15 @@ pub fn detail(
         fields,
         issues,
         computed: Value::Object(eval.computed),
+        computed_fields: template
+            .computed
+            .iter()
+            .map(|c| ComputedRow {
+                id: c.id.clone(),
+                label: Labels::from(&c.label),
+                unit: c.unit.clone(),
+            })
+            .collect(),
         completion_pct: eval.completion_pct,
         photos,
         events: doc.events(),
@@ -239,6 +258,13 @@ fn shown(def: &FieldDef, value: &Value, codes: &CodeTables) -> Labels {
         Value::Bool(false) => return both("否", "no"),
         Value::String(s) => s.clone(),
         Value::Number(n) => format!("{n}{unit}"),
+        // A photo list holds photo ids: say how many (the photos are shown apart).
+        Value::Array(items) if def.widget.as_deref() == Some("photos") => {
+            return Labels {
+                zh: format!("{} 张照片", items.len()),
+                en: format!("{} photo(s)", items.len()),
+            };
+        }
         Value::Array(items) => {
             let item_def = def.items.as_deref();
             let parts: Vec<Labels> = items

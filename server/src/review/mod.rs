@@ -304,6 +304,26 @@ pub fn resolve(
     })
 }
 
+/// The value a person typed for the field at `path` of a record, converted to the field's
+/// type (a number, a code, true/false; objects and lists as JSON).
+pub fn parse_typed(
+    ctx: &Context,
+    actor: &Actor,
+    id: &str,
+    path: &str,
+    text: &str,
+) -> Result<Value, ReviewError> {
+    let l = load(ctx, actor, id)?;
+    let invalid = |reason: String| ReviewError::Invalid {
+        field: path.to_string(),
+        reason,
+    };
+    let fp = FieldPath::parse(path).map_err(|e| invalid(e.to_string()))?;
+    l.template
+        .parse_value(&fp, text)
+        .map_err(|e| invalid(e.to_string()))
+}
+
 /// Indexes the records stored before the queue's index existed; `progress(done)` after each
 /// batch. Returns how many were indexed.
 pub fn reindex(ctx: &Context, progress: &mut dyn FnMut(u64)) -> Result<u64, ReviewError> {

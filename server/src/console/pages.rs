@@ -1,0 +1,853 @@
+//! The console's pages: what each shows, computed here in the page's language, so the
+//! templates only lay it out.
+
+use askama::Template;
+use jingtu_doc::NewComment;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::text::{self, Lang, t, when};
+use crate::actor::Actor;
+use crate::api::review::QueueQuery;
+use crate::review::RecordDetail;
+use crate::storage::QueuePage as Page;
+
+/// The frame of every page: language, who is logged in, the switch.
+pub struct Chrome {
+    pub lang: &'static str,
+    pub title: String,
+    pub app: &'static str,
+    pub user: Option<String>,
+    pub role: String,
+    pub csrf: String,
+    pub switch_href: String,
+    pub switch_label: &'static str,
+    pub nav_queue: &'static str,
+    pub logout: &'static str,
+    pub skip: &'static str,
+}
+
+impl Chrome {
+    fn new(lang: Lang, title: String, who: Option<(&Actor, &str)>, here: &str) -> Chrome {
+        let sep = if here.contains('?') { '&' } else { '?' };
+        Chrome {
+            lang: lang.html(),
+            title,
+            app: t(lang, "净土 · 审核台", "Jingtu review console"),
+            user: who.map(|(a, _)| a.user.clone()),
+            role: who
+                .map(|(a, _)| match a.role {
+                    jingtu_model::Role::Admin => t(lang, "管理员", "admin"),
+                    _ => t(lang, "审核员", "supervisor"),
+                })
+                .unwrap_or_default()
+                .to_string(),
+            csrf: who.map(|(_, c)| c.to_string()).unwrap_or_default(),
+            switch_href: format!("{here}{sep}lang={}", lang.other().code()),
+            switch_label: lang.switch_label(),
+            nav_queue: t(lang, "审核队列", "Review queue"),
+            logout: t(lang, "退出", "Log out"),
+            skip: t(lang, "跳到正文", "Skip to content"),
+        }
+    }
+}
+
+// ---- Login ---------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+pub struct LoginPage {
+    pub chrome: Chrome,
+    pub token: String,
+    pub next: String,
+    pub error: Option<String>,
+    pub heading: &'static str,
+    pub user_label: &'static str,
+    pub password_label: &'static str,
+    pub submit: &'static str,
+    pub hint: &'static str,
+}
+
+impl LoginPage {
+    pub fn new(lang: Lang, token: &str, next: &str, error: Option<&str>) -> LoginPage {
+        LoginPage {
+            chrome: Chrome::new(lang, t(lang, "登录", "Log in").into(), None, "/login"),
+            token: token.into(),
+            next: next.into(),
+            error: error.map(str::to_string),
+            heading: t(lang, "审核员登录", "Supervisor login"),
+            user_label: t(lang, "用户名", "User name"),
+            password_label: t(lang, "密码", "Password"),
+            submit: t(lang, "登录", "Log in"),
+            hint: t(
+                lang,
+                "巡查员和采样员请使用手机应用。",
+                "Inspectors and samplers use the phone app.",
+            ),
+        }
+    }
+
+    pub fn render_page(&self) -> Result<String, askama::Error> {
+        self.render()
+    }
+}
+
+// ---- Errors --------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "console/error.html")]
+pub struct ErrorPage {
+    pub chrome: Chrome,
+    pub message: String,
+    pub back: &'static str,
+}
+
+impl ErrorPage {
+    pub fn new(lang: Lang, message: &str) -> ErrorPage {
+        ErrorPage {
+            chrome: Chrome::new(
+                lang,
+                t(lang, "出错了", "Something went wrong").into(),
+                None,
+                "/queue",
+            ),
+            message: message.into(),
+            back: t(lang, "返回审核队列", "Back to the queue"),
+        }
+    }
+
+    pub fn render_page(&self) -> Result<String, askama::Error> {
+        self.render()
+    }
+}
+
+// ---- Queue ---------------------------------------------------------------------------------
+
+/// The queue's filters as the form sends them.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueueForm {
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub org_unit: Option<String>,
+    pub village: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub assignee: Option<String>,
+    pub q: Option<String>,
+    pub after: Option<String>,
+    pub lang: Option<String>,
+}
+
+impl QueueForm {
+    pub fn api(&self) -> QueueQuery {
+        QueueQuery {
+            kind: self.kind.clone(),
+            status: self.status.clone(),
+            org_unit: self.org_unit.clone(),
+            village: self.village.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            assignee: self.assignee.clone(),
+            q: self.q.clone(),
+            after: self.after.clone(),
+            limit: Some(50),
+        }
+    }
+
+    /// The query string of these filters with `status` and `after` replaced.
+    fn href(&self, status: Option<&str>, after: Option<&str>) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("kind", self.kind.as_deref()),
+            ("status", status),
+            ("org_unit", self.org_unit.as_deref()),
+            ("village", self.village.as_deref()),
+            ("from", self.from.as_deref()),
+            ("to", self.to.as_deref()),
+            ("assignee", self.assignee.as_deref()),
+            ("q", self.q.as_deref()),
+            ("after", after),
+        ] {
+            if let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) {
+                parts.push(format!("{k}={}", super::encode(v)));
+            }
+        }
+        if parts.is_empty() {
+            "/queue".into()
+        } else {
+            format!("/queue?{}", parts.join("&"))
+        }
+    }
+}
+
+pub struct Tab {
+    pub label: String,
+    pub count: u64,
+    pub href: String,
+    pub active: bool,
+}
+
+pub struct QueueRowView {
+    pub href: String,
+    pub name: String,
+    pub kind: String,
+    pub status: String,
+    pub status_label: String,
+    pub place: String,
+    pub author: String,
+    pub submitted: String,
+    pub updated: String,
+}
+
+pub struct Choice {
+    pub value: &'static str,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/queue.html")]
+pub struct QueuePage {
+    pub chrome: Chrome,
+    pub tabs: Vec<Tab>,
+    pub rows: Vec<QueueRowView>,
+    pub next: Option<String>,
+    pub form: QueueForm,
+    pub kinds: Vec<Choice>,
+    pub words: QueueWords,
+}
+
+pub struct QueueWords {
+    pub heading: &'static str,
+    pub filters: &'static str,
+    pub kind: &'static str,
+    pub any_kind: &'static str,
+    pub village: &'static str,
+    pub org_unit: &'static str,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub assignee: &'static str,
+    pub text: &'static str,
+    pub apply: &'static str,
+    pub clear: &'static str,
+    pub name: &'static str,
+    pub status: &'static str,
+    pub place: &'static str,
+    pub author: &'static str,
+    pub submitted: &'static str,
+    pub updated: &'static str,
+    pub empty: &'static str,
+    pub more: &'static str,
+}
+
+impl QueuePage {
+    pub fn new(lang: Lang, who: &Actor, csrf: &str, form: &QueueForm, page: Page) -> QueuePage {
+        let count = |s: &str| {
+            page.counts
+                .iter()
+                .find(|(st, _)| st.as_str() == s)
+                .map(|(_, n)| *n)
+                .unwrap_or(0)
+        };
+        let active = form
+            .status
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let mut tabs = vec![Tab {
+            label: t(lang, "全部", "All").into(),
+            count: page.counts.iter().map(|(_, n)| n).sum(),
+            href: form.href(None, None),
+            active: active.is_none(),
+        }];
+        for s in ["submitted", "returned", "approved", "draft"] {
+            tabs.push(Tab {
+                label: text::status(lang, s),
+                count: count(s),
+                href: form.href(Some(s), None),
+                active: active == Some(s),
+            });
+        }
+        let rows = page
+            .rows
+            .iter()
+            .map(|r| QueueRowView {
+                href: format!("/records/{}", r.id),
+                name: r.name.clone(),
+                kind: text::kind(lang, &r.kind),
+                status: r.status.as_str().into(),
+                status_label: text::status(lang, r.status.as_str()),
+                place: r
+                    .village
+                    .clone()
+                    .or_else(|| r.org_unit.clone())
+                    .unwrap_or_default(),
+                author: r.author.clone(),
+                submitted: r.submitted_at_ms.map(when).unwrap_or_default(),
+                updated: when(r.updated_at_ms),
+            })
+            .collect();
+        let next = page
+            .next
+            .as_ref()
+            .map(|k| form.href(active, Some(&k.to_token())));
+        let kinds = [
+            "village_inspection",
+            "water_body_check",
+            "sewage_facility_inspection",
+            "soil_sample",
+        ]
+        .into_iter()
+        .map(|k| Choice {
+            value: k,
+            label: text::kind(lang, k),
+            selected: form.kind.as_deref() == Some(k),
+        })
+        .collect();
+        QueuePage {
+            chrome: Chrome::new(
+                lang,
+                t(lang, "审核队列", "Review queue").into(),
+                Some((who, csrf)),
+                &form.href(active, None),
+            ),
+            tabs,
+            rows,
+            next,
+            form: form.clone(),
+            kinds,
+            words: QueueWords {
+                heading: t(lang, "审核队列", "Review queue"),
+                filters: t(lang, "筛选", "Filters"),
+                kind: t(lang, "类型", "Kind"),
+                any_kind: t(lang, "全部类型", "Any kind"),
+                village: t(lang, "村庄", "Village"),
+                org_unit: t(lang, "行政区划代码", "Org unit code"),
+                from: t(lang, "更新日期自", "Changed from"),
+                to: t(lang, "至", "to"),
+                assignee: t(lang, "任务承担人", "Assignee"),
+                text: t(lang, "关键词", "Search"),
+                apply: t(lang, "筛选", "Apply"),
+                clear: t(lang, "清除", "Clear"),
+                name: t(lang, "记录", "Record"),
+                status: t(lang, "状态", "Status"),
+                place: t(lang, "地点", "Place"),
+                author: t(lang, "填报人", "Author"),
+                submitted: t(lang, "提交时间", "Submitted"),
+                updated: t(lang, "最近更新", "Last change"),
+                empty: t(lang, "没有符合条件的记录。", "No record matches."),
+                more: t(lang, "下一页", "Next page"),
+            },
+        }
+    }
+
+    pub fn render_page(&self) -> Result<String, askama::Error> {
+        self.render()
+    }
+}
+
+// ---- Record --------------------------------------------------------------------------------
+
+pub struct FieldView {
+    pub path: String,
+    pub label: String,
+    pub shown: String,
+    pub heading: bool,
+    pub depth: u32,
+    pub issue: Option<String>,
+    pub fix: Option<String>,
+}
+
+pub struct PhotoView {
+    pub thumb: String,
+    pub full: String,
+    pub tag: String,
+    pub field: String,
+    pub taken: String,
+    pub place: String,
+    pub note: String,
+}
+
+pub struct EventView {
+    pub when: String,
+    pub who: String,
+    pub what: String,
+    pub note: String,
+}
+
+pub struct CommentView {
+    pub when: String,
+    pub who: String,
+    pub text: String,
+    pub place: String,
+    /// Which submission it is about.
+    pub round: String,
+}
+
+pub struct ValueView {
+    pub json: String,
+    pub shown: String,
+    pub who: String,
+    pub when: String,
+    pub current: bool,
+}
+
+pub struct ConflictView {
+    pub path: String,
+    pub label: String,
+    pub values: Vec<ValueView>,
+}
+
+pub struct MapView {
+    pub lat: String,
+    pub lon: String,
+    pub tile: Option<String>,
+    /// The point's place on the tile, in pixels of 256.
+    pub x: u32,
+    pub y: u32,
+}
+
+pub struct Decision {
+    pub value: &'static str,
+    pub label: &'static str,
+}
+
+pub struct PathChoice {
+    pub path: String,
+    pub label: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/record.html")]
+pub struct RecordPage {
+    pub chrome: Chrome,
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub status_label: String,
+    pub facts: Vec<(String, String)>,
+    pub fields: Vec<FieldView>,
+    pub issues: Vec<(String, String, String)>,
+    pub computed: Vec<(String, String)>,
+    pub photos: Vec<PhotoView>,
+    pub map: Option<MapView>,
+    pub events: Vec<EventView>,
+    pub comments: Vec<CommentView>,
+    pub to_fix: Vec<CommentView>,
+    pub conflicts: Vec<ConflictView>,
+    pub history: Vec<EventView>,
+    pub decisions: Vec<Decision>,
+    pub paths: Vec<PathChoice>,
+    pub w: RecordWords,
+}
+
+pub struct RecordWords {
+    pub back: &'static str,
+    pub values: &'static str,
+    pub issues: &'static str,
+    pub no_issues: &'static str,
+    pub computed: &'static str,
+    pub photos: &'static str,
+    pub no_photos: &'static str,
+    pub position: &'static str,
+    pub no_position: &'static str,
+    pub no_tiles: &'static str,
+    pub review: &'static str,
+    pub to_fix: &'static str,
+    pub thread: &'static str,
+    pub no_comments: &'static str,
+    pub decision: &'static str,
+    pub note: &'static str,
+    pub comment: &'static str,
+    pub comment_at: &'static str,
+    pub more_comments: &'static str,
+    pub whole_record: &'static str,
+    pub send: &'static str,
+    pub conflicts: &'static str,
+    pub or_type: &'static str,
+    pub resolve: &'static str,
+    pub current: &'static str,
+    pub history: &'static str,
+    pub timeline: &'static str,
+    pub full_size: &'static str,
+    pub locked: &'static str,
+}
+
+fn pick(lang: Lang, l: &crate::review::detail::Labels) -> String {
+    match lang {
+        Lang::Zh => l.zh.clone(),
+        Lang::En => l.en.clone(),
+    }
+}
+
+/// Web Mercator tile of a position at `zoom`, and the position inside it (0..256).
+fn tile_of(lat: f64, lon: f64, zoom: u32) -> (u32, u32, u32, u32) {
+    let n = f64::from(1u32 << zoom);
+    let x = (lon + 180.0) / 360.0 * n;
+    let lat_r = lat.clamp(-85.0, 85.0).to_radians();
+    let y = (1.0 - (lat_r.tan() + 1.0 / lat_r.cos()).ln() / std::f64::consts::PI) / 2.0 * n;
+    let (xt, yt) = (x.floor().max(0.0), y.floor().max(0.0));
+    (
+        xt as u32,
+        yt as u32,
+        ((x - xt) * 256.0) as u32,
+        ((y - yt) * 256.0) as u32,
+    )
+}
+
+impl RecordPage {
+    pub fn new(
+        lang: Lang,
+        who: &Actor,
+        csrf: &str,
+        d: RecordDetail,
+        tile_url: Option<String>,
+    ) -> RecordPage {
+        let label_of = |path: &str| -> String {
+            d.fields
+                .iter()
+                .find(|f| f.path == path)
+                .map(|f| pick(lang, &f.label))
+                .unwrap_or_else(|| path.to_string())
+        };
+        let comment_view = |c: &jingtu_doc::ReviewComment| CommentView {
+            when: when(c.at_ms),
+            who: c.by.clone(),
+            text: c.text.clone(),
+            place: c
+                .path
+                .as_deref()
+                .map(&label_of)
+                .unwrap_or_else(|| t(lang, "整条记录", "Whole record").into()),
+            round: match lang {
+                Lang::Zh => format!("第 {} 次提交", c.round),
+                Lang::En => format!("submission {}", c.round),
+            },
+        };
+        // Inside checklist items and other nested parts, only what holds a value (an item's
+        // empty deadline, owner or score would bury the results).
+        let fields = d
+            .fields
+            .iter()
+            .filter(|f| f.depth < 2 || f.heading || !f.shown.zh.is_empty())
+            .map(|f| FieldView {
+                path: f.path.clone(),
+                label: pick(lang, &f.label),
+                shown: pick(lang, &f.shown),
+                heading: f.heading,
+                depth: f.depth.min(3),
+                issue: d
+                    .issues
+                    .iter()
+                    .find(|i| i.path == f.path)
+                    .map(|i| pick(lang, &i.message)),
+                fix: d
+                    .to_fix
+                    .iter()
+                    .find(|c| c.path.as_deref() == Some(f.path.as_str()))
+                    .map(|c| c.text.clone()),
+            })
+            .collect();
+        let issues = d
+            .issues
+            .iter()
+            .map(|i| {
+                (
+                    if i.severity == "error" {
+                        t(lang, "错误", "error").to_string()
+                    } else {
+                        t(lang, "提示", "warning").to_string()
+                    },
+                    label_of(&i.path),
+                    pick(lang, &i.message),
+                )
+            })
+            .collect();
+        let computed = d
+            .computed_fields
+            .iter()
+            .map(|c| {
+                let v = d.computed.get(&c.id).unwrap_or(&Value::Null);
+                let unit = match (v, &c.unit) {
+                    (Value::Number(_), Some(u)) => format!(" {u}"),
+                    _ => String::new(),
+                };
+                (
+                    pick(lang, &c.label),
+                    format!("{}{unit}", computed_text(lang, v)),
+                )
+            })
+            .collect();
+        let photos = d
+            .photos
+            .iter()
+            .map(|p| PhotoView {
+                thumb: format!("/photos/{}?thumb=true", p.sha256),
+                full: format!("/photos/{}", p.sha256),
+                tag: pick(lang, &p.tag_label),
+                field: p.field.as_deref().map(&label_of).unwrap_or_default(),
+                taken: p.taken_at_ms.map(when).unwrap_or_default(),
+                place: match (p.lat, p.lon) {
+                    (Some(la), Some(lo)) => format!("{la:.6}, {lo:.6}"),
+                    _ => String::new(),
+                },
+                note: p.note.clone().unwrap_or_default(),
+            })
+            .collect();
+        let map = d.position.map(|p| {
+            let zoom = 15;
+            let (tx, ty, x, y) = tile_of(p.lat, p.lon, zoom);
+            MapView {
+                lat: format!("{:.6}", p.lat),
+                lon: format!("{:.6}", p.lon),
+                tile: tile_url.as_ref().map(|u| {
+                    u.replace("{z}", &zoom.to_string())
+                        .replace("{x}", &tx.to_string())
+                        .replace("{y}", &ty.to_string())
+                }),
+                x,
+                y,
+            }
+        });
+        let events = d
+            .events
+            .iter()
+            .map(|e| EventView {
+                when: when(e.at_ms),
+                who: e.author.clone(),
+                what: text::status(lang, e.kind.as_str()),
+                note: e.note.clone().unwrap_or_default(),
+            })
+            .collect();
+        let conflicts = d
+            .conflicts
+            .iter()
+            .map(|c| ConflictView {
+                path: c.path.clone(),
+                label: label_of(&c.path),
+                values: c
+                    .values
+                    .iter()
+                    .map(|v| ValueView {
+                        json: v.value.to_string(),
+                        shown: match &v.value {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        },
+                        who: v
+                            .author
+                            .clone()
+                            .unwrap_or_else(|| v.device.chars().take(8).collect()),
+                        when: when(v.time_ms),
+                        current: v.shown,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let history = d
+            .history
+            .iter()
+            .rev()
+            .map(|h| EventView {
+                when: when(h.time_ms),
+                who: h.author.clone().unwrap_or_default(),
+                what: h.action.clone(),
+                note: h
+                    .paths
+                    .iter()
+                    .map(|p| label_of(p))
+                    .collect::<Vec<_>>()
+                    .join("、"),
+            })
+            .collect();
+        let decisions = match d.status.as_str() {
+            "submitted" => vec![
+                Decision {
+                    value: "return",
+                    label: t(lang, "退回整改", "Return with what to fix"),
+                },
+                Decision {
+                    value: "approve",
+                    label: t(lang, "审核通过", "Approve"),
+                },
+                Decision {
+                    value: "comment",
+                    label: t(lang, "仅添加意见", "Comment only"),
+                },
+            ],
+            "approved" => vec![
+                Decision {
+                    value: "reopen",
+                    label: t(lang, "重新打开", "Reopen"),
+                },
+                Decision {
+                    value: "comment",
+                    label: t(lang, "仅添加意见", "Comment only"),
+                },
+            ],
+            "returned" => vec![Decision {
+                value: "comment",
+                label: t(lang, "仅添加意见", "Comment only"),
+            }],
+            _ => Vec::new(),
+        };
+        let paths = d
+            .fields
+            .iter()
+            .filter(|f| f.heading || f.depth == 0)
+            .map(|f| PathChoice {
+                path: f.path.clone(),
+                label: pick(lang, &f.label),
+            })
+            .collect();
+        let mut facts = vec![
+            (
+                t(lang, "类型", "Kind").to_string(),
+                pick(lang, &d.template_label),
+            ),
+            (t(lang, "填报人", "Author").to_string(), d.author.clone()),
+            (
+                t(lang, "创建时间", "Created").to_string(),
+                when(d.created_at_ms),
+            ),
+            (
+                t(lang, "完成度", "Complete").to_string(),
+                format!("{:.0}%", d.completion_pct),
+            ),
+        ];
+        if let Some(v) = &d.village {
+            facts.insert(1, (t(lang, "村庄", "Village").into(), v.clone()));
+        }
+        if let Some(o) = &d.org_unit {
+            facts.insert(1, (t(lang, "行政区划", "Org unit").into(), o.clone()));
+        }
+        RecordPage {
+            chrome: Chrome::new(
+                lang,
+                d.name.clone(),
+                Some((who, csrf)),
+                &format!("/records/{}", d.id),
+            ),
+            id: d.id.clone(),
+            name: d.name.clone(),
+            status: d.status.clone(),
+            status_label: text::status(lang, &d.status),
+            facts,
+            fields,
+            issues,
+            computed,
+            photos,
+            map,
+            events,
+            comments: d.comments.iter().map(&comment_view).collect(),
+            to_fix: d.to_fix.iter().map(&comment_view).collect(),
+            conflicts,
+            history,
+            decisions,
+            paths,
+            w: RecordWords {
+                back: t(lang, "← 返回审核队列", "← Back to the queue"),
+                values: t(lang, "填报内容", "Values"),
+                issues: t(lang, "校验问题", "Issues"),
+                no_issues: t(lang, "没有校验问题。", "No issues."),
+                computed: t(lang, "计算结果", "Computed results"),
+                photos: t(lang, "现场照片", "Photos"),
+                no_photos: t(lang, "没有照片。", "No photos."),
+                position: t(lang, "位置", "Position"),
+                no_position: t(lang, "这条记录没有位置。", "This record has no position."),
+                no_tiles: t(
+                    lang,
+                    "未配置地图服务（map.tile_url），仅显示坐标。",
+                    "No map tiles configured (map.tile_url): coordinates only.",
+                ),
+                review: t(lang, "审核", "Review"),
+                to_fix: t(lang, "待整改", "To fix"),
+                thread: t(lang, "审核意见", "Review comments"),
+                no_comments: t(lang, "还没有审核意见。", "No comments yet."),
+                decision: t(lang, "审核决定", "Decision"),
+                note: t(lang, "说明", "Note"),
+                comment: t(lang, "意见", "Comment"),
+                comment_at: t(lang, "针对", "About"),
+                more_comments: t(lang, "更多意见", "More comments"),
+                whole_record: t(lang, "整条记录", "Whole record"),
+                send: t(lang, "提交审核", "Send"),
+                conflicts: t(lang, "数据冲突", "Conflicts"),
+                or_type: t(lang, "或填写新值", "Or type a new value"),
+                resolve: t(lang, "确定", "Resolve"),
+                current: t(lang, "当前显示", "shown now"),
+                history: t(lang, "修改历史", "History"),
+                timeline: t(lang, "状态变化", "Status timeline"),
+                full_size: t(lang, "查看原图", "Full size"),
+                locked: t(
+                    lang,
+                    "记录已通过审核并锁定；如需更正请重新打开。",
+                    "The record is approved and locked; reopen it to correct it.",
+                ),
+            },
+        }
+    }
+
+    pub fn render_page(&self) -> Result<String, askama::Error> {
+        self.render()
+    }
+}
+
+/// A computed result as people read it: yes/no for booleans, lists joined, objects as
+/// `key: value` pairs.
+fn computed_text(lang: Lang, v: &Value) -> String {
+    match v {
+        Value::Null => "—".into(),
+        Value::Bool(true) => t(lang, "是", "yes").into(),
+        Value::Bool(false) => t(lang, "否", "no").into(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => format!("{f:.1}"),
+            _ => n.to_string(),
+        },
+        Value::Array(a) if a.is_empty() => t(lang, "无", "none").into(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| computed_text(lang, x))
+            .collect::<Vec<_>>()
+            .join("、"),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, x)| format!("{}: {}", text::result_key(lang, k), computed_text(lang, x)))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// A review form as posted: the decision, a note, and up to three comments.
+#[derive(Debug, Deserialize)]
+pub struct ReviewForm {
+    pub csrf: String,
+    pub decision: String,
+    pub note: Option<String>,
+    pub path1: Option<String>,
+    pub text1: Option<String>,
+    pub path2: Option<String>,
+    pub text2: Option<String>,
+    pub path3: Option<String>,
+    pub text3: Option<String>,
+}
+
+impl ReviewForm {
+    /// The comments with text (a blank path means the whole record).
+    pub fn comments(&self) -> Vec<NewComment> {
+        [
+            (&self.path1, &self.text1),
+            (&self.path2, &self.text2),
+            (&self.path3, &self.text3),
+        ]
+        .into_iter()
+        .filter_map(|(p, t)| {
+            let text = t.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
+            Some(NewComment {
+                text: text.to_string(),
+                path: p.clone().filter(|p| !p.trim().is_empty()),
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,220 @@
+// The supervisors' web console in a real browser (Debian's chromium, driven by playwright-core),
+// against a real server and device stores used through the `jingtu` command line:
+//
+// - an inspector's login is refused; the supervisor logs in, filters the queue, opens an
+//   inspection and returns it with a comment on one checklist item;
+// - the inspector's store syncs and shows that comment where to fix; the inspector fixes and
+//   resubmits; the supervisor approves; the inspector sees it approved;
+// - a conflict made by the inspector's phone and the supervisor's tablet is resolved in the
+//   browser and reaches both devices;
+// - a change without the session's CSRF token is refused.
+//
+// Screenshots of each page go to $JINGTU_SCREENSHOTS. Run by tests/browser/run.sh.
+
+const { chromium } = require('playwright-core');
+const { execFileSync, spawn } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const SERVER = process.env.JINGTU_SERVER_BIN;
+const CLI = process.env.JINGTU_CLI_BIN;
+const WORK = process.env.JINGTU_WORK;
+const SHOTS = process.env.JINGTU_SCREENSHOTS;
+const DATA = path.join(WORK, 'server');
+const PASSWORD = '县审核-2024秋';
+
+let failures = 0;
+function check(what, ok, detail) {
+  if (ok) {
+    console.log(`ok   ${what}`);
+  } else {
+    failures += 1;
+    console.log(`FAIL ${what}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+function admin(args, input) {
+  return execFileSync(SERVER, ['--data-dir', DATA, 'admin', ...args], {
+    input: input ?? '',
+    encoding: 'utf8',
+  }).trim();
+}
+
+/** `jingtu --store STORE --json ARGS`: the parsed answer (throws on failure). */
+function jt(store, args) {
+  const out = execFileSync(CLI, ['--store', path.join(WORK, store), '--json', ...args], {
+    encoding: 'utf8',
+  });
+  return JSON.parse(out);
+}
+
+async function startServer() {
+  fs.mkdirSync(DATA, { recursive: true });
+  // Plain http on loopback: session cookies without `Secure`.
+  const config = path.join(WORK, 'server.toml');
+  fs.writeFileSync(config, 'insecure_cookies = true\n');
+  const child = spawn(SERVER, ['--config', config, '--data-dir', DATA, 'serve', '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let seen = '';
+    const look = (chunk) => {
+      seen += chunk.toString();
+      const m = seen.match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (m) resolve(m[0]);
+    };
+    child.stdout.on('data', look);
+    child.stderr.on('data', look);
+    child.on('exit', (code) => reject(new Error(`the server stopped (${code}): ${seen}`)));
+    setTimeout(() => reject(new Error(`no address from the server: ${seen}`)), 30000);
+  });
+  return { child, url };
+}
+
+function inspection(store, items, village) {
+  const id = jt(store, ['new', 'village_inspection', '--org-unit', '411321102206', '--village', village]).id;
+  const set = [
+    ['village_name', village], ['admin_code', '411321102206'], ['township', '云阳镇'],
+    ['eval_year', '2024'], ['eval_half', '1'], ['eval_level', 'county_self'],
+    ['inspected_at', '2024-07-16T09:30:00+08:00'],
+    ['position', '{"lat":33.488612,"lon":112.431275,"accuracy_m":4.5}'],
+    ['indicators.sewage_treatment_rate_pct', '65.5'], ['indicators.bow_remediation_rate_pct', '100'],
+    ['indicators.water_source_completion_pct', '85'],
+  ];
+  for (const [p, v] of set) jt(store, ['set', id, p, v]);
+  jt(store, ['append', id, 'inspectors', '"王建军"']);
+  for (const item of items) jt(store, ['check', id, item, 'pass']);
+  return id;
+}
+
+(async () => {
+  const { child, url } = await startServer();
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  try {
+    const csv = path.join(WORK, 'org.csv');
+    fs.writeFileSync(csv, 'code,name,level,parent\n410000000000,河南省,,\n411300000000,南阳市,,\n' +
+      '411321000000,南召县,,\n411321102000,云阳镇,,\n411321102206,杨树沟村,,\n');
+    admin(['org', 'import', csv]);
+    admin(['user', 'create', 'insp_yy', '--role', 'inspector', '--org', '411321102000', '--password-stdin'], 'phone-only-2024\n');
+    admin(['user', 'create', 'sup_nz', '--role', 'supervisor', '--org', '411321000000', '--password-stdin'], `${PASSWORD}\n`);
+    const code = (user) => admin(['enroll-code', user]).split('\n')[0].trim();
+    jt('yy', ['enroll', url, code('insp_yy'), '--label', '云阳镇巡查手机']);
+    jt('tablet', ['enroll', url, code('sup_nz'), '--label', '县审核平板']);
+    const template = JSON.parse(fs.readFileSync('schemas/templates/village_inspection.v1.json', 'utf8'));
+    const items = template.properties.checklist.propertyNames.enum;
+    const id = inspection('yy', items, '杨树沟村');
+    jt('yy', ['submit', id]);
+    const other = inspection('yy', items, '云阳村');
+    jt('yy', ['sync']);
+
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 }, locale: 'zh-CN' });
+    await page.goto(`${url}/queue`);
+    check('without a session the console asks to log in', page.url().includes('/login'));
+    check('the login page is in Chinese', (await page.textContent('h1')).includes('审核员登录'));
+    await page.screenshot({ path: `${SHOTS}/01-login.png`, fullPage: true });
+    await page.fill('#user', 'insp_yy');
+    await page.fill('#password', 'phone-only-2024');
+    await page.click('button[type=submit]');
+    check('an inspector\'s login is refused', (await page.textContent('.error')).includes('用户名或密码不对'));
+
+    await page.fill('#user', 'sup_nz');
+    await page.fill('#password', PASSWORD);
+    await page.click('button[type=submit]');
+    await page.waitForURL('**/queue');
+    check('the supervisor reaches the queue', (await page.textContent('h1')).includes('审核队列'));
+    await page.screenshot({ path: `${SHOTS}/02-queue.png`, fullPage: true });
+    await page.fill('input[name=village]', '杨树');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForLoadState();
+    const rows = await page.locator('table.queue tbody tr').count();
+    check('filtering by village leaves one record', rows === 1, `${rows} rows`);
+    await page.click('nav.tabs a:has-text("待审核")');
+    check('the submitted tab counts one', (await page.textContent('nav.tabs a.active')).includes('1'));
+    await page.screenshot({ path: `${SHOTS}/03-queue-filtered.png`, fullPage: true });
+
+    await page.click(`a[href="/records/${id}"]`);
+    await page.waitForLoadState();
+    check('the record page labels its fields', (await page.content()).includes('行政村名称'));
+    await page.screenshot({ path: `${SHOTS}/04-record.png` });
+    await page.screenshot({ path: `${SHOTS}/05-record-full.png`, fullPage: true });
+    const item = items[4];
+    await page.check('input[name=decision][value=return]');
+    await page.fill('#note', '请核实');
+    await page.selectOption('#path1', `checklist.${item}`);
+    await page.fill('#text1', '杂物未清理，请补拍整治后照片');
+    await page.click('form.review button[type=submit]');
+    await page.waitForLoadState();
+    check('the record is returned', (await page.textContent('h1')).includes('已退回'));
+    check('the comment shows under 待整改', (await page.textContent('.fix')).includes('杂物未清理'));
+    await page.screenshot({ path: `${SHOTS}/06-returned.png` });
+
+    jt('yy', ['sync']);
+    const shown = jt('yy', ['show', id]);
+    check('the inspector\'s store shows the comment where to fix',
+      shown.status === 'returned' && shown.to_fix.length === 1 && shown.to_fix[0].path === `checklist.${item}`,
+      JSON.stringify(shown.to_fix));
+    jt('yy', ['check', id, item, 'na']);
+    jt('yy', ['submit', id]);
+    jt('yy', ['sync']);
+
+    await page.reload();
+    check('the resubmitted record waits again', (await page.textContent('h1')).includes('待审核'));
+    await page.check('input[name=decision][value=approve]');
+    await page.click('form.review button[type=submit]');
+    await page.waitForLoadState();
+    check('the supervisor approves it', (await page.textContent('h1')).includes('已通过'));
+    await page.screenshot({ path: `${SHOTS}/07-approved.png` });
+    jt('yy', ['sync']);
+    check('the inspector sees it approved', jt('yy', ['show', id]).status === 'approved');
+
+    // A conflict: the phone and the tablet change the same field offline.
+    jt('tablet', ['sync']);
+    jt('yy', ['set', other, 'township', '城郊乡']);
+    jt('tablet', ['set', other, 'township', '皇路店镇']);
+    jt('yy', ['sync']);
+    jt('tablet', ['sync']);
+    await page.goto(`${url}/records/${other}`);
+    const conflicts = await page.locator('form.conflict').count();
+    check('the conflict shows side by side', conflicts === 1 &&
+      (await page.textContent('form.conflict')).includes('城郊乡') &&
+      (await page.textContent('form.conflict')).includes('皇路店镇'));
+    await page.screenshot({ path: `${SHOTS}/08-conflict.png` });
+    await page.fill('form.conflict input[name=typed]', '云阳镇');
+    await page.click('form.conflict button[type=submit]');
+    await page.waitForLoadState();
+    check('the conflict is resolved', (await page.locator('form.conflict').count()) === 0);
+    for (const store of ['yy', 'tablet']) {
+      jt(store, ['sync']);
+      const c = jt(store, ['conflicts', other]);
+      const v = jt(store, ['show', other]).data.township;
+      check(`the resolution reaches the ${store} store`, c.length === 0 && v === '云阳镇', `${v}`);
+    }
+
+    // A change without the session's CSRF token does nothing.
+    const forged = await page.request.post(`${url}/records/${other}/review`, {
+      form: { csrf: 'forged', decision: 'return', text1: 'x' },
+      maxRedirects: 0,
+    });
+    check('a form without the CSRF token is refused', forged.status() === 403, `${forged.status()}`);
+
+    // English, and a tablet.
+    await page.goto(`${url}/queue?lang=en`);
+    check('the English switch works', (await page.textContent('h1')).includes('Review queue'));
+    await page.screenshot({ path: `${SHOTS}/09-queue-en.png`, fullPage: true });
+    const tablet = await browser.newPage({ viewport: { width: 800, height: 1280 } });
+    await tablet.context().addCookies(await page.context().cookies());
+    await tablet.goto(`${url}/records/${id}?lang=zh`);
+    await tablet.screenshot({ path: `${SHOTS}/10-record-tablet.png` });
+  } finally {
+    await browser.close();
+    child.kill();
+  }
+  if (failures > 0) {
+    console.log(`${failures} check(s) failed`);
+    process.exit(1);
+  }
+  console.log('all browser checks passed');
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
