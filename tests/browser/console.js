@@ -7,6 +7,7 @@
 //   resubmits; the supervisor approves; the inspector sees it approved;
 // - a conflict made by the inspector's phone and the supervisor's tablet is resolved in the
 //   browser and reaches both devices;
+// - an enrollment code is issued with its QR code, and a phone enrolls with it;
 // - a change without the session's CSRF token is refused.
 //
 // Screenshots of each page go to $JINGTU_SCREENSHOTS. Run by tests/browser/run.sh.
@@ -96,6 +97,7 @@ function inspection(store, items, village) {
       '411321000000,南召县,,\n411321102000,云阳镇,,\n411321102206,杨树沟村,,\n');
     admin(['org', 'import', csv]);
     admin(['user', 'create', 'insp_yy', '--role', 'inspector', '--org', '411321102000', '--password-stdin'], 'phone-only-2024\n');
+    admin(['user', 'create', 'insp_y2', '--role', 'inspector', '--org', '411321102000']);
     admin(['user', 'create', 'sup_nz', '--role', 'supervisor', '--org', '411321000000', '--password-stdin'], `${PASSWORD}\n`);
     const code = (user) => admin(['enroll-code', user]).split('\n')[0].trim();
     jt('yy', ['enroll', url, code('insp_yy'), '--label', '云阳镇巡查手机']);
@@ -196,6 +198,21 @@ function inspection(store, items, village) {
       maxRedirects: 0,
     });
     check('a form without the CSRF token is refused', forged.status() === 403, `${forged.status()}`);
+
+    // An enrollment code for a new inspector's phone, with its QR code; the phone enrolls
+    // with the code shown.
+    await page.goto(`${url}/enroll`);
+    await page.fill('input[name=user]', 'insp_y2');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForLoadState();
+    const shownCode = (await page.textContent('#code')).trim();
+    const qr = page.locator('img.qr');
+    const qrOk = (await qr.count()) === 1 &&
+      (await qr.evaluate((img) => img.complete && img.naturalWidth > 0));
+    check('an enrollment code is issued and its QR shown', /^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$/.test(shownCode) && qrOk, shownCode);
+    await page.screenshot({ path: `${SHOTS}/11-enrollment-code.png` });
+    const who = jt('y2', ['enroll', url, shownCode]);
+    check('a phone enrolls with the code from the page', who.user === 'insp_y2', JSON.stringify(who));
 
     // English, and a tablet.
     await page.goto(`${url}/queue?lang=en`);

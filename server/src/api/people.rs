@@ -186,7 +186,7 @@ pub async fn logout(
 }
 
 /// The server's address for QR codes: the configured `public_url`, else the request's `Host`.
-fn server_url(state: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn server_url(state: &Shared, headers: &HeaderMap) -> Result<String, ApiError> {
     if let Some(url) = &state.people.public_url {
         return Ok(url.clone());
     }

@@ -44,6 +44,7 @@ pub fn router() -> Router<Shared> {
         .route("/records/{id}/review", post(review_form))
         .route("/records/{id}/resolve", post(resolve_form))
         .route("/photos/{hash}", get(photo))
+        .route("/enroll", get(enroll_page).post(enroll_form))
         .route("/static/console.css", get(stylesheet))
 }
 
@@ -491,4 +492,81 @@ async fn stylesheet() -> Response {
         include_str!("../../static/console.css"),
     )
         .into_response()
+}
+
+async fn enroll_page(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Page {
+    let lang = lang_of(&headers, q.lang.as_deref());
+    let s = require(&state, &headers, "/enroll").await?;
+    let mut r = html(
+        StatusCode::OK,
+        pages::EnrollPage::new(lang, &s.actor, &s.csrf, None, None).render_page(),
+    );
+    set_cookies(&mut r, &[lang_cookie(lang)]);
+    Ok(r)
+}
+
+#[derive(Debug, Deserialize)]
+struct EnrollForm {
+    csrf: String,
+    user: String,
+    hours: Option<u64>,
+}
+
+/// Issues a one-time enrollment code for a field user and shows it with its QR code.
+async fn enroll_form(
+    State(state): State<Shared>,
+    Remote(remote): Remote,
+    headers: HeaderMap,
+    Form(f): Form<EnrollForm>,
+) -> Page {
+    let lang = lang_of(&headers, None);
+    let s = require(&state, &headers, "/enroll").await?;
+    if !same_secret(&f.csrf, &s.csrf) {
+        return Err(error_page(lang, StatusCode::FORBIDDEN, text::csrf(lang)));
+    }
+    let server = crate::api::people::server_url(&state, &headers).map_err(|e| failed(lang, e))?;
+    let st = state.clone();
+    let actor = s.actor.clone();
+    let issued = blocking(move || {
+        let issued = crate::people::service::issue_code(
+            &st.ctx,
+            &st.people.settings,
+            &actor,
+            &f.user,
+            f.hours.map(|h| h * 3600),
+            server,
+            crate::people::service::Origin(remote),
+        );
+        match issued {
+            Ok(i) => {
+                let qr = i.qr().map_err(|e| ApiError::internal(e.to_string()))?;
+                Ok(Ok(pages::IssuedView {
+                    user: i.user.name.clone(),
+                    code: jingtu_protocol::format_enrollment_code(&i.code),
+                    payload: i.payload.to_uri(),
+                    expires: text::when(i.expires_at_ms),
+                    qr: format!("data:image/svg+xml;charset=utf-8,{}", encode(&qr.svg())),
+                }))
+            }
+            Err(e) => Ok(Err(ApiError::from(e))),
+        }
+    })
+    .await
+    .map_err(|e| failed(lang, e))?;
+    let (status, issued, error) = match issued {
+        Ok(i) => (StatusCode::CREATED, Some(i), None),
+        Err(e) => (
+            e.status,
+            None,
+            Some(text::error_message(lang, e.code, &e.message)),
+        ),
+    };
+    Ok(html(
+        status,
+        pages::EnrollPage::new(lang, &s.actor, &s.csrf, issued, error.as_deref()).render_page(),
+    ))
 }

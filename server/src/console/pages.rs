@@ -23,6 +23,7 @@ pub struct Chrome {
     pub switch_href: String,
     pub switch_label: &'static str,
     pub nav_queue: &'static str,
+    pub nav_enroll: &'static str,
     pub logout: &'static str,
     pub skip: &'static str,
 }
@@ -46,6 +47,7 @@ impl Chrome {
             switch_href: format!("{here}{sep}lang={}", lang.other().code()),
             switch_label: lang.switch_label(),
             nav_queue: t(lang, "审核队列", "Review queue"),
+            nav_enroll: t(lang, "设备登记码", "Enrollment codes"),
             logout: t(lang, "退出", "Log out"),
             skip: t(lang, "跳到正文", "Skip to content"),
         }
@@ -849,5 +851,88 @@ impl ReviewForm {
             })
         })
         .collect()
+    }
+}
+
+// ---- Enrollment codes ----------------------------------------------------------------------
+
+/// A code just issued, shown once.
+pub struct IssuedView {
+    pub user: String,
+    pub code: String,
+    pub payload: String,
+    pub expires: String,
+    /// The QR code as a `data:` URL of its SVG.
+    pub qr: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/enroll.html")]
+pub struct EnrollPage {
+    pub chrome: Chrome,
+    pub issued: Option<IssuedView>,
+    pub error: Option<String>,
+    pub w: EnrollWords,
+}
+
+pub struct EnrollWords {
+    pub heading: &'static str,
+    pub intro: &'static str,
+    pub user: &'static str,
+    pub hours: &'static str,
+    pub issue: &'static str,
+    pub code_for: &'static str,
+    pub valid_until: &'static str,
+    pub scan: &'static str,
+    pub once: &'static str,
+    pub qr_alt: &'static str,
+}
+
+impl EnrollPage {
+    pub fn new(
+        lang: Lang,
+        who: &Actor,
+        csrf: &str,
+        issued: Option<IssuedView>,
+        error: Option<&str>,
+    ) -> EnrollPage {
+        EnrollPage {
+            chrome: Chrome::new(
+                lang,
+                t(lang, "设备登记码", "Enrollment codes").into(),
+                Some((who, csrf)),
+                "/enroll",
+            ),
+            issued,
+            error: error.map(str::to_string),
+            w: EnrollWords {
+                heading: t(
+                    lang,
+                    "为巡查员、采样员的手机发放登记码",
+                    "Enroll a field user's phone",
+                ),
+                intro: t(
+                    lang,
+                    "登记码只能使用一次。手机应用扫描二维码，或输入登记码，即可连接到本服务器。",
+                    "A code works once. The phone app scans the QR code, or takes the code typed in, and connects to this server.",
+                ),
+                user: t(lang, "用户名", "User name"),
+                hours: t(lang, "有效期（小时）", "Valid for (hours)"),
+                issue: t(lang, "生成登记码", "Issue a code"),
+                code_for: t(lang, "登记码，用户", "Code for"),
+                valid_until: t(lang, "有效期至", "Valid until"),
+                scan: t(lang, "请用手机应用扫描：", "Scan with the phone app:"),
+                once: t(
+                    lang,
+                    "登记码只显示这一次，请现在交给使用人。",
+                    "The code is shown this once: hand it over now.",
+                ),
+                qr_alt: t(lang, "登记二维码", "Enrollment QR code"),
+            },
+        }
+    }
+
+    pub fn render_page(&self) -> Result<String, askama::Error> {
+        self.render()
     }
 }
