@@ -71,7 +71,15 @@ impl TemplateCache {
     /// The set for the catalog as it is now (one read of the catalog's list; the texts only
     /// when it changed).
     pub fn current(&self, store: &dyn CatalogStore) -> Result<Arc<TemplateSet>, CatalogError> {
-        let rows = store.catalog()?;
+        self.for_rows(store, &store.catalog()?)
+    }
+
+    /// The set for the catalog listed in `rows` (read by the caller, who needs them too).
+    pub fn for_rows(
+        &self,
+        store: &dyn CatalogStore,
+        rows: &[CatalogRow],
+    ) -> Result<Arc<TemplateSet>, CatalogError> {
         let key: String = rows.iter().map(|r| r.sha256.as_str()).collect();
         if let Some((k, set)) = self.held.read().unwrap_or_else(|p| p.into_inner()).as_ref()
             && *k == key
@@ -97,7 +105,7 @@ impl TemplateCache {
                     .map(|(_, t)| (r.id.clone(), t.clone()))
             })
             .collect();
-        let codes = current_code_tables(store, &rows)?;
+        let codes = current_code_tables(store, rows)?;
         let codes_text = match &codes {
             Some((row, _)) => store
                 .catalog_texts(std::slice::from_ref(&row.sha256))?

@@ -6,6 +6,7 @@
 mod common;
 
 use common::cli::{checklist_items, enrolled, inspection};
+use common::web::{install_tls, set_cookie};
 use jingtu_e2e::ServerProcess;
 use reqwest::blocking::{Client, Response};
 
@@ -41,16 +42,6 @@ fn hidden(page: &str, key: &str) -> String {
     page[start..start + page[start..].find('"').unwrap()].to_string()
 }
 
-fn cookie(r: &Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .find(|kv| kv.starts_with(&format!("{name}=")))
-        .map(str::to_string)
-}
-
 struct Browser {
     http: Client,
     url: String,
@@ -59,13 +50,7 @@ struct Browser {
 
 impl Browser {
     fn new(server: &ServerProcess) -> Browser {
-        // Making a jingtu client installs the TLS provider reqwest needs, even for plain HTTP.
-        jingtu_client::Client::new(
-            &server.url,
-            "jt_none",
-            jingtu_client::ClientOptions::default(),
-        )
-        .expect("a client");
+        install_tls(&server.url);
         Browser {
             http: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -78,7 +63,7 @@ impl Browser {
 
     fn keep(&mut self, r: &Response) {
         for name in ["jingtu_session", "jingtu_login", "jingtu_lang"] {
-            if let Some(c) = cookie(r, name) {
+            if let Some(c) = set_cookie(r, name) {
                 self.cookies.retain(|k| !k.starts_with(&format!("{name}=")));
                 self.cookies.push(c);
             }

@@ -8,6 +8,7 @@
 mod common;
 
 use common::cli::{checklist_items, enrolled, inspection};
+use common::web::{install_tls, set_cookie};
 use jingtu_e2e::ServerProcess;
 use serde_json::Value;
 
@@ -116,13 +117,7 @@ struct Web {
 
 impl Web {
     fn login(server: &ServerProcess, user: &str, password: &str) -> Web {
-        // Making a jingtu client installs the TLS provider reqwest needs, even for plain HTTP.
-        jingtu_client::Client::new(
-            &server.url,
-            "jt_none",
-            jingtu_client::ClientOptions::default(),
-        )
-        .expect("a client");
+        install_tls(&server.url);
         let http = reqwest::blocking::Client::new();
         let r = http
             .post(format!("{}/v1/login", server.url))
@@ -131,13 +126,7 @@ impl Web {
             .send()
             .unwrap();
         assert_eq!(r.status(), 200, "login");
-        let cookie = r
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .expect("a session cookie")
-            .to_string();
+        let cookie = set_cookie(&r, "jingtu_session").expect("a session cookie");
         let body: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
         Web {
             http,

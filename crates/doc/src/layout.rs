@@ -28,6 +28,17 @@ impl EventKind {
         }
     }
 
+    /// The event a supervisor's decision makes: `approve`, `return` or `reopen` (the words
+    /// of the review API, the console's forms and `jingtu review`).
+    pub fn decision(word: &str) -> Option<EventKind> {
+        Some(match word {
+            "approve" => EventKind::Approved,
+            "return" => EventKind::Returned,
+            "reopen" => EventKind::Reopened,
+            _ => return None,
+        })
+    }
+
     /// The kind a status event's `type` names.
     pub fn parse(s: &str) -> Option<EventKind> {
         Some(match s {

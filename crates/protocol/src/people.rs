@@ -100,7 +100,8 @@ impl EnrollPayload {
     }
 }
 
-fn percent_encode(s: &str) -> String {
+/// Percent-encodes every byte but ASCII letters, digits and `-._~` (RFC 3986 unreserved).
+pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

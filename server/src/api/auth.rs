@@ -128,17 +128,37 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
     )
 }
 
-/// The value of the session cookie, if the request carries one.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+/// The value of the cookie `name`, if the request carries one (at most 256 bytes).
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim())
         .filter(|v| !v.is_empty() && v.len() <= 256)
+}
+
+/// The value of the session cookie, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The live web session the request's cookie names: `None` without a cookie, or for an
+/// unknown, ended or expired session.
+pub async fn session_of(
+    state: &Shared,
+    headers: &HeaderMap,
+) -> Result<Option<crate::storage::SessionInfo>, ApiError> {
+    let Some(session) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    let hash = secret_hash(session);
+    let st = state.clone();
+    let now = crate::people::now_ms();
+    blocking(move || Ok(st.auth.find_session(&hash, now)?)).await
 }
 
 /// The caller behind a device token: 401 `bad_token` for an unknown or revoked one (a revoked
@@ -213,12 +233,8 @@ pub async fn authenticate_any(
     let remote = remote_of(&state, headers, request.extensions());
     let caller = if let Some(token) = bearer(headers) {
         device_caller(&state, token?, headers, remote).await?
-    } else if let Some(session) = session_cookie(headers) {
-        let hash = secret_hash(session);
-        let st = state.clone();
-        let now = crate::people::now_ms();
-        let found = blocking(move || Ok(st.auth.find_session(&hash, now)?)).await?;
-        let session = found.ok_or_else(|| {
+    } else if session_cookie(headers).is_some() {
+        let session = session_of(&state, headers).await?.ok_or_else(|| {
             ApiError::unauthorized(
                 "bad_session",
                 "the session is unknown, ended or expired: log in",

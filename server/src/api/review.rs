@@ -270,17 +270,9 @@ pub async fn decide(
     Path(id): Path<String>,
     Json(req): Json<ReviewRequest>,
 ) -> Result<Json<ReviewAnswer>, ApiError> {
-    let decision = match req.decision.as_str() {
-        "approve" => EventKind::Approved,
-        "return" => EventKind::Returned,
-        "reopen" => EventKind::Reopened,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_value",
-                "decision: one of approve, return, reopen",
-            ));
-        }
-    };
+    let decision = EventKind::decision(&req.decision).ok_or_else(|| {
+        ApiError::bad_request("invalid_value", "decision: one of approve, return, reopen")
+    })?;
     let comments: Vec<NewComment> = req.comments.into_iter().map(Into::into).collect();
     let record = id.clone();
     let w = blocking(move || {

@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::actor::{Actor, Via};
-use crate::api::auth::{Remote, session_cookie};
+use crate::api::auth::{Remote, cookie as cookie_value, session_cookie, session_of};
 use crate::api::{ApiError, Shared, blocking};
 use crate::people::{same_secret, secret_hash};
 use text::Lang;
@@ -69,17 +69,6 @@ fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
     }
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 /// The language of the page: `?lang=` when given, else the cookie, else Chinese.
 fn lang_of(headers: &HeaderMap, asked: Option<&str>) -> Lang {
     Lang::parse(
@@ -103,14 +92,7 @@ struct Session {
 }
 
 async fn session(state: &Shared, headers: &HeaderMap) -> Result<Option<Session>, ApiError> {
-    let Some(cookie) = session_cookie(headers) else {
-        return Ok(None);
-    };
-    let hash = secret_hash(cookie);
-    let st = state.clone();
-    let now = crate::people::now_ms();
-    let found = blocking(move || Ok(st.auth.find_session(&hash, now)?)).await?;
-    Ok(found.map(|s| Session {
+    Ok(session_of(state, headers).await?.map(|s| Session {
         csrf: s.csrf_token.clone(),
         actor: Actor::of(s.user, Via::Session, None, None),
     }))
@@ -125,16 +107,10 @@ async fn require(state: &Shared, headers: &HeaderMap, back: &str) -> Result<Sess
     }
 }
 
-/// Percent-encodes a path for a query value.
+/// Percent-encodes a console path or a value for a query or a `data:` URL (`/` kept, so a
+/// path stays readable).
 fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    jingtu_protocol::percent_encode(s).replace("%2F", "/")
 }
 
 /// A page of an error for people, in their language.
@@ -373,17 +349,12 @@ async fn review_form(
         let written = match f.decision.as_str() {
             "comment" => crate::review::comment(&st.ctx, &actor, &record, &comments)?,
             d => {
-                let kind = match d {
-                    "approve" => jingtu_doc::EventKind::Approved,
-                    "return" => jingtu_doc::EventKind::Returned,
-                    "reopen" => jingtu_doc::EventKind::Reopened,
-                    _ => {
-                        return Err(ApiError::bad_request(
-                            "invalid_value",
-                            "decision: one of approve, return, reopen, comment",
-                        ));
-                    }
-                };
+                let kind = jingtu_doc::EventKind::decision(d).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_value",
+                        "decision: one of approve, return, reopen, comment",
+                    )
+                })?;
                 crate::review::decide(&st.ctx, &actor, &record, kind, f.note.as_deref(), &comments)?
             }
         };

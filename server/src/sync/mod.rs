@@ -53,9 +53,20 @@ pub fn store_changes(
         record: record.to_string(),
         changes,
     }];
-    push::push_all(ctx, &reach, device, &pushes, deadline)?
+    let templates = templates(ctx, &ctx.catalog.catalog()?)?;
+    push::push_all(ctx, &reach, device, &pushes, &templates, deadline)?
         .pop()
         .ok_or_else(|| SyncError::Internal("the write was left without a result".into()))
+}
+
+/// The published templates (what the review queue's index of each pushed record is read with).
+fn templates(
+    ctx: &Context,
+    rows: &[crate::storage::catalog::CatalogRow],
+) -> Result<std::sync::Arc<jingtu_model::TemplateSet>, SyncError> {
+    ctx.templates
+        .for_rows(&*ctx.catalog, rows)
+        .map_err(|e| SyncError::Internal(e.to_string()))
 }
 
 /// Refuses a request of another protocol version.
@@ -94,14 +105,16 @@ pub fn sync(
         return Err(SyncError::DeviceMismatch);
     }
     let reach = actor.reach(&*ctx.scope)?;
-    let results = push::push_all(ctx, &reach, &req.device, &req.pushes, deadline)?;
+    // The catalog is read once: the templates index the pushed records, the listing goes out.
+    let catalog_rows = ctx.catalog.catalog()?;
+    let templates = templates(ctx, &catalog_rows)?;
+    let results = push::push_all(ctx, &reach, &req.device, &req.pushes, &templates, deadline)?;
     let max = req
         .max_response_bytes
         .unwrap_or(ctx.limits.max_feed_bytes)
         .clamp(1, ctx.limits.max_feed_bytes);
     let scope_update = scope::update(ctx, &reach, req, max)?;
-    let listing =
-        crate::catalog::listing_for(&ctx.catalog.catalog()?, actor.role, &reach.assigned_kinds());
+    let listing = crate::catalog::listing_for(&catalog_rows, actor.role, &reach.assigned_kinds());
     let catalog = (req.catalog.as_deref() != Some(listing.digest.as_str())).then_some(listing);
     let page = ctx
         .records

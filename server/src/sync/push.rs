@@ -53,14 +53,10 @@ pub(super) fn push_all(
     reach: &Reach,
     device: &str,
     pushes: &[Push],
+    templates: &jingtu_model::TemplateSet,
     deadline: Instant,
 ) -> Result<Vec<PushResult>, SyncError> {
     let actor = &reach.actor;
-    // What the review queue shows of each record is read with the published templates.
-    let templates = ctx
-        .templates
-        .current(&*ctx.catalog)
-        .map_err(|e| SyncError::Internal(e.to_string()))?;
     let mut results: Vec<Option<PushResult>> = pushes.iter().map(|_| None).collect();
     let mut pending: Vec<usize> = (0..pushes.len()).collect();
     for _ in 0..MAX_ATTEMPTS {
@@ -76,7 +72,7 @@ pub(super) fn push_all(
             let batch: Vec<&jingtu_protocol::Push> = window.iter().map(|&i| &pushes[i]).collect();
             let loaded = load_and_apply(ctx, reach, &batch);
             for (&i, pre) in window.iter().zip(loaded) {
-                match decide(ctx, actor, reach, &templates, &pushes[i], pre?)? {
+                match decide(ctx, actor, reach, templates, &pushes[i], pre?)? {
                     Decision::Done(r) => results[i] = Some(r),
                     Decision::Store(chunk, a) => {
                         chunks.push(chunk);
