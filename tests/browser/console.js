@@ -72,6 +72,28 @@ async function startServer() {
   return { child, url };
 }
 
+/**
+ * What a screen reader needs of a page: every visible form control has a label (a <label>, or
+ * aria-label), every button a name, every image an alt text. Returns the controls that lack one.
+ */
+async function unlabelled(page) {
+  return page.evaluate(() => {
+    const missing = [];
+    const named = (el) => (el.getAttribute('aria-label') || '').trim() !== '' ||
+      (el.labels && [...el.labels].some((l) => l.textContent.trim() !== ''));
+    for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+      if (!named(el)) missing.push(`${el.tagName.toLowerCase()}[name=${el.name}]`);
+    }
+    for (const el of document.querySelectorAll('button')) {
+      if (el.textContent.trim() === '' && !named(el)) missing.push(`button in ${el.form?.action}`);
+    }
+    for (const el of document.querySelectorAll('img')) {
+      if (!el.hasAttribute('alt')) missing.push(`img ${el.src.slice(0, 40)}`);
+    }
+    return missing;
+  });
+}
+
 function inspection(store, items, village) {
   const id = jt(store, ['new', 'village_inspection', '--org-unit', '411321102206', '--village', village]).id;
   const set = [
@@ -213,6 +235,59 @@ function inspection(store, items, village) {
     await page.screenshot({ path: `${SHOTS}/11-enrollment-code.png` });
     const who = jt('y2', ['enroll', url, shownCode]);
     check('a phone enrolls with the code from the page', who.user === 'insp_y2', JSON.stringify(who));
+
+    // Assignments: give the village to the new inspector, then hand it over to insp_yy.
+    await page.goto(`${url}/assignments`);
+    await page.selectOption('form.give select[name=assignee]', 'insp_y2');
+    await page.selectOption('form.give select[name=kind]', 'village_inspection');
+    await page.selectOption('form.give select[name=target_kind]', 'village');
+    await page.fill('form.give input[name=target]', '411321102206');
+    await page.fill('form.give input[name=due_date]', '2024-08-31');
+    await page.fill('form.give input[name=note]', '上半年县级自评');
+    await page.click('form.give button[type=submit]');
+    await page.waitForLoadState();
+    check('an assignment is given', (await page.textContent('.notice')).includes('任务已分配') &&
+      (await page.textContent('table.assignments')).includes('杨树沟村'));
+    await page.screenshot({ path: `${SHOTS}/12-assignments.png`, fullPage: true });
+    const y2Work = (jt('y2', ['sync']), jt('y2', ['assignments']));
+    check('the assignment reaches the inspector\'s phone', y2Work.length === 1 && y2Work[0].target_name === '杨树沟村',
+      JSON.stringify(y2Work));
+    const row = page.locator('table.assignments tbody tr', { hasText: '杨树沟村' });
+    await row.locator('select[name=assignee]').selectOption('insp_yy');
+    await row.locator('form[action$="/reassign"] button').click();
+    await page.waitForLoadState();
+    check('it is handed over', (await page.textContent('.notice')).includes('任务已转交'));
+    jt('y2', ['sync']);
+    jt('yy', ['sync']);
+    check('it moves from one phone to the other', jt('y2', ['assignments']).length === 0 &&
+      jt('yy', ['assignments']).length === 1);
+    check('the assignments page labels every control', (await unlabelled(page)).length === 0,
+      (await unlabelled(page)).join(', '));
+
+    // People and their phones: revoke the new inspector's phone.
+    await page.goto(`${url}/people`);
+    const y2Card = page.locator('section.person', { hasText: 'insp_y2' });
+    check('the people page lists the phones', (await y2Card.textContent()).includes('使用中'));
+    await page.screenshot({ path: `${SHOTS}/13-people.png`, fullPage: true });
+    check('the people page labels every control', (await unlabelled(page)).length === 0,
+      (await unlabelled(page)).join(', '));
+    await y2Card.locator('button.danger').click();
+    await page.waitForLoadState();
+    check('a phone is revoked', (await page.textContent('.notice')).includes('设备已停用'));
+    let refused = false;
+    try { jt('y2', ['sync']); } catch (e) { refused = true; }
+    check('the revoked phone syncs no more', refused);
+
+    // Keyboard and screen readers: the first Tab reaches the skip link; the queue, record and
+    // enrollment pages label every control.
+    await page.goto(`${url}/queue`);
+    await page.keyboard.press('Tab');
+    check('the first Tab reaches "跳到正文"', await page.evaluate(() => document.activeElement.className === 'skip'));
+    for (const where of ['/queue', `/records/${id}`, `/records/${other}`, '/enroll']) {
+      await page.goto(`${url}${where}`);
+      const missing = await unlabelled(page);
+      check(`${where} labels every control`, missing.length === 0, missing.join(', '));
+    }
 
     // English, and a tablet.
     await page.goto(`${url}/queue?lang=en`);

@@ -260,3 +260,153 @@ fn a_supervisor_reviews_in_the_console_and_the_inspector_sees_it() {
     let (s, _, _) = b.get("/queue");
     assert_eq!(s, 303);
 }
+
+/// The `/PREFIX.../ACTION` form target of the first row that mentions `needle`.
+fn row_action(page: &str, needle: &str, action: &str) -> String {
+    let at = page
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} in {page}"));
+    let rest = &page[at..];
+    let end = rest
+        .find(&format!("/{action}\""))
+        .unwrap_or_else(|| panic!("{action} after {needle}"));
+    let start = rest[..end].rfind("action=\"").unwrap() + "action=\"".len();
+    format!("{}/{action}", &rest[start..end])
+}
+
+#[test]
+fn a_supervisor_gives_hands_over_and_takes_back_work_and_revokes_a_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"));
+    server.county(&[
+        ("insp_yy", "inspector", "411321102000"),
+        ("insp_zz", "inspector", "411321102000"),
+        ("insp_hl", "inspector", "411321103000"),
+        ("sup_yy", "supervisor", "411321102000"),
+    ]);
+    server.set_password("sup_yy", "镇审核-2024");
+    let yy = enrolled(&server, dir.path(), "yy", "insp_yy");
+    let zz = enrolled(&server, dir.path(), "zz", "insp_zz");
+    let mut b = Browser::new(&server);
+    let (s, _, _) = b.login("sup_yy", "镇审核-2024");
+    assert_eq!(s, 303);
+
+    // The form offers the town's field users only.
+    let (s, page, _) = b.get("/assignments");
+    assert_eq!(s, 200);
+    assert!(
+        page.contains("分配新任务") && page.contains("没有进行中的任务"),
+        "{page}"
+    );
+    assert!(page.contains("insp_yy（巡查员）") && page.contains("insp_zz"));
+    assert!(
+        !page.contains("insp_hl"),
+        "another town's inspector is not offered"
+    );
+    let csrf = hidden(&page, "csrf");
+    let give = |csrf: &str, target: &str| {
+        vec![
+            ("csrf", csrf.to_string()),
+            ("assignee", "insp_yy".to_string()),
+            ("kind", "village_inspection".to_string()),
+            ("target_kind", "village".to_string()),
+            ("target", target.to_string()),
+            ("target_name", String::new()),
+            ("org_unit", String::new()),
+            ("due_date", "2024-08-31".to_string()),
+            ("note", "上半年自评".to_string()),
+        ]
+    };
+    let post = |b: &mut Browser, path: &str, v: Vec<(&'static str, String)>| {
+        let v: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        b.post(path, &v)
+    };
+    let (s, _, _) = post(&mut b, "/assignments", give("forged", "411321102206"));
+    assert_eq!(s, 403, "a form without the session's token is refused");
+    // Another town's village is refused, in plain words, with the form still there.
+    let (s, page, _) = post(&mut b, "/assignments", give(&csrf, "411321103201"));
+    assert_eq!(s, 403);
+    assert!(
+        page.contains("不在您管辖的区域内") && page.contains("分配新任务"),
+        "{page}"
+    );
+    let (s, _, to) = post(&mut b, "/assignments", give(&csrf, "411321102206"));
+    assert_eq!((s, to.as_deref()), (303, Some("/assignments?done=given")));
+    let (_, page, _) = b.get("/assignments?done=given");
+    assert!(page.contains("任务已分配"), "{page}");
+    // The village's name and its unit are filled in from the org units.
+    assert!(
+        page.contains("村庄：杨树沟村（411321102206）") && page.contains("2024-08-31"),
+        "{page}"
+    );
+
+    // The work reaches the inspector's phone.
+    yy.ok(&["sync"]);
+    let mine = yy.ok(&["assignments"]);
+    assert_eq!(mine[0]["target_name"], "杨树沟村", "{mine}");
+
+    // Handed over, it leaves yy's phone and reaches zz's.
+    let reassign = row_action(&page, "杨树沟村（411321102206）", "reassign");
+    let (s, _, to) = post(
+        &mut b,
+        &reassign,
+        vec![("csrf", csrf.clone()), ("assignee", "insp_zz".into())],
+    );
+    assert_eq!((s, to.as_deref()), (303, Some("/assignments?done=handed")));
+    yy.ok(&["sync"]);
+    assert_eq!(yy.ok(&["assignments"]), serde_json::json!([]));
+    zz.ok(&["sync"]);
+    assert_eq!(zz.ok(&["assignments"])[0]["target"], "411321102206");
+    let (_, page, _) = b.get("/assignments?assignee=insp_zz");
+    assert!(page.contains("杨树沟村"), "{page}");
+    let (_, none, _) = b.get("/assignments?assignee=insp_yy");
+    assert!(none.contains("没有进行中的任务"), "{none}");
+
+    // Taken back, it leaves zz's phone.
+    let remove = row_action(&page, "杨树沟村（411321102206）", "remove");
+    let (s, _, to) = post(&mut b, &remove, vec![("csrf", csrf.clone())]);
+    assert_eq!((s, to.as_deref()), (303, Some("/assignments?done=taken")));
+    zz.ok(&["sync"]);
+    assert_eq!(zz.ok(&["assignments"]), serde_json::json!([]));
+    let (s, _, _) = post(&mut b, &remove, vec![("csrf", csrf.clone())]);
+    assert_eq!(s, 303, "taking back twice (a double click) is harmless");
+    let (s, page, _) = post(
+        &mut b,
+        "/assignments/no-such-id/remove",
+        vec![("csrf", csrf.clone())],
+    );
+    assert_eq!(s, 404);
+    assert!(page.contains("它可能已被收回"), "{page}");
+
+    // People and their phones: the town's inspectors, not the other town's.
+    let (s, people, _) = b.get("/people");
+    assert_eq!(s, 200);
+    assert!(
+        people.contains("insp_yy") && people.contains("insp_zz") && !people.contains("insp_hl"),
+        "{people}"
+    );
+    assert!(people.contains("云阳镇（411321102000）") && people.contains("使用中"));
+    assert!(people.contains("/enroll?user=insp_yy"));
+    let (_, enroll, _) = b.get("/enroll?user=insp_yy");
+    assert!(enroll.contains("value=\"insp_yy\""), "{enroll}");
+    // Revoking yy's phone (listed first): refused without the token, then done; that phone is
+    // refused at its next sync, zz's is not.
+    let revoke = row_action(&people, "<code>", "revoke");
+    let (s, _, _) = post(&mut b, &revoke, vec![("csrf", "forged".into())]);
+    assert_eq!(s, 403);
+    let (s, _, to) = post(&mut b, &revoke, vec![("csrf", csrf.clone())]);
+    assert_eq!((s, to.as_deref()), (303, Some("/people?done=revoked")));
+    let (_, people, _) = b.get("/people?done=revoked");
+    assert!(
+        people.contains("设备已停用") && people.contains("已停用 "),
+        "{people}"
+    );
+    let (s, page, _) = post(&mut b, &revoke, vec![("csrf", csrf.clone())]);
+    assert_eq!(s, 409);
+    assert!(page.contains("这台设备已经停用"), "{page}");
+    let (ok, out) = yy.run(&["sync"], true);
+    assert!(!ok, "the revoked phone syncs no more: {out}");
+    zz.ok(&["sync"]);
+    let audit = server.admin(&["audit", "--action", "device_revoked"]);
+    assert!(audit.contains("sup_yy"), "{audit}");
+}

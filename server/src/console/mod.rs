@@ -14,6 +14,7 @@
 
 mod pages;
 mod text;
+mod work;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -45,6 +46,14 @@ pub fn router() -> Router<Shared> {
         .route("/records/{id}/resolve", post(resolve_form))
         .route("/photos/{hash}", get(photo))
         .route("/enroll", get(enroll_page).post(enroll_form))
+        .route(
+            "/assignments",
+            get(work::assignments_page).post(work::give_form),
+        )
+        .route("/assignments/{id}/reassign", post(work::hand_over_form))
+        .route("/assignments/{id}/remove", post(work::take_back_form))
+        .route("/people", get(work::people_page))
+        .route("/devices/{id}/revoke", post(work::revoke_form))
         .route("/static/console.css", get(stylesheet))
 }
 
@@ -128,6 +137,8 @@ fn failed(lang: Lang, e: ApiError) -> Response {
 struct LangQuery {
     lang: Option<String>,
     next: Option<String>,
+    /// The user an enrollment code is for, filled in from the people page.
+    user: Option<String>,
 }
 
 /// Only a path of this console is a place to go back to after logging in.
@@ -474,7 +485,9 @@ async fn enroll_page(
     let s = require(&state, &headers, "/enroll").await?;
     let mut r = html(
         StatusCode::OK,
-        pages::EnrollPage::new(lang, &s.actor, &s.csrf, None, None).render_page(),
+        pages::EnrollPage::new(lang, &s.actor, &s.csrf, None, None)
+            .for_user(q.user.as_deref())
+            .render_page(),
     );
     set_cookies(&mut r, &[lang_cookie(lang)]);
     Ok(r)

@@ -24,12 +24,19 @@ pub struct Chrome {
     pub switch_label: &'static str,
     pub nav_queue: &'static str,
     pub nav_enroll: &'static str,
+    pub nav_assignments: &'static str,
+    pub nav_people: &'static str,
     pub logout: &'static str,
     pub skip: &'static str,
 }
 
 impl Chrome {
-    fn new(lang: Lang, title: String, who: Option<(&Actor, &str)>, here: &str) -> Chrome {
+    pub(super) fn new(
+        lang: Lang,
+        title: String,
+        who: Option<(&Actor, &str)>,
+        here: &str,
+    ) -> Chrome {
         let sep = if here.contains('?') { '&' } else { '?' };
         Chrome {
             lang: lang.html(),
@@ -48,6 +55,8 @@ impl Chrome {
             switch_label: lang.switch_label(),
             nav_queue: t(lang, "审核队列", "Review queue"),
             nav_enroll: t(lang, "设备登记码", "Enrollment codes"),
+            nav_assignments: t(lang, "任务分配", "Assignments"),
+            nav_people: t(lang, "人员与设备", "People and devices"),
             logout: t(lang, "退出", "Log out"),
             skip: t(lang, "跳到正文", "Skip to content"),
         }
@@ -870,6 +879,8 @@ pub struct IssuedView {
 #[template(path = "console/enroll.html")]
 pub struct EnrollPage {
     pub chrome: Chrome,
+    /// The user name filled in.
+    pub user: String,
     pub issued: Option<IssuedView>,
     pub error: Option<String>,
     pub w: EnrollWords,
@@ -903,6 +914,7 @@ impl EnrollPage {
                 Some((who, csrf)),
                 "/enroll",
             ),
+            user: issued.as_ref().map(|i| i.user.clone()).unwrap_or_default(),
             issued,
             error: error.map(str::to_string),
             w: EnrollWords {
@@ -930,6 +942,14 @@ impl EnrollPage {
                 qr_alt: t(lang, "登记二维码", "Enrollment QR code"),
             },
         }
+    }
+
+    /// The page with the user name filled in (from the people page's link).
+    pub fn for_user(mut self, user: Option<&str>) -> EnrollPage {
+        if let Some(u) = user.map(str::trim).filter(|u| !u.is_empty()) {
+            self.user = u.to_string();
+        }
+        self
     }
 
     pub fn render_page(&self) -> Result<String, askama::Error> {

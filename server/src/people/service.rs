@@ -441,6 +441,24 @@ pub fn enroll(
     })
 }
 
+/// The users `actor` manages (an admin everyone, a supervisor the field users of their org
+/// units), by name; refused to field users.
+pub fn managed_users(ctx: &Context, actor: &Actor) -> Result<Vec<UserInfo>, ServiceError> {
+    if !actor.role.reviews() {
+        return Err(ServiceError::Forbidden(
+            "only supervisors and admins manage users",
+        ));
+    }
+    let mut users: Vec<UserInfo> = ctx
+        .auth
+        .list_users()?
+        .into_iter()
+        .filter(|u| actor.manages(u))
+        .collect();
+    users.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(users)
+}
+
 /// The devices `actor` may see (of `user` only, when given): an admin all, a supervisor those
 /// of the users they manage and their own, anyone else their own.
 pub fn devices(
