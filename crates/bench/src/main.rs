@@ -6,10 +6,13 @@
 //! 10,000 records, bytes on disk per record, and a plain rusqlite JSON upsert as the floor.
 //! Suite `photos`: photo ingest. Suite `sync`: sync against a real `jingtu-server` process on
 //! loopback (see `sync.rs`). Suite `hostile`: the server's memory and a good device's wait
-//! while a crowd of hostile clients sends the worst the limits allow (see `hostile.rs`).
+//! while a crowd of hostile clients sends the worst the limits allow (see `hostile.rs`). Suite
+//! `web`: the server time of review-queue pages and record pages at 10,000 and 100,000
+//! records in scope (see `web.rs`).
 
 mod hostile;
 mod sync;
+mod web;
 
 use std::path::Path;
 use std::time::Instant;
@@ -27,12 +30,12 @@ struct Cli {
     /// One JSON object per line on stdout (suite, metric, value, unit).
     #[arg(long)]
     json: bool,
-    /// Records for the create/open/list measurements (core, default 10,000), or of the first
-    /// sync (sync, default 1,000).
+    /// Records for the create/open/list measurements (core, default 10,000), of the first
+    /// sync (sync, default 1,000), or in the larger server (web, default 100,000).
     #[arg(long)]
     records: Option<usize>,
-    /// Edits measured for the edit latency (core, default 2,000), or incremental syncs
-    /// measured (sync, default 30).
+    /// Edits measured for the edit latency (core, default 2,000), incremental syncs
+    /// measured (sync, default 30), or requests of each kind (web, default 40).
     #[arg(long)]
     edits: Option<usize>,
     /// sync: records the device of the incremental sync holds.
@@ -56,6 +59,9 @@ enum Suite {
     Sync,
     /// What a crowd of hostile devices costs a server (memory, a good device's wait).
     Hostile,
+    /// The server time of the supervisors' review pages (queue and record) at 10,000 and
+    /// 100,000 records in scope.
+    Web,
 }
 
 struct Report {
@@ -91,6 +97,7 @@ fn main() -> Result<()> {
         Suite::Photos => photos_suite(&cli),
         Suite::Sync => sync::sync_suite(&cli),
         Suite::Hostile => hostile::hostile_suite(&cli),
+        Suite::Web => web::web_suite(&cli),
     }
 }
 

@@ -29,14 +29,14 @@ pub(super) const VILLAGES: &[&str] = &[
     "四棵树",
     "桐树庄",
 ];
-pub(super) const TOWNSHIPS: &[&str] = &["云阳镇", "皇路店镇", "南河店镇", "板山坪镇", "白土岗镇"];
+pub(crate) const TOWNSHIPS: &[&str] = &["云阳镇", "皇路店镇", "南河店镇", "板山坪镇", "白土岗镇"];
 /// The county of the concurrent part's inspectors (division code), and its townships' codes.
-pub(super) const COUNTY: &str = "411321000000";
+pub(crate) const COUNTY: &str = "411321000000";
 
-pub(super) fn township_code(t: usize) -> String {
+pub(crate) fn township_code(t: usize) -> String {
     format!("411321{:03}000", 100 + t)
 }
-pub(super) const INSPECTORS: &[&str] = &["王建军", "李秀兰", "张伟", "刘芳", "陈志强", "赵丽娟"];
+pub(crate) const INSPECTORS: &[&str] = &["王建军", "李秀兰", "张伟", "刘芳", "陈志强", "赵丽娟"];
 /// Checklist items set on every record (one of them failed, with its issue).
 pub(super) const ITEMS: &[&str] = &[
     "clean_garbage",
@@ -55,7 +55,7 @@ pub(super) const ITEMS: &[&str] = &[
 /// The failed item, which the photos prove.
 pub(super) const FAILED_ITEM: &str = "disorder_stacking";
 
-pub(super) fn village(i: usize) -> String {
+pub(crate) fn village(i: usize) -> String {
     format!(
         "{}{}村",
         VILLAGES[i % VILLAGES.len()],
@@ -66,6 +66,16 @@ pub(super) fn village(i: usize) -> String {
 /// About 30 fields of a village inspection, values as in the template's examples; returns
 /// the number of fields set.
 pub(super) fn fill_inspection(core: &DeviceCore, id: &str, i: usize) -> Result<usize> {
+    let fields = inspection_fields(i);
+    for (path, value) in &fields {
+        core.set_field(id, path, value)
+            .with_context(|| format!("setting {path}"))?;
+    }
+    Ok(fields.len())
+}
+
+/// The fields of the `i`th test inspection, by path.
+pub(crate) fn inspection_fields(i: usize) -> Vec<(String, Value)> {
     let households = 180 + (i * 37) % 600;
     let mut fields: Vec<(String, Value)> = vec![
         ("village_name".into(), json!(village(i))),
@@ -136,11 +146,7 @@ pub(super) fn fill_inspection(core: &DeviceCore, id: &str, i: usize) -> Result<u
         };
         fields.push((format!("checklist.{item}"), value));
     }
-    for (path, value) in &fields {
-        core.set_field(id, path, value)
-            .with_context(|| format!("setting {path}"))?;
-    }
-    Ok(fields.len())
+    fields
 }
 
 /// A JPEG of the test photo size with field-like gradients and sensor noise; `seed` makes

@@ -32,7 +32,8 @@ mod concurrent;
 mod fixtures;
 mod server;
 
-use fixtures::{FAILED_ITEM, fill_inspection, noisy_photo, open_device, village};
+pub(crate) use fixtures::{COUNTY, TOWNSHIPS, inspection_fields, township_code, village};
+use fixtures::{FAILED_ITEM, fill_inspection, noisy_photo, open_device};
 pub(crate) use server::Server;
 use server::server_exe;
 

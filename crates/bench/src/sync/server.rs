@@ -184,7 +184,7 @@ impl Server {
 
     /// Seconds the server spent answering requests to `route` so far, and how many it
     /// answered (its Prometheus `jingtu_http_request_seconds` summary, from `GET /metrics`).
-    pub(super) fn handled(&self, route: &str) -> Result<(f64, f64)> {
+    pub(crate) fn handled(&self, route: &str) -> Result<(f64, f64)> {
         use std::io::{Read, Write};
         let addr = self.url.trim_start_matches("http://");
         let mut conn = std::net::TcpStream::connect(addr)?;
@@ -209,7 +209,7 @@ impl Server {
 
     /// Runs `jingtu-server admin ARGS` on this server's data (as an administrator does on the
     /// server machine, while it serves); its standard output.
-    pub(super) fn admin(&self, args: &[&str]) -> Result<String> {
+    pub(crate) fn admin(&self, args: &[&str]) -> Result<String> {
         let out = Command::new(&self.exe)
             .arg("--config")
             .arg(&self.config)
@@ -236,15 +236,7 @@ impl Server {
     /// create NAME --role inspector --org TOWNSHIP` and `admin enroll-code NAME` (each command
     /// takes one user; [`SETUP_WORKERS`] users at a time).
     pub(super) fn inspectors(&self, n: usize) -> Result<Vec<Inspector>> {
-        let mut csv = String::from("code,name,level,parent\n");
-        csv.push_str("410000000000,河南省,,\n411300000000,南阳市,,\n");
-        csv.push_str(&format!("{COUNTY},南召县,,\n"));
-        for (t, name) in TOWNSHIPS.iter().enumerate() {
-            csv.push_str(&format!("{},{name},,\n", township_code(t)));
-        }
-        let file = self.data.path().join("org-units.csv");
-        std::fs::write(&file, csv)?;
-        self.admin(&["org", "import", &file.to_string_lossy()])?;
+        self.import_county()?;
         in_parallel(n, |d| {
             let user = format!("巡查员{:03}", d + 1);
             let org_unit = township_code(d % TOWNSHIPS.len());
@@ -266,6 +258,20 @@ impl Server {
                 code,
             })
         })
+    }
+
+    /// Imports the county, its city and province and its [`TOWNSHIPS`] as org units.
+    pub(crate) fn import_county(&self) -> Result<()> {
+        let mut csv = String::from("code,name,level,parent\n");
+        csv.push_str("410000000000,河南省,,\n411300000000,南阳市,,\n");
+        csv.push_str(&format!("{COUNTY},南召县,,\n"));
+        for (t, name) in TOWNSHIPS.iter().enumerate() {
+            csv.push_str(&format!("{},{name},,\n", township_code(t)));
+        }
+        let file = self.data.path().join("org-units.csv");
+        std::fs::write(&file, csv)?;
+        self.admin(&["org", "import", &file.to_string_lossy()])?;
+        Ok(())
     }
 }
 

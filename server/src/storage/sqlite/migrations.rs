@@ -174,6 +174,41 @@ pub(super) const MIGRATIONS: &[&str] = &[
      CREATE INDEX records_recent ON records(updated_at, id);
      CREATE INDEX records_status ON records(status, updated_at, id);
      CREATE INDEX records_unindexed ON records(id) WHERE status IS NULL;",
+    // 6 -> 7: the review queue's counts per status, kept by triggers per org unit and kind, so
+    // a supervisor's counts add up a few rows per village instead of reading every record.
+    "CREATE TABLE queue_counts (
+         org_unit TEXT NOT NULL,
+         kind     TEXT NOT NULL,
+         status   TEXT NOT NULL,
+         n        INTEGER NOT NULL,
+         PRIMARY KEY (org_unit, kind, status)
+     ) STRICT, WITHOUT ROWID;
+     CREATE TRIGGER queue_counts_insert AFTER INSERT ON records
+     WHEN NEW.status IS NOT NULL BEGIN
+         INSERT INTO queue_counts (org_unit, kind, status, n)
+         VALUES (coalesce(NEW.org_unit, ''), NEW.kind, NEW.status, 1)
+         ON CONFLICT DO UPDATE SET n = n + 1;
+     END;
+     CREATE TRIGGER queue_counts_update AFTER UPDATE OF status, org_unit, kind ON records
+     WHEN OLD.status IS NOT NEW.status OR OLD.org_unit IS NOT NEW.org_unit
+          OR OLD.kind IS NOT NEW.kind BEGIN
+         UPDATE queue_counts SET n = n - 1
+         WHERE OLD.status IS NOT NULL AND org_unit = coalesce(OLD.org_unit, '')
+           AND kind = OLD.kind AND status = OLD.status;
+         INSERT INTO queue_counts (org_unit, kind, status, n)
+         SELECT coalesce(NEW.org_unit, ''), NEW.kind, NEW.status, 1
+         WHERE NEW.status IS NOT NULL
+         ON CONFLICT DO UPDATE SET n = n + 1;
+     END;
+     CREATE TRIGGER queue_counts_delete AFTER DELETE ON records
+     WHEN OLD.status IS NOT NULL BEGIN
+         UPDATE queue_counts SET n = n - 1
+         WHERE org_unit = coalesce(OLD.org_unit, '') AND kind = OLD.kind
+           AND status = OLD.status;
+     END;
+     INSERT INTO queue_counts (org_unit, kind, status, n)
+     SELECT coalesce(org_unit, ''), kind, status, COUNT(*) FROM records
+     WHERE status IS NOT NULL GROUP BY 1, 2, 3;",
 ];
 
 /// Brings the database up to the newest schema, one transaction per step.

@@ -139,6 +139,97 @@ fn status_of(s: &str) -> rusqlite::Result<Status> {
     })
 }
 
+/// Does the filter narrow by org unit and kind only (besides status and page), so that the
+/// counts kept per org unit and kind answer it?
+fn by_unit_and_kind(f: &QueueFilter) -> bool {
+    f.village.is_none()
+        && f.from_ms.is_none()
+        && f.to_ms.is_none()
+        && f.assignee.is_none()
+        && f.text.as_deref().is_none_or(|t| t.trim().is_empty())
+}
+
+/// Counts per status from `sql` (`SELECT status, count ...`), in status order.
+fn counted(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[SqlValue],
+) -> Result<Vec<(Status, u64)>, StorageError> {
+    let mut counts = Vec::new();
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+    while let Some(row) = rows.next()? {
+        let s: String = row.get(0)?;
+        let n = row.get::<_, i64>(1)?.max(0) as u64;
+        if n > 0 {
+            counts.push((status_of(&s)?, n));
+        }
+    }
+    counts.sort_by_key(|(s, _)| *s as u8);
+    Ok(counts)
+}
+
+/// The counts per status from `queue_counts` (kept by triggers per org unit and kind): the
+/// units within the scope's org prefixes, plus the scope's records outside them (its user's
+/// own and its assignments', read by their indexes), narrowed by the filter's kind and org
+/// unit. `scope` are the scope's four arguments.
+fn kept_counts(
+    conn: &rusqlite::Connection,
+    scope: &[SqlValue],
+    filter: &QueueFilter,
+) -> Result<Vec<(Status, u64)>, StorageError> {
+    let in_prefixes = |col: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM json_each(?4) p
+                     WHERE substr({col}, 1, length(p.value)) = p.value)"
+        )
+    };
+    let mut args = scope.to_vec();
+    let (mut narrow_counts, mut narrow_records) = (String::new(), String::new());
+    if let Some(k) = &filter.kind {
+        args.push(SqlValue::Text(k.clone()));
+        let n = args.len();
+        narrow_counts.push_str(&format!(" AND c.kind = ?{n}"));
+        narrow_records.push_str(&format!(" AND r.kind = ?{n}"));
+    }
+    if let Some(o) = &filter.org_unit {
+        args.push(SqlValue::Text(
+            crate::people::org::prefix_of(o).unwrap_or(o).to_string(),
+        ));
+        let n = args.len();
+        narrow_counts.push_str(&format!(" AND substr(c.org_unit, 1, length(?{n})) = ?{n}"));
+        narrow_records.push_str(&format!(" AND substr(r.org_unit, 1, length(?{n})) = ?{n}"));
+    }
+    let mut counts = counted(
+        conn,
+        &format!(
+            "SELECT c.status, SUM(c.n) FROM queue_counts c
+             WHERE (?1 OR {}){narrow_counts} GROUP BY c.status",
+            in_prefixes("c.org_unit")
+        ),
+        &args,
+    )?;
+    let outside = counted(
+        conn,
+        &format!(
+            "SELECT r.status, COUNT(*) FROM records r
+             WHERE NOT ?1 AND r.status IS NOT NULL
+               AND (r.owner = ?2 OR r.assignment IN (SELECT value FROM json_each(?3)))
+               AND NOT {}{narrow_records} GROUP BY r.status",
+            in_prefixes("coalesce(r.org_unit, '')")
+        ),
+        &args,
+    )?;
+    for (status, n) in outside {
+        match counts.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, m)) => *m += n,
+            None => counts.push((status, n)),
+        }
+    }
+    counts.sort_by_key(|(s, _)| *s as u8);
+    Ok(counts)
+}
+
 pub(super) fn queue(
     store: &SqliteStore,
     scope: &ReadScope,
@@ -155,18 +246,17 @@ pub(super) fn queue(
     base.extend(args);
     let conn = store.reader();
 
-    let mut counts = Vec::new();
-    {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT r.status, COUNT(*) FROM records r WHERE {where_sql} GROUP BY r.status"
-        ))?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(base.iter()))?;
-        while let Some(row) = rows.next()? {
-            let s: String = row.get(0)?;
-            counts.push((status_of(&s)?, row.get::<_, i64>(1)? as u64));
-        }
-    }
-    counts.sort_by_key(|(s, _)| *s as u8);
+    let counts = if by_unit_and_kind(filter) {
+        kept_counts(&conn, &base[..4], filter)?
+    } else {
+        counted(
+            &conn,
+            &format!(
+                "SELECT r.status, COUNT(*) FROM records r WHERE {where_sql} GROUP BY r.status"
+            ),
+            &base,
+        )?
+    };
 
     let mut sql = format!(
         "SELECT r.id, r.kind, r.org_unit, r.assignment, r.status, r.name, r.village, r.author,
