@@ -10,10 +10,12 @@ use std::sync::Arc;
 use jingtu_core::{DeviceCore, ListFilter};
 use serde_json::Value;
 
+mod custody;
 mod error;
 mod record;
 mod sync;
 
+pub use custody::*;
 pub use error::JingtuError;
 use error::Result;
 pub use record::*;
@@ -232,6 +234,35 @@ impl FieldCore {
     pub fn comment(&self, id: String, comments: Vec<NewComment>) -> Result<Vec<String>> {
         let comments: Vec<jingtu_core::NewComment> = comments.into_iter().map(Into::into).collect();
         Ok(self.inner.comment(&id, &comments)?)
+    }
+
+    /// Appends a step to a soil sample's chain of custody (also after it was submitted or
+    /// approved). A step with errors of its own is refused (`InvalidInput`); its warnings (a
+    /// broken seal) are kept with it.
+    pub fn add_custody_event(&self, id: String, step: CustodyStep) -> Result<CustodyEvent> {
+        let step = jingtu_core::CustodyStep::try_from(step)?;
+        Ok(self.inner.add_custody_event(&id, &step)?.into())
+    }
+
+    /// Appends the same step to several samples (a batch handed over or received together).
+    pub fn add_custody_events(
+        &self,
+        ids: Vec<String>,
+        step: CustodyStep,
+    ) -> Result<Vec<CustodyEvent>> {
+        let step = jingtu_core::CustodyStep::try_from(step)?;
+        Ok(self
+            .inner
+            .add_custody_events(&ids, &step)?
+            .into_iter()
+            .map(CustodyEvent::from)
+            .collect())
+    }
+
+    /// A sample's chain in its one order, verified: what was altered, removed or reordered,
+    /// a sample handed over twice, counts that disagree, broken seals.
+    pub fn custody(&self, id: String) -> Result<CustodyChain> {
+        Ok(self.inner.custody(&id)?.into())
     }
 
     pub fn history(&self, id: String) -> Result<Vec<HistoryEntry>> {

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use jingtu_core::{CoreError, DeviceCore, EventKind, ListFilter, RecordView, Status};
 use serde_json::{Value, json};
 
+mod custody;
 mod photos;
 mod records;
 mod sync;
@@ -154,6 +155,73 @@ enum Command {
     /// reopen an approved one, or comment.
     #[command(subcommand)]
     Review(ReviewCommand),
+    /// A soil sample's chain of custody: show it verified, hand over, receive, add a step.
+    #[command(subcommand)]
+    Custody(CustodyCommand),
+}
+
+/// The steps of a soil sample's custody after its collection.
+#[derive(Subcommand)]
+enum CustodyCommand {
+    /// The chain in its order, with what its verification found.
+    Show { id: String },
+    /// Hand over a batch of samples (交接): the receiver confirms with `receive`.
+    Handover {
+        /// The samples of the batch.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// The batch (the hand-over sheet's number).
+        #[arg(long)]
+        batch: String,
+        /// Who receives it.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        to_org: Option<String>,
+        /// Who hands it over (default: this device's user).
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        from_org: Option<String>,
+        /// The seal is broken.
+        #[arg(long)]
+        seal_broken: bool,
+        /// Samples that travel cold (at or below 4 °C).
+        #[arg(long)]
+        cold_chain: bool,
+        /// °C, for cold-chain samples.
+        #[arg(long)]
+        temperature: Option<f64>,
+        #[arg(long)]
+        anomalies: Option<String>,
+    },
+    /// Confirm a batch received (接收), checked against its hand-over.
+    Receive {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long)]
+        batch: String,
+        /// Samples received (default: those named).
+        #[arg(long)]
+        received: Option<u32>,
+        #[arg(long)]
+        seal_broken: bool,
+        /// The labels were scanned (not typed).
+        #[arg(long)]
+        scanned: bool,
+        #[arg(long)]
+        temperature: Option<f64>,
+        #[arg(long)]
+        anomalies: Option<String>,
+    },
+    /// Add any step as JSON, e.g. '{"step": "fine_ground", "mesh": 100}' or
+    /// '{"step": "lab_hand_in", "blind_code": "MB-7741", "lab": "市环境监测中心"}'.
+    Add {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long)]
+        step: String,
+    },
 }
 
 /// What a supervisor can say about a record. A comment is `TEXT` for the whole record or
@@ -376,6 +444,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sync => sync::sync(&core, json)?,
         Command::Status => sync::status(&core, json)?,
         Command::Review(cmd) => records::review(&core, json, cmd)?,
+        Command::Custody(cmd) => custody::custody(&core, json, cmd)?,
     }
     Ok(())
 }

@@ -90,6 +90,7 @@ impl Cached {
                 }
             }
             Touched::Events => self.status = self.doc.status(),
+            Touched::Custody => {}
             Touched::Photos(list) => {
                 self.photos = self.doc.photos();
                 if let Some(p) = list {
@@ -114,6 +115,8 @@ pub(crate) enum Touched {
     Paths(Vec<FieldPath>),
     /// A status event.
     Events,
+    /// A custody event (nothing cached reads custody).
+    Custody,
     /// A photo entry, and the photo list of `data` it was added to or removed from.
     Photos(Option<FieldPath>),
     /// Anything (merges, conflict resolution).

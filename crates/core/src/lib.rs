@@ -12,6 +12,7 @@
 mod cache;
 mod catalog;
 mod core;
+mod custody;
 mod error;
 mod photos;
 mod review;
@@ -23,13 +24,16 @@ mod view;
 pub use crate::core::{
     COMPACT_AFTER_CHUNKS, CoreOptions, DeviceCore, ImportOutcome, MAX_VALUE_BYTES, NewRecordPlace,
 };
+pub use custody::SAMPLE_KIND;
 pub use error::CoreError;
 pub use jingtu_client::{ClientError, ClientOptions, Counters};
 pub use jingtu_doc::{
     Conflict, ConflictValue, EventKind, HistoryEntry, NewComment, ReviewComment, Status,
     StatusEvent,
 };
+pub use jingtu_doc::{CustodyChain, CustodyFinding, SampleCustodyEvent};
 pub use jingtu_doc::{PhotoEntry, PhotoRemoval};
+pub use jingtu_model::{CustodyStep, HandOver, Receipt};
 pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};
 pub use jingtu_model::{ItemResult, MissingPhoto, Role};
 pub use jingtu_protocol::{Assignment, AssignmentTarget};

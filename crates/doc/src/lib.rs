@@ -11,6 +11,7 @@
 //! but nothing of storage or network.
 
 mod apply;
+mod custody;
 mod error;
 mod guard;
 mod history;
@@ -23,6 +24,10 @@ mod value;
 
 pub use apply::{Applied, apply_untrusted};
 pub use automerge::{ActorId, ChangeHash};
+pub use custody::{
+    CustodyChain, CustodyFinding, SampleCustodyEvent, canonical_json, event_hash,
+    key as custody_key,
+};
 pub use error::DocError;
 pub use guard::{Expansion, ExpansionLimits, check_expansion};
 pub use history::{Conflict, ConflictValue, HistoryEntry};

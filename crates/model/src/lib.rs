@@ -10,6 +10,7 @@
 
 mod builtin;
 mod codes;
+pub mod custody;
 mod error;
 mod evaluate;
 mod expr;
@@ -23,6 +24,7 @@ pub mod rules;
 mod template;
 
 pub use codes::{Code, CodeTable, CodeTables, ItemResult};
+pub use custody::{CustodyStep, HandOver, Receipt};
 pub use error::ModelError;
 pub use evaluate::Evaluation;
 pub use expr::Expr;

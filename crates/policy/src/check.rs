@@ -297,7 +297,10 @@ impl<'a> Checker<'a> {
         };
 
         // A supervisor may reopen a locked record, and comment on it (comments are not data).
+        // A sample's custody goes on after its collection record is approved: new custody
+        // events are still taken (and the append-only rule below still holds).
         if self.locked
+            && loc.top != Top::Custody
             && !(self.role.reviews() && (loc.top == Top::Review || self.is_reopen(&loc, id, op)))
         {
             find(

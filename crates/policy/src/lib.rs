@@ -13,7 +13,9 @@
 //! - `custody_append_only`: nobody edits or deletes an existing custody event; anyone may add
 //!   new ones.
 //! - `approved_locked`: a record approved before the push takes no change but a supervisor or
-//!   admin appending a `reopened` event (the rest of that push is refused).
+//!   admin appending a `reopened` event (the rest of that push is refused), comments under
+//!   `review` by a supervisor or admin, and new custody events (a sample's chain goes on after
+//!   its collection record is approved).
 //! - `meta_write_once`: `meta` is written by the change that creates the record and never
 //!   again; the root containers are never replaced or deleted.
 //! - `too_many_ops` and `undecodable` bound the work and refuse what cannot be checked.

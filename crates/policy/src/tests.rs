@@ -452,6 +452,35 @@ fn any_edit_of_an_approved_record_is_refused() {
 }
 
 #[test]
+fn an_approved_sample_takes_new_custody_events_but_its_old_ones_stay_fixed() {
+    let before = with_events(
+        &with_custody(),
+        &[EventKind::Submitted, EventKind::Approved],
+    );
+    assert_eq!(record_status(&before), Status::Approved);
+    let (after, changes) = push_raw(&before, SAMPLER, |d| add_custody(d, "ev2", "李四"));
+    assert_allowed(&check(Some(&before), &after, &changes, Role::Sampler));
+    let (after, changes) = push_raw(&before, SAMPLER, |d| {
+        let ev1 = obj(d, "custody/ev1");
+        tx(d, |t| t.put(&ev1, "to_person", "王五"))
+    });
+    let f = check(Some(&before), &after, &changes, Role::Sampler);
+    assert!(
+        found(&f).contains(&(Rule::CustodyAppendOnly, "custody/ev1/to_person")),
+        "{f:?}"
+    );
+    // Data stays locked.
+    let (after, changes) = push_rd(&before, SAMPLER, |rd| {
+        set(rd, "village_name", json!("李家庄"), "王工");
+    });
+    let f = check(Some(&before), &after, &changes, Role::Sampler);
+    assert!(
+        found(&f).contains(&(Rule::ApprovedLocked, "data/village_name")),
+        "{f:?}"
+    );
+}
+
+#[test]
 fn a_supervisor_reopening_an_approved_record_is_allowed_but_not_a_field_user() {
     let before = approved();
     let (after, changes) = push_rd(&before, SUPERVISOR, |rd| {

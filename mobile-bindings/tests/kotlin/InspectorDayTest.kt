@@ -328,6 +328,52 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
         samp.createRecordForAssignment("0190a000-0000-7000-8000-000000000000")
     }
 
+    // A soil sample's chain of custody: the sampler collects two samples and hands the batch
+    // over; the county office's tablet, offline at the same time, confirms the batch received.
+    // After both sync, each device holds one chain in the same order, verified intact.
+    val soil2 = samp.createRecordForAssignment(asg)
+    val both = listOf(soil.id, soil2.id)
+    samp.addCustodyEvents(both, CustodyStep.Collected(""))
+    check("the collections are accepted", samp.sync(null).refused.isEmpty())
+    sup.sync(null)
+    val sent = samp.addCustodyEvents(both, CustodyStep.HandedOver(HandOver(
+        batch = "JJ-2024-01", fromOrg = "云阳镇采样组", fromPerson = "samp_yy", toOrg = "县制备室",
+        toPerson = "sup_nz", samplesExpected = 2, packagingIntact = true, sealIntact = true,
+        labelLegible = true, sealNo = "F-0031", weightKg = 2.3, coldChain = false,
+        temperatureC = null, anomalies = "")))
+    check("the hand-over is recorded for both samples", sent.size == 2 && sent[0].labelZh == "交接")
+    val receipts = sup.addCustodyEvents(both, CustodyStep.Received(Receipt(
+        batch = "JJ-2024-01", samplesReceived = 2, packagingIntact = true, sealIntact = true,
+        labelLegible = true, temperatureC = null, scanned = true, anomalies = "")))
+    check("the receipt is recorded offline", receipts.size == 2 && receipts[0].stepName == "received")
+    check("the receipt is accepted", sup.sync(null).refused.isEmpty())
+    check("the hand-over is accepted", samp.sync(null).refused.isEmpty())
+    sup.sync(null)
+    val onPhone = samp.custody(soil.id)
+    val onTablet = sup.custody(soil.id)
+    check("one chain in causal order on both devices (${onPhone.events.map { it.stepName }})",
+        onPhone.events.map { it.stepName } == listOf("collected", "handed_over", "received") &&
+        onTablet.events.map { it.id } == onPhone.events.map { it.id })
+    check("the chain verifies intact (${onPhone.findings})", onPhone.intact && onPhone.findings.isEmpty())
+    check("hand-over and receipt, written at once, both follow the collection",
+        onPhone.events[1].prev == onPhone.events[0].id && onPhone.events[2].prev == onPhone.events[0].id)
+    val next = samp.addCustodyEvent(soil.id, CustodyStep.AirDried(1_720_000_000_000, 1_720_200_000_000, 1150.0, 980.0))
+    check("the next step follows the receipt", next.prev == onPhone.events[2].id)
+    val grind = expectThrows<JingtuException.InvalidInput>("a fine grind through an 80 mesh sieve is refused") {
+        sup.addCustodyEvent(soil.id, CustodyStep.FineGround(80))
+    }
+    check("the refusal names the field (${grind?.field})", grind?.field == "custody.mesh")
+    expectThrows<JingtuException.InvalidInput>("a negative count is refused") {
+        sup.addCustodyEvent(soil.id, CustodyStep.Split(-2))
+    }
+    val seal = sup.addCustodyEvent(soil2.id, CustodyStep.Retained(320.0, "2026-08-31", "留样室 A-3"))
+    check("a small retained sample is kept with its warning",
+        seal.issues.any { it.code == "retained_weight" } &&
+        sup.custody(soil2.id).findings.any { it.code == "retained_weight" })
+    expectThrows<JingtuException.InvalidState>("a village inspection keeps no custody") {
+        yy.addCustodyEvent(rv.id, CustodyStep.Collected(""))
+    }
+
     // A record in another township is refused; the app sees why, and nothing is lost.
     val foreign = yy.createRecord("village_inspection", NewRecordPlace("411321103201", "东岗村", null, null))
     yy.setField(foreign.id, "village_name", text("东岗村"))

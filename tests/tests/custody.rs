@@ -1,0 +1,118 @@
+//! A soil sample's chain of custody through the `jingtu` command line and a real server: the
+//! sampler's phone hands a batch over while the county office's tablet, offline, confirms it
+//! received; after syncing, both hold one verified chain in the same order. A step with a
+//! wrong value is refused with its field; a broken seal and a short count are flagged.
+
+mod common;
+
+use common::cli::enrolled;
+use jingtu_e2e::ServerProcess;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_jingtu-e2e-server");
+
+#[test]
+fn a_batch_handed_over_and_received_offline_at_once_makes_one_verified_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"));
+    server.county(&[
+        ("samp_yy", "sampler", "411321102000"),
+        ("sup_nz", "supervisor", "411321000000"),
+    ]);
+    let phone = enrolled(&server, dir.path(), "phone", "samp_yy");
+    let tablet = enrolled(&server, dir.path(), "tablet", "sup_nz");
+    let new_sample = || {
+        phone.ok(&["new", "soil_sample", "--org-unit", "411321102206"])["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, b) = (new_sample(), new_sample());
+    phone.ok(&[
+        "custody",
+        "add",
+        &a,
+        &b,
+        "--step",
+        r#"{"step": "collected"}"#,
+    ]);
+    phone.ok(&["sync"]);
+    tablet.ok(&["sync"]);
+
+    let sent = phone.ok(&[
+        "custody",
+        "handover",
+        &a,
+        &b,
+        "--batch",
+        "JJ-2024-07",
+        "--to",
+        "sup_nz",
+        "--to-org",
+        "县制备室",
+    ]);
+    assert_eq!(sent.as_array().unwrap().len(), 2);
+    assert_eq!(sent[0]["step"]["samples_expected"], 2);
+    // The tablet has not seen the hand-over: one bag's seal is broken, one sample is missing.
+    let got = tablet.ok(&[
+        "custody",
+        "receive",
+        &a,
+        "--batch",
+        "JJ-2024-07",
+        "--received",
+        "1",
+        "--scanned",
+        "--seal-broken",
+    ]);
+    assert_eq!(got[0]["issues"][0]["code"], "seal_broken");
+    tablet.ok(&["sync"]);
+    phone.ok(&["sync"]);
+    tablet.ok(&["sync"]);
+
+    let on_phone = phone.ok(&["custody", "show", &a]);
+    let on_tablet = tablet.ok(&["custody", "show", &a]);
+    assert_eq!(on_phone, on_tablet, "both devices compute the same chain");
+    let steps: Vec<&str> = on_phone["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"]["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["collected", "handed_over", "received"]);
+    assert_eq!(on_phone["intact"], true);
+    let codes: Vec<&str> = on_phone["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["count_mismatch", "seal_broken"], "{on_phone}");
+
+    // A wrong step is refused with its field, and nothing of it is kept.
+    let refused = phone.fails(
+        &[
+            "custody",
+            "add",
+            &a,
+            "--step",
+            r#"{"step": "fine_ground", "mesh": 80}"#,
+        ],
+        "invalid_value",
+    );
+    assert!(refused.to_string().contains("custody.mesh"), "{refused}");
+    let bad_json = phone.fails(&["custody", "add", &a, "--step", "grind it"], "error");
+    assert!(bad_json.to_string().contains("fine_ground"), "{bad_json}");
+    assert_eq!(
+        phone.ok(&["custody", "show", &a])["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // The human form says the chain is intact and lists the findings in Chinese.
+    let (ok, text) = phone.run(&["custody", "show", &a], false);
+    assert!(
+        ok && text.contains("chain verified: intact") && text.contains("实收 1 个"),
+        "{text}"
+    );
+}
