@@ -8,6 +8,8 @@
 // - a conflict made by the inspector's phone and the supervisor's tablet is resolved in the
 //   browser and reaches both devices;
 // - an enrollment code is issued with its QR code, and a phone enrolls with it;
+// - assignments are given, handed over and taken back; a phone is revoked;
+// - a soil sample's chain of custody shows verified, with its flags, on its record page;
 // - a change without the session's CSRF token is refused.
 //
 // Screenshots of each page go to $JINGTU_SCREENSHOTS. Run by tests/browser/run.sh.
@@ -277,6 +279,31 @@ function inspection(store, items, village) {
     let refused = false;
     try { jt('y2', ['sync']); } catch (e) { refused = true; }
     check('the revoked phone syncs no more', refused);
+
+    // A soil sample's chain of custody on its record page: handed over on the sampler's
+    // phone, received short and with a broken seal on the county's tablet.
+    admin(['user', 'create', 'samp_yy', '--role', 'sampler', '--org', '411321102000']);
+    jt('samp', ['enroll', url, code('samp_yy'), '--label', '云阳镇采样手机']);
+    const sampleA = jt('samp', ['new', 'soil_sample', '--org-unit', '411321102206']).id;
+    const sampleB = jt('samp', ['new', 'soil_sample', '--org-unit', '411321102206']).id;
+    jt('samp', ['custody', 'add', sampleA, sampleB, '--step', '{"step": "collected"}']);
+    jt('samp', ['custody', 'handover', sampleA, sampleB, '--batch', 'JJ-2024-07', '--to', 'sup_nz',
+      '--to-org', '县制备室']);
+    jt('samp', ['sync']);
+    jt('tablet', ['sync']);
+    jt('tablet', ['custody', 'receive', sampleA, '--batch', 'JJ-2024-07', '--received', '1',
+      '--scanned', '--seal-broken']);
+    jt('tablet', ['custody', 'add', sampleA, '--step',
+      '{"step": "lab_hand_in", "blind_code": "MB-7741", "lab": "市环境监测中心"}']);
+    jt('tablet', ['sync']);
+    await page.goto(`${url}/records/${sampleA}`);
+    const custody = await page.textContent('section.custody');
+    check('the sample page shows its verified chain of custody',
+      custody.includes('校验通过') && custody.includes('交接') && custody.includes('送检') &&
+      custody.includes('MB-7741'), custody);
+    check('a short count and a broken seal are flagged on it',
+      custody.includes('交接 2 个样品，实收 1 个') && custody.includes('封条不完整'), custody);
+    await page.locator('section.custody').screenshot({ path: `${SHOTS}/14-custody.png` });
 
     // Keyboard and screen readers: the first Tab reaches the skip link; the queue, record and
     // enrollment pages label every control.

@@ -6,6 +6,7 @@
 mod common;
 
 use common::cli::enrolled;
+use common::web::install_tls;
 use jingtu_e2e::ServerProcess;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_jingtu-e2e-server");
@@ -115,4 +116,16 @@ fn a_batch_handed_over_and_received_offline_at_once_makes_one_verified_chain() {
         ok && text.contains("chain verified: intact") && text.contains("实收 1 个"),
         "{text}"
     );
+
+    // The server's record detail (the console's sample page reads it) shows the same chain.
+    install_tls(&server.url);
+    let body = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/records/{a}", server.url))
+        .bearer_auth(server.admin_token.as_deref().unwrap())
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(detail["custody"], on_phone, "{detail}");
 }

@@ -447,6 +447,8 @@ pub struct RecordPage {
     pub to_fix: Vec<CommentView>,
     pub conflicts: Vec<ConflictView>,
     pub history: Vec<EventView>,
+    /// A soil sample's custody chain (none for other kinds).
+    pub custody: Option<CustodyView>,
     pub decisions: Vec<Decision>,
     pub paths: Vec<PathChoice>,
     pub w: RecordWords,
@@ -479,9 +481,149 @@ pub struct RecordWords {
     pub resolve: &'static str,
     pub current: &'static str,
     pub history: &'static str,
+    pub custody: &'static str,
+    pub custody_intact: &'static str,
+    pub custody_broken: &'static str,
+    pub custody_empty: &'static str,
     pub timeline: &'static str,
     pub full_size: &'static str,
     pub locked: &'static str,
+}
+
+/// A sample's custody chain as the record page shows it.
+pub struct CustodyView {
+    pub intact: bool,
+    pub events: Vec<CustodyEventView>,
+    /// Severity class (`error`, `warning`), message, and the step it is about.
+    pub findings: Vec<(String, String, String)>,
+}
+
+pub struct CustodyEventView {
+    pub when: String,
+    pub step: String,
+    pub who: String,
+    pub facts: String,
+    pub hash: String,
+    pub flagged: bool,
+}
+
+/// The words of a custody step's recorded facts.
+fn custody_key(lang: Lang, key: &str) -> String {
+    let (zh, en) = match key {
+        "batch" => ("批次", "batch"),
+        "from_org" => ("交出单位", "from"),
+        "from_person" => ("交出人", "handed by"),
+        "to_org" => ("接收单位", "to"),
+        "to_person" => ("接收人", "received by"),
+        "samples_expected" => ("交接数量", "samples"),
+        "samples_received" => ("实收数量", "received"),
+        "packaging_intact" => ("包装完好", "packaging intact"),
+        "seal_intact" => ("封条完好", "seal intact"),
+        "label_legible" => ("标签清晰", "label legible"),
+        "seal_no" => ("封条号", "seal no."),
+        "weight_kg" => ("重量(kg)", "weight (kg)"),
+        "cold_chain" => ("冷链", "cold chain"),
+        "temperature_c" => ("温度(℃)", "temperature (°C)"),
+        "anomalies" => ("异常情况", "anomalies"),
+        "scanned" => ("扫码确认", "scanned"),
+        "note" => ("备注", "note"),
+        "container" => ("容器", "container"),
+        "started_at_ms" => ("开始", "started"),
+        "ended_at_ms" => ("结束", "ended"),
+        "weight_before_g" => ("风干前(g)", "before (g)"),
+        "weight_after_g" => ("风干后(g)", "after (g)"),
+        "mesh" => ("目数", "mesh"),
+        "parts" => ("份数", "parts"),
+        "purpose" => ("用途", "purpose"),
+        "weight_g" => ("重量(g)", "weight (g)"),
+        "keep_until" => ("保存至", "keep until"),
+        "place" => ("存放位置", "place"),
+        "blind_code" => ("密码编码", "blind code"),
+        "lab" => ("检测实验室", "lab"),
+        other => (other, other),
+    };
+    t(lang, zh, en).to_string()
+}
+
+fn custody_view(lang: Lang, c: &jingtu_doc::CustodyChain) -> CustodyView {
+    let yes_no = |b: bool| {
+        t(
+            lang,
+            if b { "是" } else { "否" },
+            if b { "yes" } else { "no" },
+        )
+    };
+    let events = c
+        .events
+        .iter()
+        .map(|e| {
+            let label = e.step.label();
+            let facts = match serde_json::to_value(&e.step) {
+                Ok(Value::Object(m)) => m
+                    .iter()
+                    .filter(|(k, v)| k.as_str() != "step" && v.as_str() != Some(""))
+                    .map(|(k, v)| {
+                        let shown = match v {
+                            Value::Bool(b) => yes_no(*b).to_string(),
+                            Value::String(s) => s.clone(),
+                            Value::Number(n) if k.ends_with("_at_ms") => {
+                                n.as_i64().map(when).unwrap_or_default()
+                            }
+                            other => other.to_string(),
+                        };
+                        format!("{}：{shown}", custody_key(lang, k))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("；"),
+                _ => String::new(),
+            };
+            CustodyEventView {
+                when: when(e.at_ms),
+                step: match lang {
+                    Lang::Zh => label.zh,
+                    Lang::En => label.en,
+                },
+                who: e.by.clone(),
+                facts,
+                hash: e.hash.chars().take(12).collect(),
+                flagged: c.findings.iter().any(|f| f.event == e.id),
+            }
+        })
+        .collect();
+    let step_of = |id: &str| {
+        c.events
+            .iter()
+            .find(|e| e.id == id)
+            .map(|e| {
+                let l = e.step.label();
+                match lang {
+                    Lang::Zh => l.zh,
+                    Lang::En => l.en,
+                }
+            })
+            .unwrap_or_default()
+    };
+    CustodyView {
+        intact: c.intact,
+        events,
+        findings: c
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    match f.severity {
+                        jingtu_model::Severity::Error => "error".to_string(),
+                        jingtu_model::Severity::Warning => "warning".to_string(),
+                    },
+                    match lang {
+                        Lang::Zh => f.message.zh.clone(),
+                        Lang::En => f.message.en.clone(),
+                    },
+                    step_of(&f.event),
+                )
+            })
+            .collect(),
+    }
 }
 
 fn pick(lang: Lang, l: &crate::review::detail::Labels) -> String {
@@ -671,6 +813,7 @@ impl RecordPage {
                     .join("、"),
             })
             .collect();
+        let custody = d.custody.as_ref().map(|c| custody_view(lang, c));
         let decisions = match d.status.as_str() {
             "submitted" => vec![
                 Decision {
@@ -754,6 +897,7 @@ impl RecordPage {
             to_fix: d.to_fix.iter().map(&comment_view).collect(),
             conflicts,
             history,
+            custody,
             decisions,
             paths,
             w: RecordWords {
@@ -787,6 +931,18 @@ impl RecordPage {
                 resolve: t(lang, "确定", "Resolve"),
                 current: t(lang, "当前显示", "shown now"),
                 history: t(lang, "修改历史", "History"),
+                custody: t(lang, "样品保管链", "Chain of custody"),
+                custody_intact: t(
+                    lang,
+                    "校验通过：各环节完整，未被改动",
+                    "Verified: every link is there and unaltered",
+                ),
+                custody_broken: t(
+                    lang,
+                    "校验未通过：有记录被改动、删除或调换顺序",
+                    "Not verified: an event was altered, removed or reordered",
+                ),
+                custody_empty: t(lang, "尚无保管记录", "No custody events yet"),
                 timeline: t(lang, "状态变化", "Status timeline"),
                 full_size: t(lang, "查看原图", "Full size"),
                 locked: t(

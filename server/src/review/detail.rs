@@ -117,6 +117,9 @@ pub struct RecordDetail {
     pub conflicts: Vec<Conflict>,
     #[schema(value_type = Vec<Object>)]
     pub history: Vec<HistoryEntry>,
+    /// A soil sample's chain of custody in its one order, verified (absent for other kinds).
+    #[schema(value_type = Option<Object>)]
+    pub custody: Option<jingtu_doc::CustodyChain>,
 }
 
 /// Reads a record for a supervisor.
@@ -213,6 +216,7 @@ pub fn detail(
         to_fix: doc.to_fix(),
         conflicts: doc.conflicts(),
         history: doc.history(),
+        custody: (meta.kind == "soil_sample").then(|| doc.custody()),
     })
 }
 
