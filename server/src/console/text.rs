@@ -147,6 +147,17 @@ pub fn result_key(lang: Lang, key: &str) -> String {
         "category" => ("类别", "category"),
         "route" => ("判定路径", "route"),
         "class" => ("类别", "class"),
+        "ph_band" => ("pH 区间", "pH band"),
+        "panel" => (
+            "判定项目（镉汞砷铅铬）",
+            "deciding panel (Cd, Hg, As, Pb, Cr)",
+        ),
+        "missing" => ("尚缺检测项目", "not measured yet"),
+        "exceedances" => ("超过筛选值（判定项目）", "above screening (deciding)"),
+        "monitoring" => (
+            "超过筛选值，需加强监测（铜镍锌）",
+            "above screening: monitor (Cu, Ni, Zn)",
+        ),
         other => (other, other),
     };
     t(lang, zh, en).to_string()

@@ -36,6 +36,15 @@ impl Metal {
         Metal::Zn,
     ];
 
+    /// The metals whose values decide the class: GB 15618 sets control values for these
+    /// five only (表3); Cu, Ni and Zn above screening call for more monitoring (clause 5.2).
+    pub const DECIDING: [Metal; 5] = [Metal::Cd, Metal::Hg, Metal::As, Metal::Pb, Metal::Cr];
+
+    /// Does this metal decide the class?
+    pub fn decides(self) -> bool {
+        Metal::DECIDING.contains(&self)
+    }
+
     /// The field name under `lab_results`.
     pub fn key(self) -> &'static str {
         match self {
@@ -222,25 +231,53 @@ pub struct Exceedance {
     pub level: ExceedLevel,
 }
 
-/// Result: class (null without pH or without any metal), pH band, exceedances.
+/// Whether the five deciding metals were all measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Panel {
+    Complete,
+    Partial,
+}
+
+/// Result: the class (null without pH or until Cd, Hg, As, Pb and Cr are all measured), the
+/// pH band, whether the deciding panel is complete and which of its metals are missing, the
+/// deciding metals above screening (`exceedances`), and Cu, Ni or Zn above screening
+/// (`monitoring`: more monitoring, not a class).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SoilQualityResult {
     pub class: Option<SoilClass>,
     pub ph_band: Option<PhBand>,
+    pub panel: Panel,
+    pub missing: Vec<Metal>,
     pub exceedances: Vec<Exceedance>,
+    pub monitoring: Vec<Exceedance>,
 }
 
-/// Classifies a sample: all measured metals ≤ screening → priority protection; any above
-/// screening but all ≤ control → safe use; any above control → strict control.
+/// Classifies a sample by GB 15618-2018: with a pH and all five deciding metals measured,
+/// all ≤ screening → priority protection; any above screening but all ≤ control → safe use;
+/// any above control → strict control. A partial panel gets no class (it is reported as
+/// partial, with what is missing); Cu, Ni and Zn above screening are listed for monitoring.
 pub fn evaluate(input: &SoilQualityInput, _params: &SoilQualityParams) -> SoilQualityResult {
+    let missing: Vec<Metal> = Metal::DECIDING
+        .into_iter()
+        .filter(|m| !input.metals.iter().any(|(x, _)| x == m))
+        .collect();
+    let panel = if missing.is_empty() {
+        Panel::Complete
+    } else {
+        Panel::Partial
+    };
     let Some(band) = input.ph.map(PhBand::of) else {
         return SoilQualityResult {
             class: None,
             ph_band: None,
+            panel,
+            missing,
             exceedances: Vec::new(),
+            monitoring: Vec::new(),
         };
     };
-    let exceedances: Vec<Exceedance> = input
+    let (mut exceedances, mut monitoring): (Vec<Exceedance>, Vec<Exceedance>) = input
         .metals
         .iter()
         .filter_map(|&(metal, value)| {
@@ -259,8 +296,11 @@ pub fn evaluate(input: &SoilQualityInput, _params: &SoilQualityParams) -> SoilQu
                 },
             })
         })
-        .collect();
-    let class = (!input.metals.is_empty()).then(|| {
+        .partition(|e| e.metal.decides());
+    // In the standard's order, whatever order the values came in.
+    exceedances.sort_by_key(|e| e.metal);
+    monitoring.sort_by_key(|e| e.metal);
+    let class = (panel == Panel::Complete).then(|| {
         if exceedances.iter().any(|e| e.level == ExceedLevel::Control) {
             SoilClass::StrictControl
         } else if exceedances.is_empty() {
@@ -272,7 +312,10 @@ pub fn evaluate(input: &SoilQualityInput, _params: &SoilQualityParams) -> SoilQu
     SoilQualityResult {
         class,
         ph_band: Some(band),
+        panel,
+        missing,
         exceedances,
+        monitoring,
     }
 }
 
@@ -343,15 +386,28 @@ mod tests {
         evaluate(&input, &SoilQualityParams::default())
     }
 
+    /// The deciding panel below every screening value at pH 6.0, with `over` replacing its
+    /// metal.
+    fn panel(over: &[(Metal, f64)]) -> Vec<(Metal, f64)> {
+        let mut all = vec![(Cd, 0.1), (Hg, 0.1), (As, 10.0), (Pb, 50.0), (Cr, 100.0)];
+        for &(m, v) in over {
+            match all.iter_mut().find(|(x, _)| *x == m) {
+                Some(slot) => slot.1 = v,
+                None => all.push((m, v)),
+            }
+        }
+        all
+    }
+
     #[test]
     fn class_outcomes() {
         // Equal to the screening value is still priority protection.
-        let r = classify(Paddy, 6.0, &[(Cd, 0.4), (Pb, 100.0)]);
+        let r = classify(Paddy, 6.0, &panel(&[(Cd, 0.4), (Pb, 100.0)]));
         assert_eq!(
             (r.class, r.exceedances.len()),
             (Some(SoilClass::PriorityProtection), 0)
         );
-        let r = classify(Paddy, 6.0, &[(Cd, 0.41), (Pb, 100.0)]);
+        let r = classify(Paddy, 6.0, &panel(&[(Cd, 0.41), (Pb, 100.0)]));
         assert_eq!(r.class, Some(SoilClass::SafeUse));
         assert_eq!(
             r.exceedances,
@@ -365,23 +421,83 @@ mod tests {
         );
         // Equal to the control value is still safe use; above it is strict control.
         assert_eq!(
-            classify(Paddy, 6.0, &[(Cd, 2.0)]).class,
+            classify(Paddy, 6.0, &panel(&[(Cd, 2.0)])).class,
             Some(SoilClass::SafeUse)
         );
-        let r = classify(Paddy, 6.0, &[(Cd, 2.01), (Cu, 60.0)]);
+        let r = classify(Paddy, 6.0, &panel(&[(Cd, 2.01), (Cu, 60.0)]));
         assert_eq!(r.class, Some(SoilClass::StrictControl));
         assert_eq!(r.exceedances[0].level, ExceedLevel::Control);
-        // A metal without a control value never goes past safe use.
-        let r = classify(Other, 7.0, &[(Zn, 5000.0)]);
-        assert_eq!(r.class, Some(SoilClass::SafeUse));
-        assert_eq!(r.exceedances[0].control, None);
+        // Cu above its screening value asks for monitoring; it is not part of the class.
+        assert_eq!(r.monitoring.len(), 1);
+        assert_eq!(r.monitoring[0].metal, Cu);
         // No metal measured: no class, but the band is known.
         let r = classify(Other, 7.0, &[]);
         assert_eq!((r.class, r.ph_band), (None, Some(PhBand::Gt6_5Le7_5)));
+        assert_eq!((r.panel, r.missing.len()), (Panel::Partial, 5));
+    }
+
+    #[test]
+    fn cu_ni_zn_above_screening_call_for_monitoring_not_a_class() {
+        let r = classify(Other, 7.0, &panel(&[(Zn, 5000.0), (Ni, 150.0), (Cu, 20.0)]));
+        assert_eq!(r.class, Some(SoilClass::PriorityProtection));
+        assert!(r.exceedances.is_empty());
+        let metals: Vec<Metal> = r.monitoring.iter().map(|e| e.metal).collect();
+        assert_eq!(metals, [Ni, Zn]);
+        assert_eq!(r.monitoring[1].control, None);
+    }
+
+    #[test]
+    fn a_partial_panel_gets_no_class_and_says_what_is_missing() {
+        // Cd far above its control value, but Hg, As, Pb and Cr not measured yet.
+        let r = classify(Paddy, 6.0, &[(Cd, 9.0), (Zn, 100.0)]);
+        assert_eq!(r.class, None);
+        assert_eq!(r.panel, Panel::Partial);
+        assert_eq!(r.missing, [Hg, As, Pb, Cr]);
+        // What is over is still shown.
+        assert_eq!(r.exceedances[0].level, ExceedLevel::Control);
+        let r = classify(Paddy, 6.0, &panel(&[(Cd, 9.0)]));
+        assert_eq!(
+            (r.class, r.panel, r.missing.len()),
+            (Some(SoilClass::StrictControl), Panel::Complete, 0)
+        );
+    }
+
+    #[test]
+    fn each_ph_band_and_land_use_classifies_by_its_own_values() {
+        // Cd 0.5: above paddy screening at pH ≤ 6.5 (0.3, 0.4), not at 6.5-7.5 (0.6) or > 7.5
+        // (0.8); on other farmland above 0.3 up to pH 7.5, not above 7.5 (0.6).
+        let cases = [
+            (Paddy, 5.0, SoilClass::SafeUse),
+            (Paddy, 6.0, SoilClass::SafeUse),
+            (Paddy, 7.0, SoilClass::PriorityProtection),
+            (Paddy, 8.0, SoilClass::PriorityProtection),
+            (Other, 5.0, SoilClass::SafeUse),
+            (Other, 6.0, SoilClass::SafeUse),
+            (Other, 7.0, SoilClass::SafeUse),
+            (Other, 8.0, SoilClass::PriorityProtection),
+        ];
+        for (land, ph, class) in cases {
+            let r = classify(land, ph, &panel(&[(Cd, 0.5), (Pb, 60.0)]));
+            assert_eq!(r.class, Some(class), "{land:?} pH {ph}");
+        }
+        // Pb 450: above the control value at pH ≤ 5.5 (400) only.
+        for (ph, class) in [
+            (5.0, SoilClass::StrictControl),
+            (6.0, SoilClass::SafeUse),
+            (7.0, SoilClass::SafeUse),
+            (8.0, SoilClass::SafeUse),
+        ] {
+            assert_eq!(
+                classify(Other, ph, &panel(&[(Pb, 450.0)])).class,
+                Some(class),
+                "pH {ph}"
+            );
+        }
     }
 
     #[test]
     fn through_compute_json() {
+        // "n.d." is not a number yet: Hg counts as not measured, so the panel is partial.
         let data = json!({
             "land_use": "paddy_0101",
             "rotation_paddy_dryland": true,
@@ -391,12 +507,25 @@ mod tests {
         assert_eq!(
             out,
             json!({
-                "class": "safe_use",
+                "class": null,
                 "ph_band": "gt6_5_le7_5",
+                "panel": "partial",
+                "missing": ["hg", "as", "cr"],
                 "exceedances": [
                     { "metal": "cd", "value": 0.45, "screening": 0.3, "control": 3.0, "level": "screening" }
-                ]
+                ],
+                "monitoring": []
             })
+        );
+        let data = json!({
+            "land_use": "paddy_0101",
+            "rotation_paddy_dryland": true,
+            "lab_results": { "ph": 7.0, "cd": 0.45, "pb": 80, "hg": 0.2, "as": 12, "cr": 90 }
+        });
+        let out = compute("soil_quality_class", &data, None).unwrap();
+        assert_eq!(
+            (&out["class"], &out["panel"]),
+            (&json!("safe_use"), &json!("complete"))
         );
         let out = compute(
             "soil_quality_class",
@@ -406,7 +535,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             out,
-            json!({ "class": null, "ph_band": null, "exceedances": [] })
+            json!({ "class": null, "ph_band": null, "panel": "partial",
+                    "missing": ["hg", "as", "pb", "cr"], "exceedances": [], "monitoring": [] })
         );
         let out = compute(
             "soil_quality_class",
