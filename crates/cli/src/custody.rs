@@ -118,7 +118,7 @@ fn human(chain: &CustodyChain) -> String {
             when(e.at_ms),
             e.step.label().zh,
             e.by,
-            &e.hash[..12.min(e.hash.len())]
+            e.hash.chars().take(12).collect::<String>()
         ));
     }
     s.push_str(if chain.intact {
