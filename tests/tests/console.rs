@@ -330,6 +330,10 @@ fn a_supervisor_gives_hands_over_and_takes_back_work_and_revokes_a_phone() {
         page.contains("不在您管辖的区域内") && page.contains("分配新任务"),
         "{page}"
     );
+    assert!(
+        page.contains("value=\"411321103201\"") && page.contains("value=\"上半年自评\""),
+        "what was typed is shown again: {page}"
+    );
     let (s, _, to) = post(&mut b, "/assignments", give(&csrf, "411321102206"));
     assert_eq!((s, to.as_deref()), (303, Some("/assignments?done=given")));
     let (_, page, _) = b.get("/assignments?done=given");

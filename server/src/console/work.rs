@@ -150,6 +150,8 @@ pub struct AssignmentsPage {
     pub kinds: Vec<Choice>,
     pub targets: Vec<Choice>,
     pub units: Vec<(String, String)>,
+    /// What was typed into the give form, shown again when it was refused.
+    pub typed: GiveForm,
     pub notice: Option<String>,
     pub error: Option<String>,
     pub w: AssignmentWords,
@@ -195,6 +197,7 @@ impl AssignmentsPage {
         filter: Option<&str>,
         notice: Option<String>,
         error: Option<String>,
+        typed: Option<GiveForm>,
     ) -> AssignmentsPage {
         let place = |code: &str| match data.unit_names.get(code) {
             Some(name) => format!("{name}（{code}）"),
@@ -269,6 +272,7 @@ impl AssignmentsPage {
             kinds,
             targets,
             units: data.suggestions,
+            typed: typed.unwrap_or_default(),
             notice,
             error,
             w: AssignmentWords {
@@ -356,6 +360,7 @@ async fn render_assignments(
     filter: Option<String>,
     notice: Option<String>,
     error: Option<(StatusCode, String)>,
+    typed: Option<GiveForm>,
 ) -> Page {
     let st = state.clone();
     let actor = s.actor.clone();
@@ -369,7 +374,7 @@ async fn render_assignments(
     };
     let mut r = html(
         status,
-        AssignmentsPage::new(lang, s, data, filter.as_deref(), notice, error).render(),
+        AssignmentsPage::new(lang, s, data, filter.as_deref(), notice, error, typed).render(),
     );
     super::set_cookies(&mut r, &[lang_cookie(lang)]);
     Ok(r)
@@ -384,10 +389,10 @@ pub async fn assignments_page(
     let s = require(&state, &headers, "/assignments").await?;
     let filter = q.assignee.filter(|a| !a.trim().is_empty());
     let notice = notice(lang, q.done.as_deref());
-    render_assignments(&state, lang, &s, filter, notice, None).await
+    render_assignments(&state, lang, &s, filter, notice, None, None).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct GiveForm {
     csrf: String,
     assignee: String,
@@ -460,6 +465,7 @@ pub async fn give_form(
     }
     let st = state.clone();
     let actor = s.actor.clone();
+    let typed = f.clone();
     let given = blocking(move || {
         let req = f.request(&st.ctx)?;
         Ok(assignments::create(
@@ -472,7 +478,7 @@ pub async fn give_form(
     .await;
     match given {
         Ok(_) => Ok(done("/assignments", "given")),
-        Err(e) => refused(&state, lang, &s, e).await,
+        Err(e) => refused(&state, lang, &s, e, Some(typed)).await,
     }
 }
 
@@ -507,12 +513,20 @@ fn assignment_error(lang: Lang, e: &ApiError) -> String {
     plain.to_string()
 }
 
-async fn refused(state: &Shared, lang: Lang, s: &Session, e: ApiError) -> Page {
+/// The page again after a refused change, with the reason (and, for the give form, what was
+/// typed, so nothing has to be typed twice).
+async fn refused(
+    state: &Shared,
+    lang: Lang,
+    s: &Session,
+    e: ApiError,
+    typed: Option<GiveForm>,
+) -> Page {
     if e.status.is_server_error() || e.status == StatusCode::UNAUTHORIZED {
         return Err(failed(lang, e));
     }
     let message = assignment_error(lang, &e);
-    render_assignments(state, lang, s, None, None, Some((e.status, message))).await
+    render_assignments(state, lang, s, None, None, Some((e.status, message)), typed).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -546,7 +560,7 @@ pub async fn hand_over_form(
     .await;
     match handed {
         Ok(_) => Ok(done("/assignments", "handed")),
-        Err(e) => refused(&state, lang, &s, e).await,
+        Err(e) => refused(&state, lang, &s, e, None).await,
     }
 }
 
@@ -572,7 +586,7 @@ pub async fn take_back_form(
         blocking(move || Ok(assignments::remove(st.ctx.scope.as_ref(), &actor, &id)?)).await;
     match taken {
         Ok(_) => Ok(done("/assignments", "taken")),
-        Err(e) => refused(&state, lang, &s, e).await,
+        Err(e) => refused(&state, lang, &s, e, None).await,
     }
 }
 
