@@ -158,6 +158,8 @@ pub fn result_key(lang: Lang, key: &str) -> String {
             "超过筛选值，需加强监测（铜镍锌）",
             "above screening: monitor (Cu, Ni, Zn)",
         ),
+        "organics_over" => ("有机项目超过筛选值", "organics above screening"),
+        "not_detected" => ("未检出项目", "not detected"),
         other => (other, other),
     };
     t(lang, zh, en).to_string()

@@ -177,14 +177,67 @@ pub struct SoilQualityInput {
     pub land_use: LandUse,
     pub rotation_paddy_dryland: bool,
     pub ph: Option<f64>,
-    /// Measured metals (mg/kg); unmeasured ones are left out.
+    /// Measured metals (mg/kg); unmeasured ones are left out. A metal the lab reported as
+    /// not detected is measured, at 0 (below the detection limit, so below screening).
     pub metals: Vec<(Metal, f64)>,
+    /// The items reported as not detected (`lab_results.not_detected`), metals and organics.
+    pub not_detected: Vec<String>,
+    /// Measured organics (HCH, DDT, benzo[a]pyrene; mg/kg).
+    pub organics: Vec<(Organic, f64)>,
+}
+
+/// The organic items of GB 15618 表2 (其他项目): screening values only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Organic {
+    Hch,
+    Ddt,
+    Bap,
+}
+
+impl Organic {
+    pub const ALL: [Organic; 3] = [Organic::Hch, Organic::Ddt, Organic::Bap];
+
+    /// The field name under `lab_results`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Organic::Hch => "hch",
+            Organic::Ddt => "ddt",
+            Organic::Bap => "bap",
+        }
+    }
+
+    /// The screening value (mg/kg): 六六六总量 0.10, 滴滴涕总量 0.10, 苯并[a]芘 0.55.
+    pub fn screening(self) -> f64 {
+        match self {
+            Organic::Hch | Organic::Ddt => 0.10,
+            Organic::Bap => 0.55,
+        }
+    }
+}
+
+/// An organic item above its screening value: more monitoring.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrganicExceedance {
+    pub item: Organic,
+    pub value: f64,
+    pub screening: f64,
 }
 
 impl SoilQualityInput {
     /// Reads `land_use`, `rotation_paddy_dryland` and `lab_results.*`; a pH outside 0-14 or a
     /// negative content is absent.
     pub fn from_data(data: &Value) -> Self {
+        let not_detected: Vec<String> = get(data, &["lab_results", "not_detected"])
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let nd = |key: &str| not_detected.iter().any(|k| k == key);
         Self {
             land_use: get(data, &["land_use"])
                 .and_then(Value::as_str)
@@ -193,8 +246,17 @@ impl SoilQualityInput {
             ph: num(data, &["lab_results", "ph"]).filter(|ph| (0.0..=14.0).contains(ph)),
             metals: Metal::ALL
                 .into_iter()
-                .filter_map(|m| non_neg(data, &["lab_results", m.key()]).map(|v| (m, v)))
+                .filter_map(|m| {
+                    non_neg(data, &["lab_results", m.key()])
+                        .or_else(|| nd(m.key()).then_some(0.0))
+                        .map(|v| (m, v))
+                })
                 .collect(),
+            organics: Organic::ALL
+                .into_iter()
+                .filter_map(|o| non_neg(data, &["lab_results", o.key()]).map(|v| (o, v)))
+                .collect(),
+            not_detected,
         }
     }
 }
@@ -251,6 +313,10 @@ pub struct SoilQualityResult {
     pub missing: Vec<Metal>,
     pub exceedances: Vec<Exceedance>,
     pub monitoring: Vec<Exceedance>,
+    /// HCH, DDT or benzo[a]pyrene above screening: more monitoring too.
+    pub organics_over: Vec<OrganicExceedance>,
+    /// What the lab reported as not detected.
+    pub not_detected: Vec<String>,
 }
 
 /// Classifies a sample by GB 15618-2018: with a pH and all five deciding metals measured,
@@ -267,6 +333,17 @@ pub fn evaluate(input: &SoilQualityInput, _params: &SoilQualityParams) -> SoilQu
     } else {
         Panel::Partial
     };
+    let organics_over: Vec<OrganicExceedance> = input
+        .organics
+        .iter()
+        .filter(|(o, v)| *v > o.screening())
+        .map(|&(item, value)| OrganicExceedance {
+            item,
+            value,
+            screening: item.screening(),
+        })
+        .collect();
+    let not_detected = input.not_detected.clone();
     let Some(band) = input.ph.map(PhBand::of) else {
         return SoilQualityResult {
             class: None,
@@ -275,6 +352,8 @@ pub fn evaluate(input: &SoilQualityInput, _params: &SoilQualityParams) -> SoilQu
             missing,
             exceedances: Vec::new(),
             monitoring: Vec::new(),
+            organics_over,
+            not_detected,
         };
     };
     let (mut exceedances, mut monitoring): (Vec<Exceedance>, Vec<Exceedance>) = input
@@ -316,6 +395,8 @@ pub fn evaluate(input: &SoilQualityInput, _params: &SoilQualityParams) -> SoilQu
         missing,
         exceedances,
         monitoring,
+        organics_over,
+        not_detected,
     }
 }
 
@@ -382,6 +463,8 @@ mod tests {
             rotation_paddy_dryland: false,
             ph: Some(ph),
             metals: metals.to_vec(),
+            not_detected: Vec::new(),
+            organics: Vec::new(),
         };
         evaluate(&input, &SoilQualityParams::default())
     }
@@ -463,6 +546,33 @@ mod tests {
     }
 
     #[test]
+    fn not_detected_values_complete_the_panel_and_organics_are_screened() {
+        let data = json!({
+            "land_use": "dryland_0103",
+            "lab_results": {
+                "ph": 6.0, "cd": 0.25, "pb": 40, "cr": 90,
+                "not_detected": ["hg", "as", "ddt"],
+                "hch": 0.02, "bap": 0.8
+            }
+        });
+        let out = compute("soil_quality_class", &data, None).unwrap();
+        assert_eq!(out["panel"], "complete", "{out}");
+        assert_eq!(out["class"], "priority_protection", "{out}");
+        assert_eq!(out["not_detected"], json!(["hg", "as", "ddt"]));
+        assert_eq!(
+            out["organics_over"],
+            json!([{ "item": "bap", "value": 0.8, "screening": 0.55 }])
+        );
+        // A value given beside "not detected" is the value.
+        let data = json!({
+            "lab_results": { "ph": 6.0, "cd": 0.25, "pb": 40, "cr": 90, "hg": 0.1, "as": 99,
+                             "not_detected": ["as"] }
+        });
+        let out = compute("soil_quality_class", &data, None).unwrap();
+        assert_eq!(out["class"], "safe_use", "{out}");
+    }
+
+    #[test]
     fn each_ph_band_and_land_use_classifies_by_its_own_values() {
         // Cd 0.5: above paddy screening at pH ≤ 6.5 (0.3, 0.4), not at 6.5-7.5 (0.6) or > 7.5
         // (0.8); on other farmland above 0.3 up to pH 7.5, not above 7.5 (0.6).
@@ -514,7 +624,9 @@ mod tests {
                 "exceedances": [
                     { "metal": "cd", "value": 0.45, "screening": 0.3, "control": 3.0, "level": "screening" }
                 ],
-                "monitoring": []
+                "monitoring": [],
+                "organics_over": [],
+                "not_detected": []
             })
         );
         let data = json!({
@@ -536,7 +648,8 @@ mod tests {
         assert_eq!(
             out,
             json!({ "class": null, "ph_band": null, "panel": "partial",
-                    "missing": ["hg", "as", "pb", "cr"], "exceedances": [], "monitoring": [] })
+                    "missing": ["hg", "as", "pb", "cr"], "exceedances": [], "monitoring": [],
+                    "organics_over": [], "not_detected": [] })
         );
         let out = compute(
             "soil_quality_class",
