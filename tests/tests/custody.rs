@@ -117,6 +117,37 @@ fn a_batch_handed_over_and_received_offline_at_once_makes_one_verified_chain() {
         "{text}"
     );
 
+    // The batch's hand-over sheet: both samples on the phone, one confirmed short on the
+    // tablet; as CSV for a spreadsheet, with Chinese headings.
+    phone.ok(&["sync"]);
+    let csv = dir.path().join("JJ-2024-07.csv");
+    let sheet = phone.ok(&[
+        "custody",
+        "sheet",
+        "JJ-2024-07",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(sheet.as_array().unwrap().len(), 2, "{sheet}");
+    let row_a = sheet
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == a.as_str())
+        .unwrap();
+    assert_eq!(
+        (row_a["expected"].as_u64(), row_a["received"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(row_a["seal"], "破损");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        text.starts_with("\u{feff}样品,记录编号,点位,交接时间"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 3, "{text}");
+    phone.fails(&["custody", "sheet", "JJ-0000"], "error");
+
     // The server's record detail (the console's sample page reads it) shows the same chain.
     install_tls(&server.url);
     let body = reqwest::blocking::Client::new()

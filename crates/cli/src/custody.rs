@@ -2,7 +2,8 @@
 //! two steps made most in the field, hand-over and receipt, as flags.
 
 use anyhow::{Context, Result, bail};
-use jingtu_core::{CustodyChain, CustodyStep, DeviceCore, HandOver, Receipt};
+use jingtu_core::{CustodyChain, CustodyStep, DeviceCore, HandOver, ListFilter, Receipt};
+use serde::Serialize;
 
 use crate::{CustodyCommand, out, when};
 
@@ -14,6 +15,7 @@ pub(crate) fn custody(core: &DeviceCore, json: bool, cmd: CustodyCommand) -> Res
             out(json, serde_json::to_value(&chain)?, || human(&chain));
             Ok(())
         }
+        CustodyCommand::Sheet { batch, csv } => sheet(core, json, &batch, csv.as_deref()),
         CustodyCommand::Add { ids, step } => {
             let step: CustodyStep = serde_json::from_str(&step).with_context(|| {
                 "the step is JSON such as {\"step\": \"fine_ground\", \"mesh\": 100} \
@@ -135,4 +137,173 @@ fn human(chain: &CustodyChain) -> String {
         ));
     }
     s
+}
+
+/// One sample's line on a hand-over sheet.
+#[derive(Debug, Serialize)]
+struct SheetRow {
+    sample: String,
+    id: String,
+    point: String,
+    handed_at: String,
+    from: String,
+    to: String,
+    expected: Option<u32>,
+    received_at: String,
+    received: Option<u32>,
+    seal: String,
+    flags: String,
+}
+
+/// The hand-over sheet of `batch` from the samples on this device.
+fn sheet(core: &DeviceCore, json: bool, batch: &str, csv: Option<&std::path::Path>) -> Result<()> {
+    let samples = core.list(&ListFilter {
+        kind: Some(jingtu_core::SAMPLE_KIND.into()),
+        ..Default::default()
+    })?;
+    let mut rows = Vec::new();
+    for s in samples {
+        let chain = core.custody(&s.id)?;
+        let handed = chain.events.iter().find_map(|e| match &e.step {
+            CustodyStep::HandedOver(h) if h.batch == batch => Some((e, h)),
+            _ => None,
+        });
+        let received = chain.events.iter().find_map(|e| match &e.step {
+            CustodyStep::Received(r) if r.batch == batch => Some((e, r)),
+            _ => None,
+        });
+        if handed.is_none() && received.is_none() {
+            continue;
+        }
+        let ids: Vec<&str> = [
+            handed.map(|h| h.0.id.as_str()),
+            received.map(|r| r.0.id.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let flags: Vec<String> = chain
+            .findings
+            .iter()
+            .filter(|f| ids.contains(&f.event.as_str()) || !chain.intact)
+            .map(|f| f.message.zh.clone())
+            .collect();
+        let seal = match (handed, received) {
+            (_, Some((_, r))) => {
+                if r.seal_intact {
+                    "完好"
+                } else {
+                    "破损"
+                }
+            }
+            (Some((_, h)), None) => {
+                if h.seal_intact {
+                    "完好"
+                } else {
+                    "破损"
+                }
+            }
+            _ => "",
+        };
+        rows.push(SheetRow {
+            sample: s.name.clone(),
+            id: s.id.clone(),
+            point: s.planned_point.clone().unwrap_or_default(),
+            handed_at: handed.map(|h| when(h.0.at_ms)).unwrap_or_default(),
+            from: handed
+                .map(|h| {
+                    format!("{} {}", h.1.from_org, h.1.from_person)
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default(),
+            to: handed
+                .map(|h| {
+                    format!("{} {}", h.1.to_org, h.1.to_person)
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default(),
+            expected: handed.map(|h| h.1.samples_expected),
+            received_at: received.map(|r| when(r.0.at_ms)).unwrap_or_default(),
+            received: received.map(|r| r.1.samples_received),
+            seal: seal.into(),
+            flags: flags.join("；"),
+        });
+    }
+    if rows.is_empty() {
+        bail!("no sample on this device was handed over or received in batch {batch}");
+    }
+    if let Some(path) = csv {
+        write_csv(path, &rows)?;
+    }
+    out(json, serde_json::to_value(&rows)?, || {
+        let mut s = format!("交接单 {batch}: {} sample(s)\n", rows.len());
+        for r in &rows {
+            s.push_str(&format!(
+                "{}  {}  {} -> {}  交接 {}  实收 {}  封条{}  {}\n",
+                if r.sample.is_empty() {
+                    &r.id
+                } else {
+                    &r.sample
+                },
+                r.handed_at,
+                r.from,
+                r.to,
+                r.expected
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.received
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.seal,
+                r.flags
+            ));
+        }
+        if let Some(p) = csv {
+            s.push_str(&format!("written to {}", p.display()));
+        }
+        s.trim_end().to_string()
+    });
+    Ok(())
+}
+
+/// The sheet as CSV with Chinese headings, UTF-8 with a byte-order mark so that spreadsheet
+/// programs on Windows read the characters right.
+fn write_csv(path: &std::path::Path, rows: &[SheetRow]) -> Result<()> {
+    let mut file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut file, "\u{feff}".as_bytes())?;
+    let mut w = csv::Writer::from_writer(file);
+    w.write_record([
+        "样品",
+        "记录编号",
+        "点位",
+        "交接时间",
+        "交出",
+        "接收",
+        "交接数量",
+        "接收时间",
+        "实收数量",
+        "封条",
+        "异常",
+    ])?;
+    let n = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_default();
+    for r in rows {
+        w.write_record([
+            r.sample.as_str(),
+            &r.id,
+            &r.point,
+            &r.handed_at,
+            &r.from,
+            &r.to,
+            &n(r.expected),
+            &r.received_at,
+            &n(r.received),
+            &r.seal,
+            &r.flags,
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
 }
