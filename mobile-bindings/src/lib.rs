@@ -259,6 +259,18 @@ impl FieldCore {
             .collect())
     }
 
+    /// Gives a soil sample its code, made offline by the template's rule from its point code,
+    /// layer and QC type (`411321YJ0087-T1`, a field duplicate `...-T1P`), and writes it to
+    /// `sample_code`. A code another sample here already has is refused (`InvalidState`).
+    pub fn assign_sample_code(&self, id: String) -> Result<String> {
+        Ok(self.inner.assign_sample_code(&id)?)
+    }
+
+    /// The soil sample whose code is `code` (typed, or read from its label), found offline.
+    pub fn find_sample(&self, code: String) -> Result<Option<RecordSummary>> {
+        Ok(self.inner.find_sample(&code)?.map(RecordSummary::from))
+    }
+
     /// A sample's chain in its one order, verified: what was altered, removed or reordered,
     /// a sample handed over twice, counts that disagree, broken seals.
     pub fn custody(&self, id: String) -> Result<CustodyChain> {

@@ -28,6 +28,23 @@ fn a_batch_handed_over_and_received_offline_at_once_makes_one_verified_chain() {
             .to_string()
     };
     let (a, b) = (new_sample(), new_sample());
+    // Codes made offline from the point code; the second sample of the point is a duplicate.
+    for id in [&a, &b] {
+        phone.ok(&["set", id, "point_code", "411321YJ0087"]);
+    }
+    let code = phone.ok(&["custody", "code", &a]);
+    assert_eq!(code["sample_code"], "411321YJ0087-T1");
+    phone.fails(&["custody", "code", &b], "invalid_state");
+    phone.ok(&["set", &b, "qc_type", "field_duplicate"]);
+    assert_eq!(
+        phone.ok(&["custody", "code", &b])["sample_code"],
+        "411321YJ0087-T1P"
+    );
+    assert_eq!(
+        phone.ok(&["custody", "find", "411321YJ0087-T1P"])["id"],
+        b.as_str()
+    );
+    phone.fails(&["custody", "find", "411321YJ0087-T7"], "error");
     phone.ok(&[
         "custody",
         "add",

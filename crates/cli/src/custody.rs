@@ -15,6 +15,25 @@ pub(crate) fn custody(core: &DeviceCore, json: bool, cmd: CustodyCommand) -> Res
             out(json, serde_json::to_value(&chain)?, || human(&chain));
             Ok(())
         }
+        CustodyCommand::Code { id } => {
+            let id = core.resolve_id(&id)?;
+            let code = core.assign_sample_code(&id)?;
+            out(
+                json,
+                serde_json::json!({"id": id, "sample_code": code}),
+                || code.clone(),
+            );
+            Ok(())
+        }
+        CustodyCommand::Find { code } => match core.find_sample(&code)? {
+            Some(s) => {
+                out(json, serde_json::to_value(&s)?, || {
+                    format!("{} {}", s.id, s.name)
+                });
+                Ok(())
+            }
+            None => bail!("no sample with code {} on this device", code.trim()),
+        },
         CustodyCommand::Sheet { batch, csv } => sheet(core, json, &batch, csv.as_deref()),
         CustodyCommand::Add { ids, step } => {
             let step: CustodyStep = serde_json::from_str(&step).with_context(|| {

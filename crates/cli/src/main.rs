@@ -214,6 +214,10 @@ enum CustodyCommand {
         #[arg(long)]
         anomalies: Option<String>,
     },
+    /// Give a sample its code by the template's rule (point code, layer, QC type).
+    Code { id: String },
+    /// The sample with this code (typed, or read from its label).
+    Find { code: String },
     /// The hand-over sheet (交接单) of a batch: each sample of it on this device, handed over
     /// and received, with counts and seals; `--csv FILE` writes it for a spreadsheet.
     Sheet {

@@ -6,6 +6,9 @@
 
 use jingtu_doc::{CustodyChain, SampleCustodyEvent};
 use jingtu_model::CustodyStep;
+use jingtu_model::custody::{DEFAULT_SAMPLE_CODE_RULE, SampleCodeParts, sample_code};
+use jingtu_store::{ListFilter, RecordSummary};
+use serde_json::Value;
 
 use crate::cache::Touched;
 use crate::core::DeviceCore;
@@ -54,6 +57,82 @@ impl DeviceCore {
         ids.iter()
             .map(|id| self.add_custody_event(id, step))
             .collect()
+    }
+
+    /// Gives a soil sample its code, made offline by the template's rule
+    /// (`x-template.sample_code_rule`, by default `{point_code}-{medium}{layer}{qc}`) from its
+    /// point code (or its planned point), the top of its layer and its QC type, and writes it
+    /// to `sample_code`. A code another sample on this device already has is refused: the
+    /// second sample of a point is a field duplicate (`qc_type`), or has another layer.
+    pub fn assign_sample_code(&self, id: &str) -> Result<String, CoreError> {
+        let code = {
+            let mut cache = crate::core::lock(&self.cache);
+            let c = self.load(&mut cache, id)?;
+            if c.meta.kind != SAMPLE_KIND {
+                return Err(CoreError::InvalidState(format!(
+                    "sample codes are for soil samples, and this record is a {}",
+                    c.meta.kind
+                )));
+            }
+            let text = |k: &str| c.data.get(k).and_then(Value::as_str).map(str::trim);
+            let point = text("point_code")
+                .filter(|p| !p.is_empty())
+                .or(c.meta.planned_point.as_deref())
+                .unwrap_or_default()
+                .to_string();
+            let qc = text("qc_type").unwrap_or("normal").to_string();
+            let depth = c
+                .data
+                .get("depth_top_cm")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0);
+            let rule = c
+                .template
+                .source
+                .pointer("/x-template/sample_code_rule")
+                .and_then(Value::as_str)
+                .unwrap_or(DEFAULT_SAMPLE_CODE_RULE)
+                .to_string();
+            sample_code(
+                &rule,
+                &SampleCodeParts {
+                    point_code: &point,
+                    medium: 'T',
+                    depth_top_cm: depth,
+                    qc_type: &qc,
+                },
+            )
+            .map_err(|reason| CoreError::InvalidValue {
+                path: "sample_code".into(),
+                reason,
+            })?
+        };
+        if let Some(other) = self.find_sample(&code)?
+            && other.id != id
+        {
+            return Err(CoreError::InvalidState(format!(
+                "sample code {code} is already sample {}'s: mark this one a field duplicate \
+                 (qc_type) or check its point and depth",
+                other.id
+            )));
+        }
+        self.set_field(id, "sample_code", &Value::String(code.clone()))?;
+        Ok(code)
+    }
+
+    /// The soil sample on this device whose code is `code` (as typed, or read from its
+    /// label's QR code), found offline.
+    pub fn find_sample(&self, code: &str) -> Result<Option<RecordSummary>, CoreError> {
+        let code = code.trim();
+        if code.is_empty() {
+            return Ok(None);
+        }
+        let found = self.list(&ListFilter {
+            kind: Some(SAMPLE_KIND.into()),
+            text: Some(code.into()),
+            ..Default::default()
+        })?;
+        Ok(found.into_iter().find(|s| s.name == code))
     }
 
     /// A sample's chain in its one order, with what verification found (an altered, removed
@@ -119,6 +198,51 @@ mod tests {
         );
         assert_eq!(chain.events.len(), 2);
         assert_eq!(chain.events[1].id, sent[0].id);
+    }
+
+    #[test]
+    fn sample_codes_are_made_offline_and_found_again_by_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = DeviceCore::open(dir.path()).unwrap();
+        let place = NewRecordPlace {
+            planned_point: Some("411321YJ0087".into()),
+            ..Default::default()
+        };
+        let a = core.create_record("soil_sample", &place).unwrap().id;
+        let b = core.create_record("soil_sample", &place).unwrap().id;
+        assert_eq!(core.assign_sample_code(&a).unwrap(), "411321YJ0087-T1");
+        assert_eq!(
+            core.assign_sample_code(&a).unwrap(),
+            "411321YJ0087-T1",
+            "again, same"
+        );
+        // A second sample of the same point and layer is refused until it is a duplicate.
+        assert!(matches!(
+            core.assign_sample_code(&b),
+            Err(CoreError::InvalidState(_))
+        ));
+        core.set_field(&b, "qc_type", &serde_json::json!("field_duplicate"))
+            .unwrap();
+        assert_eq!(core.assign_sample_code(&b).unwrap(), "411321YJ0087-T1P");
+        assert_eq!(
+            core.find_sample(" 411321YJ0087-T1P ")
+                .unwrap()
+                .map(|s| s.id),
+            Some(b)
+        );
+        assert_eq!(
+            core.find_sample("411321YJ0087-T1").unwrap().map(|s| s.id),
+            Some(a)
+        );
+        assert!(core.find_sample("411321YJ0087-T").unwrap().is_none());
+        let none = core
+            .create_record("soil_sample", &NewRecordPlace::default())
+            .unwrap()
+            .id;
+        assert!(matches!(
+            core.assign_sample_code(&none),
+            Err(CoreError::InvalidValue { .. })
+        ));
     }
 
     #[test]

@@ -408,6 +408,54 @@ impl CustodyStep {
     }
 }
 
+/// The default rule for a sample's code (`../shared/domain.md` 1.1, verify per province):
+/// `{point_code}-{medium}{layer}{qc}`, e.g. `411321YJ0087-T1`, its field duplicate
+/// `411321YJ0087-T1P`.
+pub const DEFAULT_SAMPLE_CODE_RULE: &str = "{point_code}-{medium}{layer}{qc}";
+
+/// What a sample's code is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleCodeParts<'a> {
+    /// The planned point's code, as issued (never made up on the phone).
+    pub point_code: &'a str,
+    /// `T` soil, `N` crop.
+    pub medium: char,
+    /// The top of the layer in cm: 0-20 cm is layer 1, 20-40 cm layer 2, ...
+    pub depth_top_cm: f64,
+    /// The QC type (code table `qc_sample_type`): a field duplicate is marked `P`; the others
+    /// (blind duplicates, reference materials, blanks) get their codes in the lab, not here.
+    pub qc_type: &'a str,
+}
+
+/// A sample's code by `rule` (placeholders `{point_code}`, `{medium}`, `{layer}`, `{qc}`),
+/// made offline: the point code is unique to the point, so the code is unique to the
+/// point's sample of that layer and QC type. Letters, digits and `-` only.
+pub fn sample_code(rule: &str, parts: &SampleCodeParts<'_>) -> Result<String, String> {
+    let point = parts.point_code.trim();
+    if point.is_empty() {
+        return Err("the sample has no point code: it comes from the planned point list".into());
+    }
+    if !(parts.depth_top_cm.is_finite() && parts.depth_top_cm >= 0.0) {
+        return Err(format!("depth {} cm is not a depth", parts.depth_top_cm));
+    }
+    let layer = (parts.depth_top_cm / 20.0).floor() as u32 + 1;
+    let qc = match parts.qc_type {
+        "field_duplicate" => "P",
+        _ => "",
+    };
+    let code = rule
+        .replace("{point_code}", point)
+        .replace("{medium}", &parts.medium.to_string())
+        .replace("{layer}", &layer.to_string())
+        .replace("{qc}", qc);
+    if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(format!(
+            "'{code}' is not a sample code (letters, digits and '-' only)"
+        ));
+    }
+    Ok(code)
+}
+
 fn issue(severity: Severity, path: &str, code: &str, zh: String, en: String) -> Issue {
     Issue {
         path: path.into(),
@@ -535,6 +583,36 @@ mod tests {
             lab: "市检测中心".into(),
         };
         assert_eq!(codes(&lab), vec![(Severity::Error, "required".to_string())]);
+    }
+
+    #[test]
+    fn sample_codes_follow_the_rule_and_mark_field_duplicates() {
+        let parts = |point, depth, qc| SampleCodeParts {
+            point_code: point,
+            medium: 'T',
+            depth_top_cm: depth,
+            qc_type: qc,
+        };
+        let rule = DEFAULT_SAMPLE_CODE_RULE;
+        assert_eq!(
+            sample_code(rule, &parts("411321YJ0087", 0.0, "normal")).unwrap(),
+            "411321YJ0087-T1"
+        );
+        assert_eq!(
+            sample_code(rule, &parts("411321YJ0087", 0.0, "field_duplicate")).unwrap(),
+            "411321YJ0087-T1P"
+        );
+        assert_eq!(
+            sample_code(rule, &parts("411321YJ0087", 20.0, "normal")).unwrap(),
+            "411321YJ0087-T2"
+        );
+        assert_eq!(
+            sample_code("NZ{point_code}{layer}", &parts("A7", 45.0, "normal")).unwrap(),
+            "NZA73"
+        );
+        assert!(sample_code(rule, &parts(" ", 0.0, "normal")).is_err());
+        assert!(sample_code(rule, &parts("点位7", 0.0, "normal")).is_err());
+        assert!(sample_code(rule, &parts("A7", f64::NAN, "normal")).is_err());
     }
 
     #[test]

@@ -333,6 +333,15 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     // After both sync, each device holds one chain in the same order, verified intact.
     val soil2 = samp.createRecordForAssignment(asg)
     val both = listOf(soil.id, soil2.id)
+    check("a sample's code is made offline from its point (NZ-017-T1)",
+        samp.assignSampleCode(soil.id) == "NZ-017-T1")
+    expectThrows<JingtuException.InvalidState>("a second sample of the point needs to be a duplicate") {
+        samp.assignSampleCode(soil2.id)
+    }
+    samp.setField(soil2.id, "qc_type", text("field_duplicate"))
+    check("a field duplicate gets its own code", samp.assignSampleCode(soil2.id) == "NZ-017-T1P")
+    check("a label's text finds its sample offline", samp.findSample("NZ-017-T1P")?.id == soil2.id &&
+        samp.findSample("NZ-017-T9") == null)
     samp.addCustodyEvents(both, CustodyStep.Collected(""))
     check("the collections are accepted", samp.sync(null).refused.isEmpty())
     sup.sync(null)
