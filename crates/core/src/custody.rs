@@ -40,7 +40,8 @@ impl DeviceCore {
 
     /// Appends the same step to several samples (a batch handed over or received together);
     /// the events in the samples' order. Every sample is checked first: one that is not a
-    /// soil sample, or not here, leaves all of them unchanged.
+    /// soil sample, not here, or whose chain has not begun with its collection leaves all of
+    /// them unchanged (so a batch is never half recorded).
     pub fn add_custody_events(
         &self,
         ids: &[String],
@@ -51,6 +52,12 @@ impl DeviceCore {
             if kind != SAMPLE_KIND {
                 return Err(CoreError::InvalidState(format!(
                     "{id} is a {kind}: custody is kept for soil samples"
+                )));
+            }
+            if !matches!(step, CustodyStep::Collected { .. }) && self.custody(id)?.events.is_empty()
+            {
+                return Err(CoreError::InvalidState(format!(
+                    "sample {id} has no collection yet: a sample's chain begins with it"
                 )));
             }
         }
@@ -267,6 +274,21 @@ mod tests {
         assert!(
             core.add_custody_events(&[sample.clone(), village], &collected)
                 .is_err()
+        );
+        // A batch where one sample was never collected is refused whole.
+        let other = core
+            .create_record("soil_sample", &NewRecordPlace::default())
+            .unwrap()
+            .id;
+        core.add_custody_event(&other, &collected).unwrap();
+        assert!(matches!(
+            core.add_custody_events(&[other.clone(), sample.clone()], &hand_over(2)),
+            Err(CoreError::InvalidState(_))
+        ));
+        assert_eq!(
+            core.custody(&other).unwrap().events.len(),
+            1,
+            "nothing half done"
         );
         assert!(core.custody(&sample).unwrap().events.is_empty());
         assert!(core.add_custody_event(&sample, &hand_over(0)).is_err());
