@@ -46,18 +46,6 @@ pub enum AssignError {
     Storage(#[from] StorageError),
 }
 
-fn valid_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && matches!(s[5..7].parse::<u8>(), Ok(1..=12))
-        && matches!(s[8..10].parse::<u8>(), Ok(1..=31))
-}
-
 /// Checks and stores an assignment.
 pub fn create(
     auth: &dyn AuthStore,
@@ -100,7 +88,7 @@ pub fn create(
         )));
     }
     if let Some(d) = &req.due_date
-        && !valid_date(d)
+        && !jingtu_model::is_date(d)
     {
         return Err(AssignError::Invalid(format!(
             "due date '{d}' is not YYYY-MM-DD"
@@ -213,7 +201,7 @@ pub fn visible(
 
 #[cfg(test)]
 mod tests {
-    use super::valid_date;
+    use jingtu_model::is_date as valid_date;
 
     #[test]
     fn dates() {

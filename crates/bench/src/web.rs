@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail, ensure};
 use jingtu_client::{Client, ClientOptions};
 use jingtu_doc::{ActorId, Editor, EventKind, RecordDoc, RecordMeta};
 use jingtu_model::FieldPath;
-use jingtu_protocol::{PROTOCOL_VERSION, Push, PushOutcome, SyncRequest};
+use jingtu_protocol::{Push, PushOutcome};
 use rayon::prelude::*;
 use serde_json::Value;
 
@@ -219,18 +219,7 @@ impl Filler {
                 .into_par_iter()
                 .map(|i| self.record(i))
                 .collect::<Result<Vec<Push>>>()?;
-            let request = SyncRequest {
-                protocol: PROTOCOL_VERSION,
-                device: device.clone(),
-                // Past the end of the feed: nothing comes back.
-                cursor: i64::MAX as u64,
-                pushes,
-                max_response_bytes: None,
-                scope_seq: 0,
-                scope_target: None,
-                scope_after: None,
-                catalog: None,
-            };
+            let request = crate::sync::push_only_request(device.clone(), pushes);
             let answer = self.client.sync(&request, &|| false)?;
             let refused = answer
                 .results

@@ -284,7 +284,7 @@ impl CustodyStep {
                 keep_until,
                 ..
             } => {
-                if !is_date(keep_until) {
+                if !crate::is_date(keep_until) {
                     error(
                         "keep_until",
                         "format",
@@ -463,18 +463,6 @@ fn issue(severity: Severity, path: &str, code: &str, zh: String, en: String) -> 
         code: code.into(),
         message: Label::new(&zh, &en),
     }
-}
-
-fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && matches!(s[5..7].parse::<u8>(), Ok(1..=12))
-        && matches!(s[8..10].parse::<u8>(), Ok(1..=31))
 }
 
 #[cfg(test)]

@@ -35,3 +35,17 @@ pub use photo_hash::PhotoHash;
 pub use photos::{MissingPhoto, PHOTO_TYPE_TABLE, PhotoRules, RequiredPhoto};
 pub use role::Role;
 pub use template::{ComputedDef, FieldDef, FieldKind, Template, TemplateSet, TemplateSummary};
+
+/// Is `s` a day written `YYYY-MM-DD` (ASCII digits, month 1-12, day 1-31)? Due dates and
+/// keep-until days are checked with it everywhere.
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && matches!(s[5..7].parse::<u8>(), Ok(1..=12))
+        && matches!(s[8..10].parse::<u8>(), Ok(1..=31))
+}

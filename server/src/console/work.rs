@@ -452,34 +452,51 @@ impl GiveForm {
     }
 }
 
-/// Gives an assignment; a refusal shows the page again with the reason.
+/// A change of an assignment from a form: the session and its CSRF token checked, `change`
+/// run off the async threads, then back to the list with `what` was done, or the page again
+/// with the reason (and, for the give form, what was typed).
+async fn change_assignment(
+    state: Shared,
+    headers: HeaderMap,
+    csrf: &str,
+    what: &str,
+    typed: Option<GiveForm>,
+    change: impl FnOnce(&Context, &Actor) -> Result<(), ApiError> + Send + 'static,
+) -> Page {
+    let lang = lang_of(&headers, None);
+    let s = require(&state, &headers, "/assignments").await?;
+    if let Some(refused) = forged(lang, &s, csrf) {
+        return Err(refused);
+    }
+    let st = state.clone();
+    let actor = s.actor.clone();
+    match blocking(move || change(&st.ctx, &actor)).await {
+        Ok(()) => Ok(done("/assignments", what)),
+        Err(e) => refused(&state, lang, &s, e, typed).await,
+    }
+}
+
+/// Gives an assignment; a refusal shows the page again with the reason and what was typed.
 pub async fn give_form(
     State(state): State<Shared>,
     headers: HeaderMap,
     Form(f): Form<GiveForm>,
 ) -> Page {
-    let lang = lang_of(&headers, None);
-    let s = require(&state, &headers, "/assignments").await?;
-    if let Some(refused) = forged(lang, &s, &f.csrf) {
-        return Err(refused);
-    }
-    let st = state.clone();
-    let actor = s.actor.clone();
+    let csrf = f.csrf.clone();
     let typed = f.clone();
-    let given = blocking(move || {
-        let req = f.request(&st.ctx)?;
-        Ok(assignments::create(
-            st.ctx.auth.as_ref(),
-            st.ctx.scope.as_ref(),
-            &actor,
-            &req,
-        )?)
-    })
-    .await;
-    match given {
-        Ok(_) => Ok(done("/assignments", "given")),
-        Err(e) => refused(&state, lang, &s, e, Some(typed)).await,
-    }
+    change_assignment(
+        state,
+        headers,
+        &csrf,
+        "given",
+        Some(typed),
+        move |ctx, actor| {
+            let req = f.request(ctx)?;
+            assignments::create(ctx.auth.as_ref(), ctx.scope.as_ref(), actor, &req)?;
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// Why an assignment was refused, in plain words.
@@ -541,27 +558,24 @@ pub async fn hand_over_form(
     Path(id): Path<String>,
     Form(f): Form<HandOverForm>,
 ) -> Page {
-    let lang = lang_of(&headers, None);
-    let s = require(&state, &headers, "/assignments").await?;
-    if let Some(refused) = forged(lang, &s, &f.csrf) {
-        return Err(refused);
-    }
-    let st = state.clone();
-    let actor = s.actor.clone();
-    let handed = blocking(move || {
-        Ok(assignments::reassign(
-            st.ctx.auth.as_ref(),
-            st.ctx.scope.as_ref(),
-            &actor,
-            &id,
-            &f.assignee,
-        )?)
-    })
-    .await;
-    match handed {
-        Ok(_) => Ok(done("/assignments", "handed")),
-        Err(e) => refused(&state, lang, &s, e, None).await,
-    }
+    change_assignment(
+        state,
+        headers,
+        &f.csrf,
+        "handed",
+        None,
+        move |ctx, actor| {
+            assignments::reassign(
+                ctx.auth.as_ref(),
+                ctx.scope.as_ref(),
+                actor,
+                &id,
+                &f.assignee,
+            )?;
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -575,19 +589,11 @@ pub async fn take_back_form(
     Path(id): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Page {
-    let lang = lang_of(&headers, None);
-    let s = require(&state, &headers, "/assignments").await?;
-    if let Some(refused) = forged(lang, &s, &f.csrf) {
-        return Err(refused);
-    }
-    let st = state.clone();
-    let actor = s.actor.clone();
-    let taken =
-        blocking(move || Ok(assignments::remove(st.ctx.scope.as_ref(), &actor, &id)?)).await;
-    match taken {
-        Ok(_) => Ok(done("/assignments", "taken")),
-        Err(e) => refused(&state, lang, &s, e, None).await,
-    }
+    change_assignment(state, headers, &f.csrf, "taken", None, move |ctx, actor| {
+        assignments::remove(ctx.scope.as_ref(), actor, &id)?;
+        Ok(())
+    })
+    .await
 }
 
 // ---- People and devices --------------------------------------------------------------------

@@ -11,7 +11,7 @@ use jingtu_core::{
     ClientOptions, Counters, DeviceCore, NewRecordPlace, Role, SyncPhase, SyncReport,
 };
 use jingtu_doc::ActorId;
-use jingtu_protocol::{PROTOCOL_VERSION, Push, PushOutcome, SyncRequest};
+use jingtu_protocol::{Push, PushOutcome};
 use serde_json::json;
 
 use super::fixtures::{open_device, village};
@@ -285,17 +285,7 @@ fn push_only(phones: &[Phone], per_device: usize, m: &mut Metrics) -> Result<()>
         )?
         .token;
         let client = Client::new(&server.url, &token, ClientOptions::default())?;
-        let request = SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            device: core.device_id(),
-            cursor: i64::MAX as u64,
-            pushes,
-            max_response_bytes: None,
-            scope_seq: 0,
-            scope_target: None,
-            scope_after: None,
-            catalog: None,
-        };
+        let request = super::push_only_request(core.device_id(), pushes);
         requests.push((client, request));
     }
     eprintln!(

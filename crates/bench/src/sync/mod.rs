@@ -37,6 +37,25 @@ use fixtures::{FAILED_ITEM, fill_inspection, noisy_photo, open_device};
 pub(crate) use server::Server;
 use server::server_exe;
 
+/// A request that pushes `pushes` from `device` with a cursor past the end of the feed, so
+/// that nothing comes back: what the server alone takes in.
+pub(crate) fn push_only_request(
+    device: String,
+    pushes: Vec<jingtu_protocol::Push>,
+) -> jingtu_protocol::SyncRequest {
+    jingtu_protocol::SyncRequest {
+        protocol: jingtu_protocol::PROTOCOL_VERSION,
+        device,
+        cursor: i64::MAX as u64,
+        pushes,
+        max_response_bytes: None,
+        scope_seq: 0,
+        scope_target: None,
+        scope_after: None,
+        catalog: None,
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
