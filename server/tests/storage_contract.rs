@@ -42,6 +42,7 @@ fn keeps_the_contract(make: fn() -> Backend) {
     pushes_of_one_record_at_once_are_each_stored_once(make());
     the_review_queue_filters_counts_and_pages(make());
     kept_counts_agree_with_the_records(make());
+    lab_hand_ins_are_found_by_code_within_org_units(make());
 }
 
 #[test]
@@ -272,6 +273,7 @@ fn the_review_queue_filters_counts_and_pages(b: Backend) {
         village: Some(name.into()),
         author: "li".into(),
         submitted_at_ms: None,
+        lab_samples: Vec::new(),
     };
     let ids: Vec<String> = (0..5)
         .map(|i| format!("0190f000-0000-7000-8000-00000000000{i}"))
@@ -396,6 +398,7 @@ fn kept_counts_agree_with_the_records(b: Backend) {
                 village: None,
                 author: "li".into(),
                 submitted_at_ms: None,
+                lab_samples: Vec::new(),
             });
             match records.commit_chunks("dev", &[c]).unwrap()[0] {
                 Commit::Stored(seq) => *v = Some(seq),
@@ -462,4 +465,88 @@ fn kept_counts_agree_with_the_records(b: Backend) {
         .map(|(_, n)| n)
         .sum();
     assert_eq!(everything, 40, "each record counted once");
+}
+
+/// The lab's list reads the hand-ins each commit indexes: newest first, within org unit
+/// prefixes, by blind code; a later commit updates how many results were entered.
+fn lab_hand_ins_are_found_by_code_within_org_units(b: Backend) {
+    use jingtu_server::storage::LabSampleIndex;
+    let records = &b.ctx.records;
+    let hand_in = |code: &str, at: i64, entered: u32| LabSampleIndex {
+        blind_code: code.into(),
+        lab: "县检测中心".into(),
+        handed_in_at_ms: at,
+        entered,
+    };
+    let mut version = Vec::new();
+    for (i, (unit, code)) in [
+        ("411321102206", "MB-1"),
+        ("411321103201", "MB-2"),
+        ("411321102207", "MB-3"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("0190f000-0000-7000-8000-00000000020{i}");
+        let mut c = chunk(&id, &[i as u8], None);
+        c.org_unit = Some(unit.into());
+        c.index = Some(RecordIndex {
+            status: jingtu_doc::Status::Submitted,
+            name: code.into(),
+            village: None,
+            author: "samp".into(),
+            submitted_at_ms: None,
+            lab_samples: vec![hand_in(code, 100 + i as i64, 0)],
+        });
+        match records.commit_chunks("dev", &[c]).unwrap()[0] {
+            Commit::Stored(seq) => version.push((id, seq)),
+            ref other => panic!("{other:?}"),
+        }
+    }
+    let codes = |rows: Vec<jingtu_server::storage::LabSampleRow>| -> Vec<(String, u32)> {
+        rows.into_iter()
+            .map(|r| (r.sample.blind_code, r.sample.entered))
+            .collect()
+    };
+    let everywhere = records.lab_samples(None, None, 50).unwrap();
+    assert_eq!(
+        codes(everywhere),
+        [("MB-3".into(), 0), ("MB-2".into(), 0), ("MB-1".into(), 0)],
+        "newest hand-in first"
+    );
+    let township = ["411321102".to_string()];
+    assert_eq!(
+        codes(records.lab_samples(Some(&township), None, 50).unwrap()),
+        [("MB-3".into(), 0), ("MB-1".into(), 0)]
+    );
+    assert!(
+        records
+            .lab_samples(Some(&township), Some("MB-2"), 50)
+            .unwrap()
+            .is_empty(),
+        "another township's code is not found"
+    );
+    assert!(records.lab_samples(Some(&[]), None, 50).unwrap().is_empty());
+    // Results entered: the next commit of the record updates the count.
+    let (id, seq) = &version[0];
+    let mut c = chunk(id, &[9], Some(*seq));
+    c.org_unit = Some("411321102206".into());
+    c.index = Some(RecordIndex {
+        status: jingtu_doc::Status::Submitted,
+        name: "MB-1".into(),
+        village: None,
+        author: "samp".into(),
+        submitted_at_ms: None,
+        lab_samples: vec![hand_in("MB-1", 100, 6)],
+    });
+    assert!(matches!(
+        records.commit_chunks("lab", &[c]).unwrap()[0],
+        Commit::Stored(_)
+    ));
+    let found = records.lab_samples(None, Some("MB-1"), 50).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].record.as_str(), found[0].sample.entered),
+        (id.as_str(), 6)
+    );
 }

@@ -136,7 +136,7 @@ function inspection(store, items, village) {
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 }, locale: 'zh-CN' });
     await page.goto(`${url}/queue`);
     check('without a session the console asks to log in', page.url().includes('/login'));
-    check('the login page is in Chinese', (await page.textContent('h1')).includes('审核员登录'));
+    check('the login page is in Chinese', (await page.textContent('h1')).includes('审核员、检测员登录'));
     await page.screenshot({ path: `${SHOTS}/01-login.png`, fullPage: true });
     await page.fill('#user', 'insp_yy');
     await page.fill('#password', 'phone-only-2024');
@@ -286,6 +286,7 @@ function inspection(store, items, village) {
     jt('samp', ['enroll', url, code('samp_yy'), '--label', '云阳镇采样手机']);
     const sampleA = jt('samp', ['new', 'soil_sample', '--org-unit', '411321102206']).id;
     const sampleB = jt('samp', ['new', 'soil_sample', '--org-unit', '411321102206']).id;
+    jt('samp', ['set', sampleA, 'land_use', 'dryland_0103']);
     jt('samp', ['custody', 'add', sampleA, sampleB, '--step', '{"step": "collected"}']);
     jt('samp', ['custody', 'handover', sampleA, sampleB, '--batch', 'JJ-2024-07', '--to', 'sup_nz',
       '--to-org', '县制备室']);
@@ -304,6 +305,41 @@ function inspection(store, items, village) {
     check('a short count and a broken seal are flagged on it',
       custody.includes('交接 2 个样品，实收 1 个') && custody.includes('封条不完整'), custody);
     await page.locator('section.custody').screenshot({ path: `${SHOTS}/14-custody.png` });
+
+    // The lab enters the sample's results under its blind code, in a page of its own.
+    admin(['user', 'create', 'lab_nz', '--role', 'lab', '--org', '411321000000', '--password-stdin'],
+      '检测中心-2024\n');
+    const labPage = await (await browser.newContext({ locale: 'zh-CN' })).newPage();
+    await labPage.goto(`${url}/login`);
+    await labPage.fill('#user', 'lab_nz');
+    await labPage.fill('#password', '检测中心-2024');
+    await labPage.click('form button[type=submit]');
+    await labPage.waitForLoadState();
+    check('the lab lands on its list of blind codes', labPage.url().endsWith('/lab'), labPage.url());
+    const labList = await labPage.textContent('main');
+    check('the list shows the code, not the sample', labList.includes('MB-7741') &&
+      !labList.includes(sampleA) && !labList.includes('杨树沟'), labList);
+    await labPage.screenshot({ path: `${SHOTS}/15-lab-list.png`, fullPage: true });
+    await labPage.click('text=MB-7741');
+    await labPage.waitForLoadState();
+    for (const [key, value] of [['ph', '6.2'], ['cd', '0.45'], ['as', '18'], ['pb', '60'], ['cr', '120']]) {
+      await labPage.fill(`#v_${key}`, value);
+    }
+    await labPage.check('input[name=nd_hg]');
+    await labPage.fill('#v_method', 'GB/T 17141-1997');
+    const labMissing = await unlabelled(labPage);
+    check('the lab form labels every control', labMissing.length === 0, labMissing.join(', '));
+    await labPage.click('form.lab-form button[type=submit]');
+    await labPage.waitForLoadState();
+    const labSaved = await labPage.textContent('main');
+    check('the results are saved and the sample is classed (安全利用类 at Cd 0.45, pH 6.2)',
+      labSaved.includes('已保存') && labSaved.includes('安全利用类'), labSaved);
+    await labPage.screenshot({ path: `${SHOTS}/16-lab-results.png`, fullPage: true });
+    await page.goto(`${url}/records/${sampleA}`);
+    const withResults = await page.textContent('main');
+    check('the supervisor sees the lab results on the sample page',
+      withResults.includes('0.45') && withResults.includes('安全利用类'), withResults);
+    await page.screenshot({ path: `${SHOTS}/17-sample-with-results.png`, fullPage: true });
 
     // Keyboard and screen readers: the first Tab reaches the skip link; the queue, record and
     // enrollment pages label every control.

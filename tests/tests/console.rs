@@ -147,7 +147,7 @@ fn a_supervisor_reviews_in_the_console_and_the_inspector_sees_it() {
     let (s, page, _) = b.get("/login");
     assert_eq!(s, 200);
     assert!(
-        page.contains("lang=\"zh-CN\"") && page.contains("审核员登录"),
+        page.contains("lang=\"zh-CN\"") && page.contains("审核员、检测员登录"),
         "{page}"
     );
     // A login form posted without its token (from another site) is refused.
@@ -413,4 +413,181 @@ fn a_supervisor_gives_hands_over_and_takes_back_work_and_revokes_a_phone() {
     zz.ok(&["sync"]);
     let audit = server.admin(&["audit", "--action", "device_revoked"]);
     assert!(audit.contains("sup_yy"), "{audit}");
+}
+
+/// The lab's pages: a lab user sees the samples handed in under blind codes (never the
+/// sample's record, point or photos), enters results after the sample is submitted, and the
+/// sampler's phone shows the class at its next sync. A sampler's own lab result is refused.
+#[test]
+fn the_lab_enters_results_under_a_blind_code_and_the_phone_shows_the_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"));
+    server.county(&[
+        ("samp_yy", "sampler", "411321102000"),
+        ("lab_nz", "lab", "411321000000"),
+        ("lab_far", "lab", "411321103000"),
+    ]);
+    server.set_password("lab_nz", "县检测-2024");
+    server.set_password("lab_far", "镇检测-2024");
+    let phone = enrolled(&server, dir.path(), "phone", "samp_yy");
+    let sample = |point: &str, blind: &str| {
+        let id = phone.ok(&["new", "soil_sample", "--org-unit", "411321102206"])["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        phone.ok(&["set", &id, "point_code", point]);
+        phone.ok(&["set", &id, "land_use", "dryland_0103"]);
+        phone.ok(&["custody", "add", &id, "--step", r#"{"step": "collected"}"#]);
+        let hand_in =
+            format!(r#"{{"step": "lab_hand_in", "blind_code": "{blind}", "lab": "县检测中心"}}"#);
+        phone.ok(&["custody", "add", &id, "--step", &hand_in]);
+        id
+    };
+    let a = sample("411321YJ0087", "MB-0417");
+    let b = sample("411321YJ0088", "MB-0418");
+    let sync = phone.ok(&["sync"]);
+    assert!(sync["refused"].as_array().unwrap().is_empty(), "{sync}");
+
+    // The lab's list: blind codes only.
+    let mut lab = Browser::new(&server);
+    let (s, _, to) = lab.login("lab_nz", "县检测-2024");
+    assert_eq!((s, to.as_deref()), (303, Some("/queue")));
+    let (s, _, to) = lab.get("/queue");
+    assert_eq!(
+        (s, to.as_deref()),
+        (303, Some("/lab")),
+        "lab staff review nothing"
+    );
+    let (s, list, _) = lab.get("/lab");
+    assert_eq!(s, 200, "{list}");
+    assert!(
+        list.contains("MB-0417") && list.contains("MB-0418"),
+        "{list}"
+    );
+    assert!(list.contains("未录入"), "{list}");
+    for secret in [a.as_str(), b.as_str(), "411321YJ0087", "杨树沟"] {
+        assert!(!list.contains(secret), "the list shows {secret}");
+    }
+    let (s, _, _) = lab.get(&format!("/records/{a}"));
+    assert_eq!(s, 403, "the lab does not open records");
+    let (s, _, to) = lab.get("/lab/find?code=+MB-0417+");
+    assert_eq!((s, to.as_deref()), (303, Some("/lab/samples/MB-0417")));
+    let (s, page, _) = lab.get("/lab/samples/MB-0417");
+    assert_eq!(s, 200, "{page}");
+    assert!(!page.contains(a.as_str()) && !page.contains("411321YJ0087"));
+    assert!(
+        page.contains("镉（总量）") && page.contains("尚缺"),
+        "{page}"
+    );
+    let csrf = hidden(&page, "csrf");
+
+    // A value that is not a number is refused in place, what was typed kept.
+    let (s, page, _) = lab.post(
+        "/lab/samples/MB-0417",
+        &[("csrf", &csrf), ("v_ph", "6.8"), ("v_cd", "0.2x")],
+    );
+    assert_eq!(s, 400, "{page}");
+    assert!(page.contains("不是数字") && page.contains("0.2x"), "{page}");
+    let (s, page, _) = lab.post("/lab/samples/MB-0417", &[("csrf", &csrf), ("v_ph", "15")]);
+    assert_eq!(s, 400, "pH 15: {page}");
+    let (s, _, _) = lab.post(
+        "/lab/samples/MB-0417",
+        &[("csrf", "forged"), ("v_ph", "6.8")],
+    );
+    assert_eq!(s, 403);
+
+    // The panel, with mercury not detected.
+    let (s, _, to) = lab.post(
+        "/lab/samples/MB-0417",
+        &[
+            ("csrf", &csrf),
+            ("v_ph", "6.8"),
+            ("v_cd", "0.25"),
+            ("v_as", "12"),
+            ("v_pb", "40"),
+            ("v_cr", "90"),
+            ("nd_hg", "on"),
+            ("v_method", "GB/T 17141-1997 石墨炉原子吸收分光光度法"),
+        ],
+    );
+    assert_eq!(
+        (s, to.as_deref()),
+        (303, Some("/lab/samples/MB-0417?done=saved"))
+    );
+    let (_, page, _) = lab.get("/lab/samples/MB-0417?done=saved");
+    assert!(
+        page.contains("优先保护类") && page.contains("已保存"),
+        "{page}"
+    );
+    let (_, list, _) = lab.get("/lab");
+    assert!(list.contains("已录入 6 项"), "{list}");
+
+    // The supervisors' record detail shows the results and the class.
+    let detail: serde_json::Value = serde_json::from_str(
+        &lab.http
+            .get(format!("{}/v1/records/{a}", server.url))
+            .bearer_auth(server.admin_token.as_deref().unwrap())
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        detail["computed"]["quality_class"]["class"], "priority_protection",
+        "{detail}"
+    );
+    assert!(
+        detail["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "lab_results.cd" && f["value"] == 0.25),
+        "{detail}"
+    );
+
+    // Another township's lab does not find the code.
+    let mut far = Browser::new(&server);
+    far.login("lab_far", "镇检测-2024");
+    let (s, list, _) = far.get("/lab");
+    assert!(s == 200 && !list.contains("MB-0417"), "{list}");
+    let (s, _, _) = far.get("/lab/samples/MB-0417");
+    assert_eq!(s, 404);
+
+    // The phone receives the results and shows the class.
+    phone.ok(&["sync"]);
+    let shown = phone.ok(&["show", &a]);
+    assert_eq!(shown["data"]["lab_results"]["cd"], 0.25, "{shown}");
+    assert_eq!(
+        shown["computed"]["quality_class"]["class"], "priority_protection",
+        "{shown}"
+    );
+
+    // An enrolled sampler's phone does not write lab results; a store that bypasses that
+    // (here: an old app's record imported) is refused by the server, and the edit is kept.
+    phone.fails(&["set", &b, "lab_results.cd", "0.1"], "invalid_state");
+    let loose = common::cli::Device {
+        store: dir.path().join("loose"),
+    };
+    let copy = dir.path().join("b.jtr");
+    phone.ok(&["export", &b, &copy.to_string_lossy()]);
+    loose.ok(&["import", &copy.to_string_lossy()]);
+    loose.ok(&["set", &b, "lab_results.cd", "0.1"]);
+    loose.ok(&["export", &b, &copy.to_string_lossy()]);
+    phone.ok(&["import", &copy.to_string_lossy()]);
+    let (ok, out) = phone.run(&["sync"], true);
+    assert!(!ok, "{out}");
+    let sync: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let refused = &sync["refused"][0];
+    assert_eq!(
+        (&refused["record"], &refused["rule"], &refused["path"]),
+        (
+            &serde_json::json!(b),
+            &serde_json::json!("lab_results_by_lab"),
+            &serde_json::json!("data/lab_results/cd")
+        ),
+        "{sync}"
+    );
+    let kept = phone.ok(&["refused", &b]);
+    assert_eq!(kept[0]["path"], "data/lab_results/cd", "{kept}");
 }

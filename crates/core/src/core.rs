@@ -397,9 +397,26 @@ impl DeviceCore {
         }
     }
 
+    /// Lab results are the lab's (the server refuses anyone else's): a device enrolled for a
+    /// field user or a supervisor does not write them. An unenrolled store may (tools, tests).
+    fn lab_results_allowed(&self, path: &FieldPath) -> Result<(), CoreError> {
+        if path.to_string().split('.').next() != Some("lab_results") {
+            return Ok(());
+        }
+        match self.enrollment()? {
+            Some(e) if !e.role.enters_lab_results() => Err(CoreError::InvalidState(format!(
+                "lab results are entered by the lab (检测员) under the sample's blind code; a \
+                 {} does not write them",
+                e.role
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Sets the field at `path` to `value`, checked against the template first.
     pub fn set_field(&self, id: &str, path: &str, value: &Value) -> Result<(), CoreError> {
         let path = FieldPath::parse(path)?;
+        self.lab_results_allowed(&path)?;
         self.edit(id, |c, by| {
             Self::editable(c)?;
             if value.is_null() {
@@ -434,6 +451,7 @@ impl DeviceCore {
     /// Appends an item to the list at `path`; returns its index.
     pub fn append_item(&self, id: &str, path: &str, item: &Value) -> Result<usize, CoreError> {
         let path = FieldPath::parse(path)?;
+        self.lab_results_allowed(&path)?;
         self.edit(id, |c, by| {
             Self::editable(c)?;
             let def = c.template.field(&path)?;

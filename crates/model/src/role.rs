@@ -11,6 +11,9 @@ pub enum Role {
     Inspector,
     /// 采样员: collects soil samples and logs their custody.
     Sampler,
+    /// 检测员: enters lab results of the soil samples handed in to the lab (under their blind
+    /// codes), after the collection record is submitted and without reopening it.
+    Lab,
     /// 审核员: reviews (approves, returns, reopens) records of their org units.
     Supervisor,
     /// 管理员: manages org units, users, devices; may do what a supervisor may.
@@ -18,9 +21,10 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Role::Inspector,
         Role::Sampler,
+        Role::Lab,
         Role::Supervisor,
         Role::Admin,
     ];
@@ -29,6 +33,7 @@ impl Role {
         match self {
             Role::Inspector => "inspector",
             Role::Sampler => "sampler",
+            Role::Lab => "lab",
             Role::Supervisor => "supervisor",
             Role::Admin => "admin",
         }
@@ -43,14 +48,23 @@ impl Role {
         match self {
             Role::Inspector => "巡查员",
             Role::Sampler => "采样员",
+            Role::Lab => "检测员",
             Role::Supervisor => "审核员",
             Role::Admin => "管理员",
         }
     }
 
-    /// Field users capture records; they see their own and their assignments' records.
+    /// Device users who work from assignments: inspectors and samplers capture records, lab
+    /// staff enter the lab results of the samples given to them. They see their own records
+    /// and their assignments' records; supervisors manage them.
     pub fn is_field(self) -> bool {
-        matches!(self, Role::Inspector | Role::Sampler)
+        matches!(self, Role::Inspector | Role::Sampler | Role::Lab)
+    }
+
+    /// Who writes a soil sample's lab results (`data.lab_results`): lab staff, and an admin
+    /// correcting them. Samplers and supervisors do not.
+    pub fn enters_lab_results(self) -> bool {
+        matches!(self, Role::Lab | Role::Admin)
     }
 
     /// Supervisors and admins review records and see their org units' subtrees.
@@ -81,5 +95,7 @@ mod tests {
         assert_eq!(Role::parse("root"), None);
         assert!(Role::Sampler.is_field() && !Role::Sampler.reviews());
         assert!(Role::Admin.reviews() && !Role::Admin.is_field());
+        assert!(Role::Lab.is_field() && Role::Lab.enters_lab_results() && !Role::Lab.reviews());
+        assert!(!Role::Sampler.enters_lab_results() && !Role::Supervisor.enters_lab_results());
     }
 }

@@ -14,7 +14,7 @@ use jingtu_doc::{EventKind, Status};
 use jingtu_model::Role;
 
 use crate::guard::guarded;
-use crate::locate::{Loc, Locator, OpKey, Top, key_of, opid_string};
+use crate::locate::{Loc, Locator, OpKey, Seg, Top, key_of, opid_string};
 use crate::record::record_status;
 use crate::{Rule, Violation};
 
@@ -299,14 +299,37 @@ impl<'a> Checker<'a> {
         // A supervisor may reopen a locked record, and comment on it (comments are not data).
         // A sample's custody goes on after its collection record is approved: new custody
         // events are still taken (and the append-only rule below still holds).
+        // Lab results come after submission and approval, without reopening the record.
+        let lab_results = self.in_lab_results(&loc, op);
         if self.locked
             && loc.top != Top::Custody
+            && !(lab_results && self.role.enters_lab_results())
             && !(self.role.reviews() && (loc.top == Top::Review || self.is_reopen(&loc, id, op)))
         {
             find(
                 Rule::ApprovedLocked,
                 "the record is approved and locked: only a supervisor reopening it may change it"
                     .to_string(),
+            );
+        }
+        // A new record is made with its empty containers, `data/lab_results` and the list of
+        // items not detected among them: its shape, not results.
+        let makes_empty = self.before.is_none()
+            && !op.insert
+            && op.pred.is_empty()
+            && matches!(op.action, OpType::Make(_));
+        if lab_results && !makes_empty && !self.role.enters_lab_results() {
+            find(
+                Rule::LabResultsByLab,
+                format!(
+                    "lab results are entered by lab staff; a {} may not",
+                    self.role
+                ),
+            );
+        } else if self.role == Role::Lab && !lab_results && loc.top != Top::Custody {
+            find(
+                Rule::LabResultsByLab,
+                "lab staff enter lab results and custody events only".to_string(),
             );
         }
         match loc.top {
@@ -366,6 +389,13 @@ impl<'a> Checker<'a> {
 
     /// An operation on the root map: creating, replacing or deleting a root container.
     fn check_root_op(&mut self, op: &legacy::Op, mut find: impl FnMut(Rule, String)) {
+        if self.role == Role::Lab {
+            find(
+                Rule::LabResultsByLab,
+                "lab staff enter lab results and custody events only; they create no records"
+                    .to_string(),
+            );
+        }
         if self.locked {
             find(
                 Rule::ApprovedLocked,
@@ -404,6 +434,27 @@ impl<'a> Checker<'a> {
                 format!("the root container '{k}' is created twice"),
             );
         }
+    }
+
+    /// Whether `op` writes a soil sample's lab results: the `lab_results` key of `data`, or
+    /// anything inside the object under it.
+    fn in_lab_results(&mut self, loc: &Loc, op: &legacy::Op) -> bool {
+        const LAB_RESULTS: &str = "lab_results";
+        if loc.top != Top::Data {
+            return false;
+        }
+        if loc.depth == 1 {
+            return matches!(&op.key, OpKeyProp::Map(k) if k == LAB_RESULTS);
+        }
+        let Some(entry) = loc.entry.clone() else {
+            return false;
+        };
+        let seg = if loc.depth == 2 {
+            Some(loc.seg.clone())
+        } else {
+            self.locator.locate(&entry).map(|l| l.seg.clone())
+        };
+        matches!(seg, Some(Seg::Key(k)) if k == LAB_RESULTS)
     }
 
     /// Whether `op` is part of appending a new `reopened` event: inserting its map into the

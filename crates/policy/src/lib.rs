@@ -15,7 +15,10 @@
 //! - `approved_locked`: a record approved before the push takes no change but a supervisor or
 //!   admin appending a `reopened` event (the rest of that push is refused), comments under
 //!   `review` by a supervisor or admin, and new custody events (a sample's chain goes on after
-//!   its collection record is approved).
+//!   its collection record is approved), and lab results by lab staff.
+//! - `lab_results_by_lab`: only lab staff (or an admin) write `data/lab_results`, in any
+//!   status (results come after submission, without reopening the collection record); lab staff
+//!   write nothing else but new custody events, and create no records.
 //! - `meta_write_once`: `meta` is written by the change that creates the record and never
 //!   again; the root containers are never replaced or deleted.
 //! - `too_many_ops` and `undecodable` bound the work and refuse what cannot be checked.

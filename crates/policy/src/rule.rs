@@ -19,6 +19,10 @@ pub enum Rule {
     /// An approved record is locked: only a supervisor or admin appending a `reopened` event
     /// (or writing under `review`: comments) may change it.
     ApprovedLocked,
+    /// A soil sample's lab results (`data/lab_results`) are written by lab staff (or an admin)
+    /// only, in any status, without reopening the record; lab staff write nothing else but new
+    /// custody events, and create no records.
+    LabResultsByLab,
     /// `meta` is written once, by the change that creates the record; the root containers
     /// (`meta`, `data`, `photos`, `custody`, `review`, `events`) are never replaced or deleted.
     MetaWriteOnce,
@@ -32,11 +36,12 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in a fixed order.
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::ReviewBySupervisor,
         Rule::StatusByRole,
         Rule::CustodyAppendOnly,
         Rule::ApprovedLocked,
+        Rule::LabResultsByLab,
         Rule::MetaWriteOnce,
         Rule::TooManyOps,
         Rule::Undecodable,
@@ -49,6 +54,7 @@ impl Rule {
             Rule::StatusByRole => "status_by_role",
             Rule::CustodyAppendOnly => "custody_append_only",
             Rule::ApprovedLocked => "approved_locked",
+            Rule::LabResultsByLab => "lab_results_by_lab",
             Rule::MetaWriteOnce => "meta_write_once",
             Rule::TooManyOps => "too_many_ops",
             Rule::Undecodable => "undecodable",

@@ -166,6 +166,11 @@ fn assert_allowed(violations: &[Violation]) {
     );
 }
 
+/// Every role but lab staff, who are refused more (`lab_results_by_lab`, tested on its own).
+fn not_lab() -> impl Iterator<Item = Role> {
+    Role::ALL.into_iter().filter(|r| *r != Role::Lab)
+}
+
 fn set(rd: &mut RecordDoc, at: &str, value: Value, who: &str) {
     let p = FieldPath::parse(at).expect("a well-formed path");
     VILLAGE.check_value(&p, &value).expect("a valid test value");
@@ -350,7 +355,7 @@ fn nobody_edits_or_deletes_an_existing_status_event() {
         let events = obj(d, "events");
         tx(d, |t| t.put_object(&events, 0, ObjType::Map).map(|_| ()));
     });
-    for role in Role::ALL {
+    for role in not_lab() {
         let v = check(Some(&before), &after, &edit, role);
         assert_eq!(
             found(&v),
@@ -571,7 +576,7 @@ fn changing_meta_of_an_existing_record_is_refused() {
             tx(d, |t| t.put(&m, key, value));
         });
         let path = format!("meta/{key}");
-        for role in Role::ALL {
+        for role in not_lab() {
             let v = check(Some(&before), &after, &changes, role);
             assert_eq!(
                 found(&v),
@@ -598,7 +603,7 @@ fn replacing_or_deleting_a_root_container_is_refused() {
             t.put(&data, "village_name", "李家庄")
         });
     });
-    for role in Role::ALL {
+    for role in not_lab() {
         let v = check(Some(&before), &after, &changes, role);
         assert_eq!(found(&v), vec![(Rule::MetaWriteOnce, "data")], "{role}");
     }
@@ -625,7 +630,7 @@ fn a_new_record_may_be_created_and_edited_in_one_push_by_a_field_user() {
     let after = as_automerge(&mut rd);
     let changes = new_changes(None, &after);
     assert_eq!(changes.len(), 3);
-    for role in Role::ALL {
+    for role in not_lab() {
         assert_allowed(&check(None, &after, &changes, role));
     }
 }
@@ -1074,4 +1079,138 @@ proptest! {
         let v = check(before.as_ref(), &doc, &changes, role);
         prop_assert!(v.is_empty(), "{:#?}", v);
     }
+}
+
+// --- lab_results_by_lab ---------------------------------------------------------------------
+
+const LAB: u8 = 0x33;
+
+/// Lab results written as a lab's app writes them: the map under `data`, a value, the list of
+/// items not detected.
+fn enter_results(doc: &mut Automerge) {
+    let data = obj(doc, "data");
+    let existing = doc
+        .get(&data, "lab_results")
+        .expect("reads")
+        .map(|(_, id)| id);
+    tx(doc, |t| {
+        let lab = match existing {
+            Some(id) => id,
+            None => t.put_object(&data, "lab_results", ObjType::Map)?,
+        };
+        t.put(&lab, "cd", 0.28)?;
+        let nd = t.put_object(&lab, "not_detected", ObjType::List)?;
+        t.insert(&nd, 0, "hg")?;
+        Ok(())
+    });
+}
+
+#[test]
+fn lab_staff_enter_results_after_submission_and_approval_without_reopening() {
+    for before in [draft(), submitted(), approved()] {
+        let (after, changes) = push_raw(&before, LAB, enter_results);
+        assert_allowed(&check(Some(&before), &after, &changes, Role::Lab));
+        // A correction of the results, into the map that now exists.
+        let (again, more) = push_raw(&after, LAB, |d| {
+            let lab = obj(d, "data/lab_results");
+            tx(d, |t| t.put(&lab, "cd", 0.31))
+        });
+        assert_allowed(&check(Some(&after), &again, &more, Role::Lab));
+        // An admin may correct them too.
+        assert_allowed(&check(Some(&after), &again, &more, Role::Admin));
+    }
+}
+
+#[test]
+fn only_lab_staff_write_lab_results() {
+    let before = submitted();
+    let (after, changes) = push_raw(&before, SAMPLER, enter_results);
+    for role in [Role::Sampler, Role::Inspector, Role::Supervisor] {
+        let f = check(Some(&before), &after, &changes, role);
+        assert!(
+            found(&f).contains(&(Rule::LabResultsByLab, "data/lab_results")),
+            "{role}: {f:?}"
+        );
+    }
+    // Inside an existing map, too.
+    let (with, _) = push_raw(&before, LAB, enter_results);
+    let (after, changes) = push_raw(&with, SAMPLER, |d| {
+        let lab = obj(d, "data/lab_results");
+        tx(d, |t| t.put(&lab, "pb", 12.0))
+    });
+    let f = check(Some(&with), &after, &changes, Role::Sampler);
+    assert_eq!(
+        found(&f),
+        [(Rule::LabResultsByLab, "data/lab_results/pb")],
+        "{f:?}"
+    );
+    let (after, changes) = push_raw(&with, SAMPLER, |d| {
+        let nd = obj(d, "data/lab_results/not_detected");
+        tx(d, |t| t.insert(&nd, 1, "as"))
+    });
+    let f = check(Some(&with), &after, &changes, Role::Sampler);
+    assert!(
+        found(&f)
+            .iter()
+            .all(|(r, p)| *r == Rule::LabResultsByLab && p.starts_with("data/lab_results")),
+        "{f:?}"
+    );
+    assert!(!f.is_empty());
+}
+
+#[test]
+fn lab_staff_write_nothing_but_results_and_custody_and_create_no_record() {
+    let before = submitted();
+    let (after, changes) = push_rd(&before, LAB, |rd| {
+        set(rd, "village_name", json!("李家庄"), "检测员");
+    });
+    let f = check(Some(&before), &after, &changes, Role::Lab);
+    assert_eq!(
+        found(&f),
+        [(Rule::LabResultsByLab, "data/village_name")],
+        "{f:?}"
+    );
+    let (after, changes) = push_raw(&before, LAB, |d| add_custody(d, "ev9", "检测中心"));
+    assert_allowed(&check(Some(&before), &after, &changes, Role::Lab));
+    let mut fresh = created_on(LAB);
+    let doc = as_automerge(&mut fresh);
+    let changes = new_changes(None, &doc);
+    let f = check(None, &doc, &changes, Role::Lab);
+    assert!(
+        found(&f).iter().any(|(r, _)| *r == Rule::LabResultsByLab),
+        "{f:?}"
+    );
+    // A status event is not the lab's either.
+    let (after, changes) = push_rd(&draft(), LAB, |rd| {
+        rd.add_event(EventKind::Submitted, None, &by("检测员", T0 + 5))
+            .expect("applies");
+    });
+    assert!(!check(Some(&draft()), &after, &changes, Role::Lab).is_empty());
+}
+
+#[test]
+fn a_new_record_is_made_with_its_empty_lab_results_by_anyone_but_not_with_values() {
+    let make = |values: bool| {
+        let mut doc = Automerge::new().with_actor(actor(SAMPLER));
+        tx(&mut doc, |t| {
+            let data = t.put_object(ROOT, "data", ObjType::Map)?;
+            let lab = t.put_object(&data, "lab_results", ObjType::Map)?;
+            if values {
+                t.put(&lab, "cd", 0.1)?;
+            }
+            Ok(())
+        });
+        let changes = new_changes(None, &doc);
+        check(None, &doc, &changes, Role::Sampler)
+    };
+    assert!(
+        !found(&make(false))
+            .iter()
+            .any(|(r, _)| *r == Rule::LabResultsByLab),
+        "the empty map is the record's shape"
+    );
+    assert!(
+        found(&make(true)).contains(&(Rule::LabResultsByLab, "data/lab_results/cd")),
+        "values are the lab's"
+    );
 }

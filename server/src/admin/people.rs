@@ -17,8 +17,9 @@ use crate::people::{check_user_name, now_ms, org, parse_duration};
 use crate::storage::{AuditAction, NewUser, TokenInfo};
 
 fn parse_role(role: &str) -> Result<Role> {
-    Role::parse(role.trim())
-        .with_context(|| format!("'{role}' is not a role: inspector, sampler, supervisor or admin"))
+    Role::parse(role.trim()).with_context(|| {
+        format!("'{role}' is not a role: inspector, sampler, lab, supervisor or admin")
+    })
 }
 
 /// Division codes, checked, without repeats.
@@ -76,7 +77,7 @@ pub(super) fn user_create(
             .detail(json!({"role": user.role, "org_units": user.org_units})),
     )?;
     println!("user {name} created");
-    if role.reviews() && !has_password {
+    if (role.reviews() || role == Role::Lab) && !has_password {
         eprintln!(
             "{name} has no password yet: `jingtu-server admin user set-password {name} \
              --password-stdin` before a web login"

@@ -121,11 +121,14 @@ pub async fn blocking<T: Send + 'static>(
 async fn json_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    // JSON answers and the console's pages are already what a caller reads.
+    let is_final = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if is_final || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     use axum::response::IntoResponse;

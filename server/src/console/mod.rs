@@ -12,6 +12,7 @@
 //! the session's CSRF token, and the login form a token of its own (double-submit cookie), so
 //! no other site can post into a supervisor's session or log a browser into another account.
 
+mod lab;
 mod pages;
 mod text;
 mod work;
@@ -54,6 +55,12 @@ pub fn router() -> Router<Shared> {
         .route("/assignments/{id}/remove", post(work::take_back_form))
         .route("/people", get(work::people_page))
         .route("/devices/{id}/revoke", post(work::revoke_form))
+        .route("/lab", get(lab::lab_page))
+        .route("/lab/find", get(lab::find_page))
+        .route(
+            "/lab/samples/{code}",
+            get(lab::sample_page).post(lab::enter_form),
+        )
         .route("/static/console.css", get(stylesheet))
 }
 
@@ -304,6 +311,10 @@ async fn queue_page(
 ) -> Page {
     let lang = lang_of(&headers, q.lang.as_deref());
     let s = require(&state, &headers, "/queue").await?;
+    if s.actor.role == jingtu_model::Role::Lab {
+        // Lab staff review nothing: their page is the samples handed in.
+        return Ok(Redirect::to("/lab").into_response());
+    }
     let filter = q.api().filter().map_err(|e| failed(lang, e))?;
     let st = state.clone();
     let actor = s.actor.clone();

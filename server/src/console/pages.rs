@@ -26,6 +26,13 @@ pub struct Chrome {
     pub nav_enroll: &'static str,
     pub nav_assignments: &'static str,
     pub nav_people: &'static str,
+    pub nav_lab: &'static str,
+    /// Lab staff: only the lab's pages are theirs.
+    pub lab: bool,
+    /// Admins also reach the lab's pages (to correct results).
+    pub admin: bool,
+    /// Where the brand leads: the queue, or the lab's list for lab staff.
+    pub home: &'static str,
     pub logout: &'static str,
     pub skip: &'static str,
 }
@@ -46,6 +53,7 @@ impl Chrome {
             role: who
                 .map(|(a, _)| match a.role {
                     jingtu_model::Role::Admin => t(lang, "管理员", "admin"),
+                    jingtu_model::Role::Lab => t(lang, "检测员", "lab staff"),
                     _ => t(lang, "审核员", "supervisor"),
                 })
                 .unwrap_or_default()
@@ -57,6 +65,14 @@ impl Chrome {
             nav_enroll: t(lang, "设备登记码", "Enrollment codes"),
             nav_assignments: t(lang, "任务分配", "Assignments"),
             nav_people: t(lang, "人员与设备", "People and devices"),
+            nav_lab: t(lang, "检测结果录入", "Lab results"),
+            lab: who.is_some_and(|(a, _)| a.role == jingtu_model::Role::Lab),
+            admin: who.is_some_and(|(a, _)| a.role == jingtu_model::Role::Admin),
+            home: if who.is_some_and(|(a, _)| a.role == jingtu_model::Role::Lab) {
+                "/lab"
+            } else {
+                "/queue"
+            },
             logout: t(lang, "退出", "Log out"),
             skip: t(lang, "跳到正文", "Skip to content"),
         }
@@ -86,14 +102,14 @@ impl LoginPage {
             token: token.into(),
             next: next.into(),
             error: error.map(str::to_string),
-            heading: t(lang, "审核员登录", "Supervisor login"),
+            heading: t(lang, "审核员、检测员登录", "Supervisor and lab login"),
             user_label: t(lang, "用户名", "User name"),
             password_label: t(lang, "密码", "Password"),
             submit: t(lang, "登录", "Log in"),
             hint: t(
                 lang,
-                "巡查员和采样员请使用手机应用。",
-                "Inspectors and samplers use the phone app.",
+                "巡查员和采样员请使用手机应用；检测员在此录入检测结果。",
+                "Inspectors and samplers use the phone app; lab staff enter results here.",
             ),
         }
     }
@@ -959,6 +975,27 @@ impl RecordPage {
     }
 }
 
+/// The code tables the builtin templates share (a class, a pH band, a lab item).
+static CODES: std::sync::LazyLock<Option<jingtu_model::CodeTables>> =
+    std::sync::LazyLock::new(|| {
+        jingtu_model::TemplateSet::builtin()
+            .ok()
+            .map(|t| t.code_tables().clone())
+    });
+
+/// A code a rule computed (`safe_use`, `cd`) by its label in a code table, or as it is.
+fn code_label(lang: Lang, code: &str) -> String {
+    CODES
+        .as_ref()
+        .and_then(|tables| tables.tables.values().find_map(|table| table.get(code)))
+        .map(|c| t(lang, &c.zh, &c.en).to_string())
+        .unwrap_or_else(|| match code {
+            "complete" => t(lang, "齐全", "complete").to_string(),
+            "partial" => t(lang, "不全", "partial").to_string(),
+            other => other.to_string(),
+        })
+}
+
 /// A computed result as people read it: yes/no for booleans, lists joined, objects as
 /// `key: value` pairs.
 fn computed_text(lang: Lang, v: &Value) -> String {
@@ -966,9 +1003,13 @@ fn computed_text(lang: Lang, v: &Value) -> String {
         Value::Null => "—".into(),
         Value::Bool(true) => t(lang, "是", "yes").into(),
         Value::Bool(false) => t(lang, "否", "no").into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => code_label(lang, s),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() => format!("{f:.1}"),
+            // Up to three decimals, trailing zeros dropped: 0.45 mg/kg stays 0.45.
+            Some(f) if n.is_f64() => {
+                let s = format!("{f:.3}");
+                s.trim_end_matches('0').trim_end_matches('.').to_string()
+            }
             _ => n.to_string(),
         },
         Value::Array(a) if a.is_empty() => t(lang, "无", "none").into(),

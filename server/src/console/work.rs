@@ -53,6 +53,7 @@ fn role_label(lang: Lang, role: jingtu_model::Role) -> &'static str {
     match role {
         Role::Inspector => t(lang, "巡查员", "inspector"),
         Role::Sampler => t(lang, "采样员", "sampler"),
+        Role::Lab => t(lang, "检测员", "lab staff"),
         Role::Supervisor => t(lang, "审核员", "supervisor"),
         Role::Admin => t(lang, "管理员", "admin"),
     }

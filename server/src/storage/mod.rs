@@ -97,6 +97,27 @@ pub struct RecordIndex {
     pub author: String,
     /// When the latest submission was made (device time).
     pub submitted_at_ms: Option<i64>,
+    /// A soil sample's lab hand-ins (one, as a rule), for the lab's blind-code pages.
+    pub lab_samples: Vec<LabSampleIndex>,
+}
+
+/// A sample handed in to a lab under a blind code (送检), as the record's chain says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabSampleIndex {
+    pub blind_code: String,
+    /// The lab it was handed in to, as the hand-in names it.
+    pub lab: String,
+    pub handed_in_at_ms: i64,
+    /// How many lab results the record holds (values and items reported not detected).
+    pub entered: u32,
+}
+
+/// A row of the lab's list: the hand-in and the record behind it (never shown to the lab).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabSampleRow {
+    pub record: String,
+    pub org_unit: Option<String>,
+    pub sample: LabSampleIndex,
 }
 
 /// Which records the review queue shows, one page at a time.
@@ -234,6 +255,15 @@ pub trait RecordStore: Send + Sync + 'static {
     fn unindexed(&self, limit: u32) -> Result<Vec<String>, StorageError>;
     /// Sets a record's index (for records stored before the index existed).
     fn set_index(&self, id: &str, index: &RecordIndex) -> Result<(), StorageError>;
+    /// Samples handed in to labs, newest hand-in first, at most `limit`: those of records
+    /// within `org_prefixes` (significant prefixes of org unit codes; `None`: everywhere), and
+    /// with `blind_code` only those under that code.
+    fn lab_samples(
+        &self,
+        org_prefixes: Option<&[String]>,
+        blind_code: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LabSampleRow>, StorageError>;
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -11,8 +11,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::scope::ReadScope;
 use super::{
-    Commit, FeedPage, NewChunk, QueueFilter, QueuePage, RecordIndex, RecordStore, StorageError,
-    StoreStats, StoredRecord,
+    Commit, FeedPage, LabSampleRow, NewChunk, QueueFilter, QueuePage, RecordIndex, RecordStore,
+    StorageError, StoreStats, StoredRecord,
 };
 
 mod audit;
@@ -278,6 +278,15 @@ impl RecordStore for SqliteStore {
         queue::write_index(&tx, id, index)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn lab_samples(
+        &self,
+        org_prefixes: Option<&[String]>,
+        blind_code: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LabSampleRow>, StorageError> {
+        queue::lab_samples(self, org_prefixes, blind_code, limit)
     }
 }
 

@@ -209,6 +209,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
      INSERT INTO queue_counts (org_unit, kind, status, n)
      SELECT coalesce(org_unit, ''), kind, status, COUNT(*) FROM records
      WHERE status IS NOT NULL GROUP BY 1, 2, 3;",
+    // 7 -> 8: soil samples handed in to labs under blind codes, written with every commit, for
+    // the lab's pages. The soil samples stored before are indexed again at the next start.
+    "CREATE TABLE lab_samples (
+         blind_code   TEXT NOT NULL,
+         record       TEXT NOT NULL,
+         lab          TEXT NOT NULL,
+         handed_in_at INTEGER NOT NULL,
+         entered      INTEGER NOT NULL,
+         PRIMARY KEY (blind_code, record)
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX lab_samples_recent ON lab_samples(handed_in_at, blind_code);
+     UPDATE records SET status = NULL WHERE kind = 'soil_sample';
+     -- Lab staff are a role: the users' CHECK takes 'lab'. Widening a CHECK is done in the
+     -- schema's text (SQLite's documented procedure for changing constraints; every row
+     -- already satisfies the wider one); migrate() bumps schema_version after each step.
+     PRAGMA writable_schema = ON;
+     UPDATE sqlite_schema
+     SET sql = replace(sql, '''sampler'', ''supervisor''', '''sampler'', ''lab'', ''supervisor''')
+     WHERE type = 'table' AND name = 'users';
+     PRAGMA writable_schema = OFF;",
 ];
 
 /// Brings the database up to the newest schema, one transaction per step.
@@ -221,6 +241,11 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     for (step, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if sql.contains("writable_schema") {
+            // The schema's text changed under SQLite: make every connection read it again.
+            let v: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+            tx.pragma_update(None, "schema_version", v + 1)?;
+        }
         tx.pragma_update(None, "user_version", step as i64 + 1)?;
         tx.commit()?;
     }
@@ -263,6 +288,34 @@ mod tests {
             migrate(&mut conn).unwrap_or_else(|e| panic!("from version {from}: {e}"));
             assert_eq!(version(&conn), MIGRATIONS.len() as i64);
         }
+    }
+
+    #[test]
+    fn lab_staff_are_a_role_after_the_users_check_is_widened() {
+        let mut conn = at(7);
+        conn.execute_batch(
+            "INSERT INTO users (id, name, created_at, role) VALUES (1, '甲', 1, 'sampler');",
+        )
+        .unwrap();
+        let lab = "INSERT INTO users (id, name, created_at, role) VALUES (2, '检测员乙', 2, 'lab')";
+        assert!(conn.execute_batch(lab).is_err(), "not yet a role");
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(lab).unwrap();
+        assert!(
+            conn.execute_batch(
+                "INSERT INTO users (id, name, created_at, role) VALUES (3, '丙', 3, 'root')"
+            )
+            .is_err(),
+            "the check still holds"
+        );
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 2);
     }
 
     #[test]

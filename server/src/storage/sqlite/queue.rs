@@ -8,7 +8,10 @@ use rusqlite::{Transaction, params};
 
 use super::SqliteStore;
 use crate::storage::scope::ReadScope;
-use crate::storage::{QueueFilter, QueueKey, QueuePage, QueueRow, RecordIndex, StorageError};
+use crate::storage::{
+    LabSampleIndex, LabSampleRow, QueueFilter, QueueKey, QueuePage, QueueRow, RecordIndex,
+    StorageError,
+};
 
 /// The largest page served.
 pub(crate) const MAX_PAGE: u32 = 200;
@@ -50,7 +53,64 @@ pub(super) fn write_index(
         index.author,
         index.submitted_at_ms
     ])?;
+    for l in &index.lab_samples {
+        tx.prepare_cached(
+            "INSERT INTO lab_samples (blind_code, record, lab, handed_in_at, entered)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO UPDATE SET lab = excluded.lab,
+                 handed_in_at = excluded.handed_in_at, entered = excluded.entered",
+        )?
+        .execute(params![
+            l.blind_code,
+            id,
+            l.lab,
+            l.handed_in_at_ms,
+            l.entered
+        ])?;
+    }
     Ok(())
+}
+
+/// The lab's list: hand-ins of records within the prefixes, newest first.
+pub(super) fn lab_samples(
+    store: &SqliteStore,
+    org_prefixes: Option<&[String]>,
+    blind_code: Option<&str>,
+    limit: u32,
+) -> Result<Vec<LabSampleRow>, StorageError> {
+    let conn = store.reader();
+    let prefixes =
+        serde_json::to_string(&org_prefixes.unwrap_or_default()).unwrap_or_else(|_| "[]".into());
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.blind_code, l.record, l.lab, l.handed_in_at, l.entered, r.org_unit
+         FROM lab_samples l JOIN records r ON r.id = l.record
+         WHERE (?1 OR EXISTS (SELECT 1 FROM json_each(?2) p
+                              WHERE substr(coalesce(r.org_unit, ''), 1, length(p.value))
+                                    = p.value))
+           AND (?3 IS NULL OR l.blind_code = ?3)
+         ORDER BY l.handed_in_at DESC, l.blind_code LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            org_prefixes.is_none(),
+            prefixes,
+            blind_code,
+            limit.min(MAX_PAGE)
+        ],
+        |r| {
+            Ok(LabSampleRow {
+                record: r.get(1)?,
+                org_unit: r.get(5)?,
+                sample: LabSampleIndex {
+                    blind_code: r.get(0)?,
+                    lab: r.get(2)?,
+                    handed_in_at_ms: r.get(3)?,
+                    entered: r.get(4)?,
+                },
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// `LIKE` text matching `part` anywhere, with its wildcards taken literally.
