@@ -165,6 +165,42 @@ fn a_batch_handed_over_and_received_offline_at_once_makes_one_verified_chain() {
     assert_eq!(text.lines().count(), 3, "{text}");
     phone.fails(&["custody", "sheet", "JJ-0000"], "error");
 
+    // The same sheet as an Excel workbook, with its Chinese headings and the batch named.
+    let xlsx = dir.path().join("JJ-2024-07.xlsx");
+    phone.ok(&[
+        "custody",
+        "sheet",
+        "JJ-2024-07",
+        "--xlsx",
+        xlsx.to_str().unwrap(),
+    ]);
+    let mut book = zip::ZipArchive::new(std::fs::File::open(&xlsx).unwrap()).unwrap();
+    let mut strings = String::new();
+    std::io::Read::read_to_string(
+        &mut book.by_name("xl/sharedStrings.xml").unwrap(),
+        &mut strings,
+    )
+    .unwrap();
+    for want in [
+        "土壤样品交接单 批次 JJ-2024-07",
+        "交接数量",
+        "实收数量",
+        "破损",
+        a.as_str(),
+    ] {
+        assert!(strings.contains(want), "{want} in {strings}");
+    }
+    let mut sheet1 = String::new();
+    std::io::Read::read_to_string(
+        &mut book.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut sheet1,
+    )
+    .unwrap();
+    assert!(
+        sheet1.contains("<v>2</v>") && sheet1.contains("<v>1</v>"),
+        "counts as numbers: {sheet1}"
+    );
+
     // The server's record detail (the console's sample page reads it) shows the same chain.
     install_tls(&server.url);
     let body = reqwest::blocking::Client::new()

@@ -34,7 +34,9 @@ pub(crate) fn custody(core: &DeviceCore, json: bool, cmd: CustodyCommand) -> Res
             }
             None => bail!("no sample with code {} on this device", code.trim()),
         },
-        CustodyCommand::Sheet { batch, csv } => sheet(core, json, &batch, csv.as_deref()),
+        CustodyCommand::Sheet { batch, csv, xlsx } => {
+            sheet(core, json, &batch, csv.as_deref(), xlsx.as_deref())
+        }
         CustodyCommand::Add { ids, step } => {
             let step: CustodyStep = serde_json::from_str(&step).with_context(|| {
                 "the step is JSON such as {\"step\": \"fine_ground\", \"mesh\": 100} \
@@ -175,7 +177,13 @@ struct SheetRow {
 }
 
 /// The hand-over sheet of `batch` from the samples on this device.
-fn sheet(core: &DeviceCore, json: bool, batch: &str, csv: Option<&std::path::Path>) -> Result<()> {
+fn sheet(
+    core: &DeviceCore,
+    json: bool,
+    batch: &str,
+    csv: Option<&std::path::Path>,
+    xlsx: Option<&std::path::Path>,
+) -> Result<()> {
     let samples = core.list(&ListFilter {
         kind: Some(jingtu_core::SAMPLE_KIND.into()),
         ..Default::default()
@@ -256,6 +264,9 @@ fn sheet(core: &DeviceCore, json: bool, batch: &str, csv: Option<&std::path::Pat
     if let Some(path) = csv {
         write_csv(path, &rows)?;
     }
+    if let Some(path) = xlsx {
+        write_xlsx(path, batch, &rows)?;
+    }
     out(json, serde_json::to_value(&rows)?, || {
         let mut s = format!("交接单 {batch}: {} sample(s)\n", rows.len());
         for r in &rows {
@@ -279,11 +290,72 @@ fn sheet(core: &DeviceCore, json: bool, batch: &str, csv: Option<&std::path::Pat
                 r.flags
             ));
         }
-        if let Some(p) = csv {
-            s.push_str(&format!("written to {}", p.display()));
+        for p in [csv, xlsx].into_iter().flatten() {
+            s.push_str(&format!("written to {}\n", p.display()));
         }
         s.trim_end().to_string()
     });
+    Ok(())
+}
+
+/// The headings of the sheet's columns.
+const SHEET_HEADINGS: [&str; 11] = [
+    "样品",
+    "记录编号",
+    "点位",
+    "交接时间",
+    "交出",
+    "接收",
+    "交接数量",
+    "接收时间",
+    "实收数量",
+    "封条",
+    "异常",
+];
+
+/// The sheet as an Excel workbook: a title row naming the batch, bold headings, counts as
+/// numbers, columns wide enough to read, the heading row frozen.
+fn write_xlsx(path: &std::path::Path, batch: &str, rows: &[SheetRow]) -> Result<()> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut book = Workbook::new();
+    let ws = book.add_worksheet();
+    ws.set_name("交接单")?;
+    let bold = Format::new().set_bold();
+    ws.write_string_with_format(0, 0, format!("土壤样品交接单 批次 {batch}"), &bold)?;
+    for (c, h) in SHEET_HEADINGS.iter().enumerate() {
+        ws.write_string_with_format(1, c as u16, *h, &bold)?;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let row = i as u32 + 2;
+        let texts = [
+            (0, r.sample.as_str()),
+            (1, r.id.as_str()),
+            (2, r.point.as_str()),
+            (3, r.handed_at.as_str()),
+            (4, r.from.as_str()),
+            (5, r.to.as_str()),
+            (7, r.received_at.as_str()),
+            (9, r.seal.as_str()),
+            (10, r.flags.as_str()),
+        ];
+        for (c, text) in texts {
+            ws.write_string(row, c, text)?;
+        }
+        for (c, n) in [(6, r.expected), (8, r.received)] {
+            if let Some(n) = n {
+                ws.write_number(row, c, f64::from(n))?;
+            }
+        }
+    }
+    for (c, width) in [16, 38, 16, 18, 20, 20, 10, 18, 10, 8, 40]
+        .into_iter()
+        .enumerate()
+    {
+        ws.set_column_width(c as u16, width)?;
+    }
+    ws.set_freeze_panes(2, 0)?;
+    book.save(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -294,19 +366,7 @@ fn write_csv(path: &std::path::Path, rows: &[SheetRow]) -> Result<()> {
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     std::io::Write::write_all(&mut file, "\u{feff}".as_bytes())?;
     let mut w = csv::Writer::from_writer(file);
-    w.write_record([
-        "样品",
-        "记录编号",
-        "点位",
-        "交接时间",
-        "交出",
-        "接收",
-        "交接数量",
-        "接收时间",
-        "实收数量",
-        "封条",
-        "异常",
-    ])?;
+    w.write_record(SHEET_HEADINGS)?;
     let n = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_default();
     for r in rows {
         w.write_record([

@@ -219,11 +219,15 @@ enum CustodyCommand {
     /// The sample with this code (typed, or read from its label).
     Find { code: String },
     /// The hand-over sheet (交接单) of a batch: each sample of it on this device, handed over
-    /// and received, with counts and seals; `--csv FILE` writes it for a spreadsheet.
+    /// and received, with counts and seals; `--csv FILE` or `--xlsx FILE` writes it for a
+    /// spreadsheet.
     Sheet {
         batch: String,
         #[arg(long)]
         csv: Option<std::path::PathBuf>,
+        /// An Excel workbook (.xlsx) with Chinese headings.
+        #[arg(long)]
+        xlsx: Option<std::path::PathBuf>,
     },
     /// Add any step as JSON, e.g. '{"step": "fine_ground", "mesh": 100}' or
     /// '{"step": "lab_hand_in", "blind_code": "MB-7741", "lab": "市环境监测中心"}'.
