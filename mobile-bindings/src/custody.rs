@@ -240,6 +240,10 @@ pub struct CustodyEvent {
     /// The event it follows; none for the first.
     pub prev: Option<String>,
     pub hash: String,
+    /// The writer's ed25519 public key (hex), when the event is signed.
+    pub key: Option<String>,
+    /// Whether the event's signature verifies with that key.
+    pub signed: bool,
     /// The step's own warnings (a broken seal, a warm cold-chain sample).
     pub issues: Vec<ValidationIssue>,
 }
@@ -258,8 +262,39 @@ impl From<jingtu_core::SampleCustodyEvent> for CustodyEvent {
             device: e.device,
             prev: e.prev,
             hash: e.hash,
+            key: e.key,
+            signed: e.signed,
             issues: e.issues.into_iter().map(ValidationIssue::from).collect(),
         }
+    }
+}
+
+/// A key that signs this device's custody events outside the store: an Android Keystore or
+/// Secure Enclave key. `publicKey` gives the raw 32-byte ed25519 public key, `sign` the 64-byte
+/// ed25519 signature of the message. Set it with `setCustodySigner` before enrolling: the
+/// server registers the key the device enrolls with.
+#[uniffi::export(foreign)]
+pub trait CustodySigner: Send + Sync {
+    fn public_key(&self) -> Result<Vec<u8>>;
+    fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>>;
+}
+
+/// The app's signer as the core's.
+pub(crate) struct PlatformSigner(pub(crate) std::sync::Arc<dyn CustodySigner>);
+
+impl jingtu_core::CustodySigner for PlatformSigner {
+    fn public_key(&self) -> std::result::Result<[u8; 32], String> {
+        let key = self.0.public_key().map_err(|e| e.to_string())?;
+        let n = key.len();
+        key.try_into()
+            .map_err(|_| format!("an ed25519 public key is 32 bytes, not {n}"))
+    }
+
+    fn sign(&self, message: &[u8]) -> std::result::Result<[u8; 64], String> {
+        let sig = self.0.sign(message.to_vec()).map_err(|e| e.to_string())?;
+        let n = sig.len();
+        sig.try_into()
+            .map_err(|_| format!("an ed25519 signature is 64 bytes, not {n}"))
     }
 }
 

@@ -94,3 +94,12 @@ impl From<CoreError> for JingtuError {
 }
 
 pub(crate) type Result<T> = std::result::Result<T, JingtuError>;
+
+/// A foreign signer (or listener) that failed in a way its interface does not name.
+impl From<uniffi::UnexpectedUniFFICallbackError> for JingtuError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        JingtuError::InvalidState {
+            reason: format!("the app's callback failed: {}", e.reason),
+        }
+    }
+}

@@ -277,6 +277,19 @@ impl FieldCore {
         Ok(self.inner.custody(&id)?.into())
     }
 
+    /// Signs this device's custody events with a platform key (Android Keystore, Secure
+    /// Enclave) instead of the key kept in the store. Set it before `enroll`: the server takes
+    /// custody events from this device only when they carry the key it enrolled with.
+    pub fn set_custody_signer(&self, signer: std::sync::Arc<dyn CustodySigner>) {
+        self.inner
+            .set_custody_signer(std::sync::Arc::new(custody::PlatformSigner(signer)));
+    }
+
+    /// The public key (hex ed25519) this device signs custody events with.
+    pub fn custody_public_key(&self) -> Result<String> {
+        Ok(self.inner.custody_public_key()?)
+    }
+
     pub fn history(&self, id: String) -> Result<Vec<HistoryEntry>> {
         Ok(self
             .inner

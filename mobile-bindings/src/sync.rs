@@ -52,7 +52,8 @@ pub struct RefusedPush {
     pub code: String,
     pub message: String,
     /// The rule broken (`review_by_supervisor`, `status_by_role`, `custody_append_only`,
-    /// `approved_locked`, `meta_write_once`), for `forbidden`.
+    /// `approved_locked`, `lab_results_by_lab`, `meta_write_once`, `custody_signature`), for
+    /// `forbidden`.
     pub rule: Option<String>,
     /// The document path the refused change touched (`review/r1/decision`).
     pub path: Option<String>,

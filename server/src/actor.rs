@@ -39,6 +39,8 @@ pub struct Actor {
     pub device: Option<i64>,
     /// The device the token is bound to (its actor id), when it enrolled by code.
     pub device_id: Option<String>,
+    /// The key that device registered for signing custody events, if it did.
+    pub signing_key: Option<String>,
     pub via: Via,
 }
 
@@ -52,6 +54,7 @@ impl Actor {
             org_units: Vec::new(),
             device: None,
             device_id: None,
+            signing_key: None,
             via: Via::CommandLine,
         }
     }
@@ -65,8 +68,15 @@ impl Actor {
             org_units: user.org_units,
             device,
             device_id,
+            signing_key: None,
             via,
         }
+    }
+
+    /// The actor with the signing key their device registered.
+    pub fn with_signing_key(mut self, key: Option<String>) -> Actor {
+        self.signing_key = key;
+        self
     }
 
     pub fn via_session(&self) -> bool {
@@ -255,6 +265,7 @@ mod tests {
             org_units: units.iter().map(|s| s.to_string()).collect(),
             device: None,
             device_id: None,
+            signing_key: None,
             via: Via::Device,
         }
     }

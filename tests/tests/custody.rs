@@ -213,3 +213,73 @@ fn a_batch_handed_over_and_received_offline_at_once_makes_one_verified_chain() {
     let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(detail["custody"], on_phone, "{detail}");
 }
+
+/// Tamper evidence on the server: a phone's custody events carry the key it enrolled with
+/// and are taken; events the same phone signs with another key (a stolen store's key swapped,
+/// a tampered app) are refused with `custody_signature`, and the chain on the server stays
+/// as it was.
+#[test]
+fn custody_events_signed_with_a_key_the_phone_did_not_enroll_with_are_refused() {
+    use jingtu_core::{CustodyStep, NewRecordPlace};
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"));
+    server.county(&[("samp_yy", "sampler", "411321102000")]);
+    let phone = server.enrolled_device(&dir.path().join("phone"), "samp_yy");
+    let enrolled_key = phone.custody_public_key().unwrap();
+    let place = NewRecordPlace {
+        org_unit: Some("411321102206".into()),
+        ..Default::default()
+    };
+    let id = phone.create_record("soil_sample", &place).unwrap().id;
+    let collected = phone
+        .add_custody_event(
+            &id,
+            &CustodyStep::Collected {
+                note: String::new(),
+            },
+        )
+        .unwrap();
+    assert_eq!(collected.key.as_deref(), Some(enrolled_key.as_str()));
+    assert!(collected.signed);
+    let report = phone.sync(&mut |_| true).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+
+    // The same phone, now signing with a key it did not enroll with.
+    phone.set_custody_signer(std::sync::Arc::new(jingtu_core::DeviceKey::generate()));
+    assert_ne!(phone.custody_public_key().unwrap(), enrolled_key);
+    let packed = phone
+        .add_custody_event(
+            &id,
+            &CustodyStep::Packed {
+                seal_no: Some("F-77".into()),
+                container: "布袋".into(),
+            },
+        )
+        .unwrap();
+    assert!(
+        packed.signed,
+        "its own signature holds: only the server knows the key is wrong"
+    );
+    let report = phone.sync(&mut |_| true).unwrap();
+    let refused = &report.refused[0];
+    assert_eq!(
+        (refused.code.as_str(), refused.rule.as_deref()),
+        ("forbidden", Some("custody_signature")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.path.as_deref(),
+        Some(format!("custody/{}", packed.id).as_str())
+    );
+
+    // A fresh device sees the chain as the server keeps it: the collection only.
+    let other = server.enrolled_device(&dir.path().join("other"), "samp_yy");
+    other.sync(&mut |_| true).unwrap();
+    let chain = other.custody(&id).unwrap();
+    assert_eq!(chain.events.len(), 1);
+    assert!(
+        chain.intact && chain.events[0].signed,
+        "{:?}",
+        chain.findings
+    );
+}

@@ -34,6 +34,11 @@ pub(crate) fn custody(core: &DeviceCore, json: bool, cmd: CustodyCommand) -> Res
             }
             None => bail!("no sample with code {} on this device", code.trim()),
         },
+        CustodyCommand::Key => {
+            let key = core.custody_public_key()?;
+            out(json, serde_json::json!({"public_key": key}), || key.clone());
+            Ok(())
+        }
         CustodyCommand::Sheet { batch, csv, xlsx } => {
             sheet(core, json, &batch, csv.as_deref(), xlsx.as_deref())
         }
@@ -136,12 +141,13 @@ fn human(chain: &CustodyChain) -> String {
     }
     for (n, e) in chain.events.iter().enumerate() {
         s.push_str(&format!(
-            "{:>2}. {}  {}  {}  {}\n",
+            "{:>2}. {}  {}  {}  {}  {}\n",
             n + 1,
             when(e.at_ms),
             e.step.label().zh,
             e.by,
-            e.hash.chars().take(12).collect::<String>()
+            e.hash.chars().take(12).collect::<String>(),
+            if e.signed { "signed" } else { "NOT SIGNED" }
         ));
     }
     s.push_str(if chain.intact {

@@ -218,6 +218,9 @@ enum CustodyCommand {
     Code { id: String },
     /// The sample with this code (typed, or read from its label).
     Find { code: String },
+    /// The public key (hex ed25519) this device signs custody events with; the server
+    /// registers it when the device enrolls.
+    Key,
     /// The hand-over sheet (交接单) of a batch: each sample of it on this device, handed over
     /// and received, with counts and seals; `--csv FILE` or `--xlsx FILE` writes it for a
     /// spreadsheet.

@@ -169,17 +169,20 @@ impl Client {
             device_id,
             label,
             app_version,
+            None,
             ClientOptions::default(),
         )
     }
 
-    /// [`Client::enroll`] with other options.
+    /// [`Client::enroll`] with other options, and the device's custody signing key (a hex
+    /// ed25519 public key) registered with the token.
     pub fn enroll_with(
         url: &str,
         code: &str,
         device_id: &str,
         label: Option<&str>,
         app_version: Option<&str>,
+        signing_key: Option<&str>,
         options: ClientOptions,
     ) -> Result<EnrollResponse, ClientError> {
         let mut client = Client::new(url, "", options)?;
@@ -191,6 +194,7 @@ impl Client {
             device_id: device_id.to_string(),
             device_label: label.map(str::to_string),
             app_version: app_version.map(str::to_string),
+            signing_key: signing_key.map(str::to_string),
         })
         .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
         let target = format!("{}{}", client.base, paths::ENROLL);

@@ -77,6 +77,9 @@ pub struct DeviceCore {
     pub(crate) actor: ActorId,
     user: Mutex<String>,
     pub(crate) cache: Mutex<Cache>,
+    /// What signs this device's custody events: a platform key set by the app, or the
+    /// device's own key from the store (loaded, or made, at first use).
+    pub(crate) signer: Mutex<Option<Arc<dyn jingtu_doc::CustodySigner>>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,6 +119,7 @@ impl DeviceCore {
             actor,
             user: Mutex::new(user),
             cache: Mutex::new(Cache::default()),
+            signer: Mutex::new(None),
         };
         // Records received before this app knew their template open once it does.
         core.open_parked()?;

@@ -4,7 +4,9 @@
 //! was submitted or approved: the chain goes on), linked by hash to the one before it, and
 //! synced like any edit; every device verifies the chain it holds ([`DeviceCore::custody`]).
 
-use jingtu_doc::{CustodyChain, SampleCustodyEvent};
+use std::sync::Arc;
+
+use jingtu_doc::{CustodyChain, CustodySigner, DeviceKey, SampleCustodyEvent};
 use jingtu_model::CustodyStep;
 use jingtu_model::custody::{DEFAULT_SAMPLE_CODE_RULE, SampleCodeParts, sample_code};
 use jingtu_store::{ListFilter, RecordSummary};
@@ -17,7 +19,52 @@ use crate::error::CoreError;
 /// The record kind whose samples have a chain of custody.
 pub const SAMPLE_KIND: &str = "soil_sample";
 
+/// The store setting that keeps the device's own signing key (its 32-byte secret, hex).
+const KEY_SIGNING: &str = "custody_signing_key";
+
 impl DeviceCore {
+    /// Signs this device's custody events with `signer` from now on (a platform key: Android
+    /// Keystore, the Secure Enclave) instead of the key kept in the store. Set it before
+    /// enrolling: the server registers the key the device enrolls with and refuses custody
+    /// events this device signs with another.
+    pub fn set_custody_signer(&self, signer: Arc<dyn CustodySigner>) {
+        *crate::core::lock(&self.signer) = Some(signer);
+    }
+
+    /// The public key (hex ed25519) this device signs custody events with.
+    pub fn custody_public_key(&self) -> Result<String, CoreError> {
+        let key = self
+            .custody_signer()?
+            .public_key()
+            .map_err(|e| CoreError::InvalidState(format!("the signing key is not usable: {e}")))?;
+        Ok(hex::encode(key))
+    }
+
+    /// The signer: the app's, or the device's own key from the store (made at first use).
+    pub(crate) fn custody_signer(&self) -> Result<Arc<dyn CustodySigner>, CoreError> {
+        let mut held = crate::core::lock(&self.signer);
+        if let Some(s) = held.as_ref() {
+            return Ok(s.clone());
+        }
+        let stored = self
+            .store
+            .setting(KEY_SIGNING)?
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| DeviceKey::from_secret(&b));
+        let key = match stored {
+            Some(k) => k,
+            None => {
+                let k = DeviceKey::generate();
+                self.store
+                    .set_setting(KEY_SIGNING, &hex::encode(k.secret()))?;
+                k
+            }
+        };
+        let signer: Arc<dyn CustodySigner> = Arc::new(key);
+        *held = Some(signer.clone());
+        Ok(signer)
+    }
+
     /// Appends a step to a soil sample's chain, after the chain's head, in one change. A step
     /// with errors of its own is refused (a hand-over without its batch); its warnings (a
     /// broken seal) are kept with it and shown in the chain.
@@ -26,6 +73,7 @@ impl DeviceCore {
         id: &str,
         step: &CustodyStep,
     ) -> Result<SampleCustodyEvent, CoreError> {
+        let signer = self.custody_signer()?;
         self.edit(id, |c, by| {
             if c.meta.kind != SAMPLE_KIND {
                 return Err(CoreError::InvalidState(format!(
@@ -33,7 +81,7 @@ impl DeviceCore {
                     c.meta.kind
                 )));
             }
-            let event = c.doc.add_custody_event(step, by)?;
+            let event = c.doc.add_custody_event(step, by, &*signer)?;
             Ok((event, Touched::Custody))
         })
     }

@@ -31,7 +31,7 @@ pub use jingtu_doc::{
     Conflict, ConflictValue, EventKind, HistoryEntry, NewComment, ReviewComment, Status,
     StatusEvent,
 };
-pub use jingtu_doc::{CustodyChain, CustodyFinding, SampleCustodyEvent};
+pub use jingtu_doc::{CustodyChain, CustodyFinding, CustodySigner, DeviceKey, SampleCustodyEvent};
 pub use jingtu_doc::{PhotoEntry, PhotoRemoval};
 pub use jingtu_model::{CustodyStep, HandOver, Receipt};
 pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};

@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::DocError;
 use crate::layout;
 use crate::record::{Editor, RecordDoc};
+use crate::signing::CustodySigner;
 
 /// The keys of one custody event under `custody`.
 pub mod key {
@@ -40,6 +41,10 @@ pub mod key {
     pub const PREV_HASH: &str = "prev_hash";
     /// The event's own hash, as its writer computed it.
     pub const HASH: &str = "hash";
+    /// The writer's ed25519 public key (hex), covered by the hash.
+    pub const KEY: &str = "key";
+    /// The writer's signature of the hash (hex).
+    pub const SIG: &str = "sig";
 }
 
 /// One event of a sample's chain, as stored.
@@ -55,6 +60,10 @@ pub struct SampleCustodyEvent {
     pub prev_hash: Option<String>,
     /// The hash stored with the event.
     pub hash: String,
+    /// The writer's public key (hex), if the event is signed.
+    pub key: Option<String>,
+    /// Whether the event carries a signature that verifies with its key.
+    pub signed: bool,
     /// The step's own warnings (a broken seal, a warm cold-chain sample).
     pub issues: Vec<Issue>,
 }
@@ -64,7 +73,8 @@ pub struct SampleCustodyEvent {
 pub struct CustodyFinding {
     /// The event it is about (empty for the chain as a whole).
     pub event: String,
-    /// `altered`, `missing_link`, `unreadable`, `handed_over_twice`, `concurrent`,
+    /// `altered`, `missing_link`, `unreadable`, `bad_signature`, `unsigned`,
+    /// `handed_over_twice`, `concurrent`,
     /// `not_collected_first`, `no_hand_over`, `count_mismatch`, `before_receipt`,
     /// `time_backwards`, or a step's own warning code (`seal_broken`, `cold_chain`).
     pub code: String,
@@ -125,25 +135,35 @@ pub fn canonical_json(v: &Value) -> String {
     out
 }
 
+/// The fields an event's hash covers.
+#[derive(Debug, Clone, Copy)]
+pub struct EventContent<'a> {
+    pub id: &'a str,
+    pub details: &'a Value,
+    pub at_ms: i64,
+    pub by: &'a str,
+    pub device: &'a str,
+    pub prev: Option<&'a str>,
+    pub prev_hash: Option<&'a str>,
+    /// The signer's public key; events written before signing have none (and their hashes
+    /// stay what they were).
+    pub key: Option<&'a str>,
+}
+
 /// The hash of an event's content: hex SHA-256 of the canonical JSON of its fields.
-pub fn event_hash(
-    id: &str,
-    details: &Value,
-    at_ms: i64,
-    by: &str,
-    device: &str,
-    prev: Option<&str>,
-    prev_hash: Option<&str>,
-) -> String {
-    let content = serde_json::json!({
-        "id": id,
-        "details": details,
-        "at": at_ms,
-        "by": by,
-        "device": device,
-        "prev": prev,
-        "prev_hash": prev_hash,
+pub fn event_hash(c: &EventContent<'_>) -> String {
+    let mut content = serde_json::json!({
+        "id": c.id,
+        "details": c.details,
+        "at": c.at_ms,
+        "by": c.by,
+        "device": c.device,
+        "prev": c.prev,
+        "prev_hash": c.prev_hash,
     });
+    if let (Some(key), Some(m)) = (c.key, content.as_object_mut()) {
+        m.insert("key".into(), Value::String(key.into()));
+    }
     hex::encode(Sha256::digest(canonical_json(&content).as_bytes()))
 }
 
@@ -158,19 +178,22 @@ struct Stored {
     prev: Option<String>,
     prev_hash: Option<String>,
     hash: String,
+    key: Option<String>,
+    sig: Option<String>,
 }
 
 impl Stored {
     fn computed_hash(&self) -> Option<String> {
-        Some(event_hash(
-            &self.id,
-            self.details.as_ref()?,
-            self.at_ms,
-            &self.by,
-            &self.device,
-            self.prev.as_deref(),
-            self.prev_hash.as_deref(),
-        ))
+        Some(event_hash(&EventContent {
+            id: &self.id,
+            details: self.details.as_ref()?,
+            at_ms: self.at_ms,
+            by: &self.by,
+            device: &self.device,
+            prev: self.prev.as_deref(),
+            prev_hash: self.prev_hash.as_deref(),
+            key: self.key.as_deref(),
+        }))
     }
 }
 
@@ -223,6 +246,8 @@ impl RecordDoc {
                 prev: text(key::PREV),
                 prev_hash: text(key::PREV_HASH),
                 hash: text(key::HASH).unwrap_or_default(),
+                key: text(key::KEY),
+                sig: text(key::SIG),
             });
         }
         out
@@ -264,6 +289,40 @@ impl RecordDoc {
                     format!("the '{}' event was altered", step.label().en),
                 ));
             }
+            // The signature is over the stored hash; a hash that does not match the content
+            // is reported above, so a valid signature here vouches for the content too.
+            let signed = match (&s.key, &s.sig) {
+                (Some(k), Some(sig)) => {
+                    let ok = crate::signing::verify(k, s.hash.as_bytes(), sig);
+                    if !ok {
+                        intact = false;
+                        findings.push(finding(
+                            &s.id,
+                            "bad_signature",
+                            Severity::Error,
+                            format!("「{}」记录的签名无效：记录被伪造或改动", step.label().zh),
+                            format!(
+                                "the '{}' event's signature does not verify: forged or altered",
+                                step.label().en
+                            ),
+                        ));
+                    }
+                    ok
+                }
+                _ => {
+                    findings.push(finding(
+                        &s.id,
+                        "unsigned",
+                        Severity::Warning,
+                        format!("「{}」记录没有签名（旧版应用写入）", step.label().zh),
+                        format!(
+                            "the '{}' event is not signed (written by an older app)",
+                            step.label().en
+                        ),
+                    ));
+                    false
+                }
+            };
             computed.insert(s.id.clone(), hash);
             events.insert(
                 s.id.clone(),
@@ -281,6 +340,8 @@ impl RecordDoc {
                     prev: s.prev.clone(),
                     prev_hash: s.prev_hash.clone(),
                     hash: s.hash.clone(),
+                    key: s.key.clone(),
+                    signed,
                 },
             );
         }
@@ -411,12 +472,14 @@ impl RecordDoc {
         }
     }
 
-    /// Appends a custody event after the chain's head, in one change. A step with errors of
-    /// its own is refused; its warnings are kept with it.
+    /// Appends a custody event after the chain's head, in one change, signed by `signer`. A
+    /// step with errors of its own is refused; its warnings are kept with it. A signer that
+    /// fails, or whose signature does not verify with its own key, writes nothing.
     pub fn add_custody_event(
         &mut self,
         step: &CustodyStep,
         by: &Editor,
+        signer: &dyn CustodySigner,
     ) -> Result<SampleCustodyEvent, DocError> {
         if let Some(e) = step
             .check()
@@ -445,15 +508,27 @@ impl RecordDoc {
         })?;
         let id = uuid::Uuid::now_v7().to_string();
         let device = self.actor();
-        let hash = event_hash(
-            &id,
-            &details,
-            by.time_ms,
-            &by.author,
-            &device,
-            prev.as_deref(),
-            prev_hash.as_deref(),
-        );
+        let signing = |e: String| DocError::Value {
+            path: "custody.signature".into(),
+            reason: format!("the device's key did not sign the event: {e}"),
+        };
+        let key = hex::encode(signer.public_key().map_err(signing)?);
+        let hash = event_hash(&EventContent {
+            id: &id,
+            details: &details,
+            at_ms: by.time_ms,
+            by: &by.author,
+            device: &device,
+            prev: prev.as_deref(),
+            prev_hash: prev_hash.as_deref(),
+            key: Some(&key),
+        });
+        let sig = hex::encode(signer.sign(hash.as_bytes()).map_err(signing)?);
+        if !crate::signing::verify(&key, hash.as_bytes(), &sig) {
+            return Err(signing(
+                "the signature does not verify with the signer's public key".into(),
+            ));
+        }
         self.attempt(|d| {
             let custody = match d.doc.get(ROOT, layout::CUSTODY)? {
                 Some((AmValue::Object(ObjType::Map), id)) => id,
@@ -470,6 +545,8 @@ impl RecordDoc {
                 d.doc.put(&m, key::PREV_HASH, h.as_str())?;
             }
             d.doc.put(&m, key::HASH, hash.as_str())?;
+            d.doc.put(&m, key::KEY, key.as_str())?;
+            d.doc.put(&m, key::SIG, sig.as_str())?;
             Ok(())
         })?;
         self.commit(by, "custody", &[]);
@@ -487,6 +564,8 @@ impl RecordDoc {
             prev,
             prev_hash,
             hash,
+            key: Some(key),
+            signed: true,
             issues,
         })
     }
@@ -570,6 +649,10 @@ fn sequence_findings(chain: &[SampleCustodyEvent]) -> Vec<CustodyFinding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DeviceKey;
+
+    /// The test device's key.
+    static KEY: std::sync::LazyLock<DeviceKey> = std::sync::LazyLock::new(DeviceKey::generate);
     use crate::record::RecordMeta;
     use automerge::ActorId;
     use jingtu_model::{HandOver, Receipt, TemplateSet};
@@ -663,7 +746,7 @@ mod tests {
             },
         ];
         for (i, s) in steps.iter().enumerate() {
-            d.add_custody_event(s, &editor("caiyang", 2_000 + i as i64 * 1_000))
+            d.add_custody_event(s, &editor("caiyang", 2_000 + i as i64 * 1_000), &*KEY)
                 .unwrap();
         }
         d
@@ -707,10 +790,15 @@ mod tests {
     #[test]
     fn the_chain_begins_with_the_collection_and_bad_steps_are_refused() {
         let mut d = sample();
-        let e = d.add_custody_event(&hand_over("JJ-1", "李", 1), &editor("c", 1));
+        let e = d.add_custody_event(&hand_over("JJ-1", "李", 1), &editor("c", 1), &*KEY);
         assert!(matches!(e, Err(DocError::Value { .. })), "{e:?}");
-        d.add_custody_event(&collected(), &editor("c", 2)).unwrap();
-        let e = d.add_custody_event(&CustodyStep::FineGround { mesh: 80 }, &editor("c", 3));
+        d.add_custody_event(&collected(), &editor("c", 2), &*KEY)
+            .unwrap();
+        let e = d.add_custody_event(
+            &CustodyStep::FineGround { mesh: 80 },
+            &editor("c", 3),
+            &*KEY,
+        );
         assert!(matches!(e, Err(DocError::Value { ref path, .. }) if path == "custody.mesh"));
         assert_eq!(
             d.custody().events.len(),
@@ -722,14 +810,15 @@ mod tests {
     #[test]
     fn a_count_mismatch_and_a_broken_seal_are_flagged_but_the_chain_is_intact() {
         let mut d = sample();
-        d.add_custody_event(&collected(), &editor("c", 1)).unwrap();
-        d.add_custody_event(&hand_over("JJ-2", "李", 12), &editor("c", 2))
+        d.add_custody_event(&collected(), &editor("c", 1), &*KEY)
+            .unwrap();
+        d.add_custody_event(&hand_over("JJ-2", "李", 12), &editor("c", 2), &*KEY)
             .unwrap();
         let mut r = receipt("JJ-2", 11);
         if let CustodyStep::Received(x) = &mut r {
             x.seal_intact = false;
         }
-        d.add_custody_event(&r, &editor("li", 3)).unwrap();
+        d.add_custody_event(&r, &editor("li", 3), &*KEY).unwrap();
         let chain = d.custody();
         assert!(chain.intact);
         assert_eq!(codes(&chain), ["count_mismatch", "seal_broken"]);
@@ -763,15 +852,16 @@ mod tests {
         );
         // Altered with its own hash made to match, the next event still tells.
         let e = &chain.events[2];
-        let forged = event_hash(
-            &e.id,
-            &details,
-            e.at_ms,
-            &e.by,
-            &e.device,
-            e.prev.as_deref(),
-            e.prev_hash.as_deref(),
-        );
+        let forged = event_hash(&EventContent {
+            id: &e.id,
+            details: &details,
+            at_ms: e.at_ms,
+            by: &e.by,
+            device: &e.device,
+            prev: e.prev.as_deref(),
+            prev_hash: e.prev_hash.as_deref(),
+            key: e.key.as_deref(),
+        });
         d.doc.put(&obj, key::HASH, forged.as_str()).unwrap();
         let chain = d.custody();
         assert!(!chain.intact);
@@ -784,6 +874,128 @@ mod tests {
                 .collect::<Vec<_>>(),
             [target.as_str()]
         );
+    }
+
+    #[test]
+    fn every_event_is_signed_and_a_forged_signature_is_found() {
+        let mut d = good_chain();
+        let chain = d.custody();
+        let mine = hex::encode(KEY.public_key().unwrap());
+        assert!(
+            chain
+                .events
+                .iter()
+                .all(|e| e.signed && e.key.as_deref() == Some(mine.as_str()))
+        );
+        // Another key's signature of the same hash: the content is as written, the signature
+        // is not its writer's.
+        let target = chain.events[3].id.clone();
+        let other = DeviceKey::generate();
+        let forged = hex::encode(other.sign(chain.events[3].hash.as_bytes()).unwrap());
+        let obj = event_obj(&d, &target);
+        d.doc.put(&obj, key::SIG, forged.as_str()).unwrap();
+        let after = d.custody();
+        assert!(!after.intact);
+        assert_eq!(
+            after
+                .findings
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .map(|f| (f.code.as_str(), f.event.as_str()))
+                .collect::<Vec<_>>(),
+            [("bad_signature", target.as_str())]
+        );
+        assert!(!after.events[3].signed);
+    }
+
+    #[test]
+    fn an_event_signed_again_with_another_key_breaks_the_next_link() {
+        // Whoever re-signs an event with a key of their own must rehash it (the key is in the
+        // hash): the event after it no longer matches.
+        let mut d = good_chain();
+        let chain = d.custody();
+        let e = &chain.events[2];
+        let thief = DeviceKey::generate();
+        let key = hex::encode(thief.public_key().unwrap());
+        let details = serde_json::to_value(&e.step).unwrap();
+        let hash = event_hash(&EventContent {
+            id: &e.id,
+            details: &details,
+            at_ms: e.at_ms,
+            by: &e.by,
+            device: &e.device,
+            prev: e.prev.as_deref(),
+            prev_hash: e.prev_hash.as_deref(),
+            key: Some(&key),
+        });
+        let sig = hex::encode(thief.sign(hash.as_bytes()).unwrap());
+        let obj = event_obj(&d, &e.id);
+        for (k, v) in [(key::KEY, &key), (key::HASH, &hash), (key::SIG, &sig)] {
+            d.doc.put(&obj, k, v.as_str()).unwrap();
+        }
+        let after = d.custody();
+        assert!(!after.intact);
+        assert!(after.events[2].signed, "its own signature holds");
+        assert_eq!(after.events[2].key.as_deref(), Some(key.as_str()));
+        assert!(
+            after
+                .findings
+                .iter()
+                .any(|f| f.code == "altered" && f.event == e.id),
+            "{:?}",
+            after.findings
+        );
+    }
+
+    #[test]
+    fn an_unsigned_event_of_an_older_app_is_flagged_but_not_a_break() {
+        let mut d = good_chain();
+        let chain = d.custody();
+        let last = chain.events.last().unwrap();
+        let obj = event_obj(&d, &last.id);
+        d.doc.delete(&obj, key::SIG).unwrap();
+        d.doc.delete(&obj, key::KEY).unwrap();
+        let details = serde_json::to_value(&last.step).unwrap();
+        let old_hash = event_hash(&EventContent {
+            id: &last.id,
+            details: &details,
+            at_ms: last.at_ms,
+            by: &last.by,
+            device: &last.device,
+            prev: last.prev.as_deref(),
+            prev_hash: last.prev_hash.as_deref(),
+            key: None,
+        });
+        d.doc.put(&obj, key::HASH, old_hash.as_str()).unwrap();
+        let after = d.custody();
+        assert!(after.intact, "{:?}", after.findings);
+        assert_eq!(codes(&after), ["unsigned"]);
+    }
+
+    #[test]
+    fn a_signer_that_fails_or_lies_writes_nothing() {
+        struct Broken(bool);
+        impl CustodySigner for Broken {
+            fn public_key(&self) -> Result<[u8; 32], String> {
+                KEY.public_key()
+            }
+            fn sign(&self, _: &[u8]) -> Result<[u8; 64], String> {
+                if self.0 {
+                    Err("the keystore is locked".into())
+                } else {
+                    Ok([7; 64])
+                }
+            }
+        }
+        let mut d = sample();
+        for broken in [Broken(true), Broken(false)] {
+            let e = d.add_custody_event(&collected(), &editor("c", 1), &broken);
+            assert!(
+                matches!(e, Err(DocError::Value { ref path, .. }) if path == "custody.signature"),
+                "{e:?}"
+            );
+        }
+        assert!(d.custody().events.is_empty());
     }
 
     #[test]
@@ -816,15 +1028,16 @@ mod tests {
             let details = serde_json::to_value(&e.step).unwrap();
             d.doc.put(&obj, key::PREV, prev.id.as_str()).unwrap();
             d.doc.put(&obj, key::PREV_HASH, prev.hash.as_str()).unwrap();
-            let h = event_hash(
-                &e.id,
-                &details,
-                e.at_ms,
-                &e.by,
-                &e.device,
-                Some(&prev.id),
-                Some(&prev.hash),
-            );
+            let h = event_hash(&EventContent {
+                id: &e.id,
+                details: &details,
+                at_ms: e.at_ms,
+                by: &e.by,
+                device: &e.device,
+                prev: Some(&prev.id),
+                prev_hash: Some(&prev.hash),
+                key: e.key.as_deref(),
+            });
             d.doc.put(&obj, key::HASH, h.as_str()).unwrap();
         };
         swap(&mut d, handed, &chain.events[0]);
@@ -838,15 +1051,15 @@ mod tests {
     fn sender_and_receiver_offline_at_once_make_one_chain_in_causal_order() {
         let mut sender = sample();
         sender
-            .add_custody_event(&collected(), &editor("c", 1))
+            .add_custody_event(&collected(), &editor("c", 1), &*KEY)
             .unwrap();
         let mut receiver = RecordDoc::load(&sender.save(), ActorId::random()).unwrap();
         // The receiver scans the sample before the sender's hand-over reaches it.
         receiver
-            .add_custody_event(&receipt("JJ-9", 3), &editor("li", 5))
+            .add_custody_event(&receipt("JJ-9", 3), &editor("li", 5), &*KEY)
             .unwrap();
         sender
-            .add_custody_event(&hand_over("JJ-9", "李", 3), &editor("c", 4))
+            .add_custody_event(&hand_over("JJ-9", "李", 3), &editor("c", 4), &*KEY)
             .unwrap();
         let s_bytes = sender.save();
         let r_bytes = receiver.save();
@@ -859,7 +1072,7 @@ mod tests {
         assert!(a.intact && a.findings.is_empty(), "{:?}", a.findings);
         // The next event follows the receipt.
         let next = sender
-            .add_custody_event(&CustodyStep::Split { parts: 2 }, &editor("li", 6))
+            .add_custody_event(&CustodyStep::Split { parts: 2 }, &editor("li", 6), &*KEY)
             .unwrap();
         assert_eq!(next.prev.as_deref(), Some(a.events[2].id.as_str()));
     }
@@ -867,12 +1080,12 @@ mod tests {
     #[test]
     fn the_same_sample_handed_over_twice_by_two_devices_is_flagged() {
         let mut one = sample();
-        one.add_custody_event(&collected(), &editor("c", 1))
+        one.add_custody_event(&collected(), &editor("c", 1), &*KEY)
             .unwrap();
         let mut two = RecordDoc::load(&one.save(), ActorId::random()).unwrap();
-        one.add_custody_event(&hand_over("JJ-1", "李", 1), &editor("c", 2))
+        one.add_custody_event(&hand_over("JJ-1", "李", 1), &editor("c", 2), &*KEY)
             .unwrap();
-        two.add_custody_event(&hand_over("JJ-2", "赵", 1), &editor("w", 3))
+        two.add_custody_event(&hand_over("JJ-2", "赵", 1), &editor("w", 3), &*KEY)
             .unwrap();
         one.merge_bytes(&two.save()).unwrap();
         let chain = one.custody();

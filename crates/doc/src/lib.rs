@@ -20,12 +20,13 @@ mod photos;
 mod rebuild;
 mod record;
 mod review;
+mod signing;
 mod value;
 
 pub use apply::{Applied, apply_untrusted};
 pub use automerge::{ActorId, ChangeHash};
 pub use custody::{
-    CustodyChain, CustodyFinding, SampleCustodyEvent, canonical_json, event_hash,
+    CustodyChain, CustodyFinding, EventContent, SampleCustodyEvent, canonical_json, event_hash,
     key as custody_key,
 };
 pub use error::DocError;
@@ -36,3 +37,4 @@ pub use photos::{PhotoEntry, PhotoRemoval};
 pub use rebuild::Rebuilt;
 pub use record::{Editor, MAX_DOC_BYTES, RecordDoc, RecordMeta};
 pub use review::{MAX_COMMENT_CHARS, NewComment, ReviewComment};
+pub use signing::{CustodySigner, DeviceKey, is_signing_key, verify as verify_signature};

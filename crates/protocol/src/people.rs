@@ -196,6 +196,10 @@ pub struct EnrollRequest {
     pub device_label: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_version: Option<String>,
+    /// The ed25519 public key (64 hex digits) the device signs custody events with; the
+    /// server takes custody events from this device only when they carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

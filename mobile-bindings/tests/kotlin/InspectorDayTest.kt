@@ -31,6 +31,24 @@ inline fun <reified E : Throwable> expectThrows(what: String, body: () -> Unit):
     return null
 }
 
+// A platform key as an app holds one (Android Keystore, Secure Enclave), here the JVM's own
+// Ed25519: the core never sees its private half.
+class PlatformKey : CustodySigner {
+    private val pair = java.security.KeyPairGenerator.getInstance("Ed25519").generateKeyPair()
+    var signatures = 0
+    // X.509 SubjectPublicKeyInfo of an Ed25519 key: 12 bytes of header, then the raw 32.
+    override fun publicKey(): ByteArray = pair.public.encoded.copyOfRange(12, 44)
+    override fun sign(message: ByteArray): ByteArray {
+        signatures++
+        val s = java.security.Signature.getInstance("Ed25519")
+        s.initSign(pair.private)
+        s.update(message)
+        return s.sign()
+    }
+}
+
+fun hexOf(bytes: ByteArray) = bytes.joinToString("") { "%02x".format(it) }
+
 fun text(v: String) = FieldValue.Text(v)
 fun int(v: Long) = FieldValue.Integer(v)
 fun num(v: Double) = FieldValue.Number(v)
@@ -244,6 +262,10 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     val hl = FieldCore.open(tmp.resolve("people-hl").toString(), null)
     hl.enroll(url, admin(serverBin, dataDir, "enroll-code", "insp_hl"), null, null)
     val samp = FieldCore.open(tmp.resolve("people-samp").toString(), null)
+    // The sampler's custody events are signed by a platform key, registered at enrollment.
+    val sampKey = PlatformKey()
+    samp.setCustodySigner(sampKey)
+    check("the device signs with the platform key", samp.custodyPublicKey() == hexOf(sampKey.publicKey()))
     samp.enroll(url, admin(serverBin, dataDir, "enroll-code", "samp_yy"), null, null)
     val sup = FieldCore.open(tmp.resolve("people-sup").toString(), null)
     sup.enroll(url, admin(serverBin, dataDir, "enroll-code", "sup_nz"), null, null)
@@ -364,6 +386,10 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
         onPhone.events.map { it.stepName } == listOf("collected", "handed_over", "received") &&
         onTablet.events.map { it.id } == onPhone.events.map { it.id })
     check("the chain verifies intact (${onPhone.findings})", onPhone.intact && onPhone.findings.isEmpty())
+    check("every event is signed, the sampler's by the platform key (${sampKey.signatures} signatures)",
+        onTablet.events.all { it.signed } && sampKey.signatures >= 4 &&
+        onTablet.events.filter { it.by == "samp_yy" }.all { it.key == hexOf(sampKey.publicKey()) } &&
+        onTablet.events.filter { it.by == "sup_nz" }.all { it.key == sup.custodyPublicKey() })
     check("hand-over and receipt, written at once, both follow the collection",
         onPhone.events[1].prev == onPhone.events[0].id && onPhone.events[2].prev == onPhone.events[0].id)
     val next = samp.addCustodyEvent(soil.id, CustodyStep.AirDried(1_720_000_000_000, 1_720_200_000_000, 1150.0, 980.0))
@@ -382,6 +408,17 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     expectThrows<JingtuException.InvalidState>("a village inspection keeps no custody") {
         yy.addCustodyEvent(rv.id, CustodyStep.Collected(""))
     }
+    check("the preparation steps are accepted", samp.sync(null).refused.isEmpty() && sup.sync(null).refused.isEmpty())
+    // A tampered phone: its events signed by a key it did not enroll with are refused by the
+    // server, and the chain everyone else holds stays as it was.
+    samp.setCustodySigner(PlatformKey())
+    val forged = samp.addCustodyEvent(soil.id, CustodyStep.CoarseGround(10))
+    val tampered = samp.sync(null).refused.firstOrNull { it.recordId == soil.id }
+    check("an event signed with another key is refused (${tampered?.rule})",
+        tampered?.code == "forbidden" && tampered.rule == "custody_signature" &&
+        tampered.path == "custody/${forged.id}")
+    sup.sync(null)
+    check("the tablet never sees the forged event", sup.custody(soil.id).events.none { it.id == forged.id })
 
     // A record in another township is refused; the app sees why, and nothing is lost.
     val foreign = yy.createRecord("village_inspection", NewRecordPlace("411321103201", "东岗村", null, null))

@@ -192,7 +192,10 @@ async fn device_caller(
     })
     .await?;
     match found {
-        TokenLookup::Live(t, user) => Ok(Actor::of(user, Via::Device, Some(t.id), t.device_id)),
+        TokenLookup::Live(t, user) => {
+            Ok(Actor::of(user, Via::Device, Some(t.id), t.device_id)
+                .with_signing_key(t.signing_key))
+        }
         TokenLookup::Revoked(_) | TokenLookup::Unknown => Err(ApiError::unauthorized(
             "bad_token",
             "the device token is unknown or revoked",

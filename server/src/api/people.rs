@@ -358,6 +358,7 @@ pub async fn enroll(
             device_id: req.device_id,
             label: req.device_label,
             app_version: req.app_version,
+            signing_key: req.signing_key,
         };
         Ok(service::enroll(&st.ctx, request, Origin(remote))?)
     })

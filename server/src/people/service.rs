@@ -328,6 +328,21 @@ pub struct Enrollment {
     pub device_id: String,
     pub label: Option<String>,
     pub app_version: Option<String>,
+    /// The device's custody signing key: a hex ed25519 public key (32 bytes).
+    pub signing_key: Option<String>,
+}
+
+/// A signing key as sent: 64 hex digits, a valid ed25519 point; lower-cased.
+fn check_signing_key(key: Option<String>) -> Result<Option<String>, ServiceError> {
+    let Some(k) = key.map(|k| k.trim().to_ascii_lowercase()) else {
+        return Ok(None);
+    };
+    if !jingtu_doc::is_signing_key(&k) {
+        return Err(ServiceError::BadField(
+            "signing_key must be an ed25519 public key: 64 hex digits".into(),
+        ));
+    }
+    Ok(Some(k))
 }
 
 fn check_device_id(id: &str) -> Result<String, ServiceError> {
@@ -363,6 +378,7 @@ pub fn enroll(
     let device_id = check_device_id(&request.device_id)?;
     let label = clean_text(request.label, 100, "device_label")?;
     let app_version = clean_text(request.app_version, 64, "app_version")?;
+    let signing_key = check_signing_key(request.signing_key)?;
     let refused = |detail: serde_json::Value, e: ServiceError| {
         ctx.auth.audit(&AuditEntry {
             device_id: Some(device_id.clone()),
@@ -388,6 +404,7 @@ pub fn enroll(
         device_id: device_id.clone(),
         label: label.clone(),
         app_version: app_version.clone(),
+        signing_key,
     };
     let now = now_ms();
     let redeemed =

@@ -338,6 +338,9 @@ pub struct TokenInfo {
     /// The app version the device last reported (`X-Jingtu-App-Version`).
     pub app_version: Option<String>,
     pub revoked_at_ms: Option<i64>,
+    /// The ed25519 public key (hex) the device signs custody events with, registered at
+    /// enrollment (none for devices enrolled before signing).
+    pub signing_key: Option<String>,
 }
 
 /// A user with their role and org units.
@@ -381,6 +384,8 @@ pub struct NewDevice {
     pub device_id: String,
     pub label: Option<String>,
     pub app_version: Option<String>,
+    /// The device's custody signing key (hex ed25519 public key).
+    pub signing_key: Option<String>,
 }
 
 /// What a device token is.

@@ -238,6 +238,23 @@ fn decide(
                 &violations,
             )));
         }
+        if meta.kind == crate::lab::SAMPLE_KIND
+            && let Some((path, message)) =
+                custody_unsigned(applied.before.as_ref(), &applied.doc, actor)
+        {
+            audit_refusal(
+                ctx,
+                actor,
+                &push.record,
+                serde_json::json!({
+                    "code": refusal::FORBIDDEN, "rule": CUSTODY_SIGNATURE, "path": path,
+                }),
+            );
+            let mut r = refused(&push.record, refusal::FORBIDDEN, message);
+            r.rule = Some(CUSTODY_SIGNATURE.into());
+            r.path = Some(path);
+            return Ok(Decision::Done(r));
+        }
     }
     let result = accepted(&push.record, applied.new_changes as u32);
     if applied.new_bytes.is_empty() {
@@ -273,6 +290,54 @@ fn decide(
             reviews,
         }),
     ))
+}
+
+/// The rule a custody event that is not signed as its device enrolled breaks.
+pub const CUSTODY_SIGNATURE: &str = "custody_signature";
+
+/// The first custody event the push adds that is not signed as it must be: its hash must
+/// match its content and its signature its key, and an event of the pushing device must
+/// carry the key that device registered at enrollment. Events of other devices (a record
+/// carried by file) are checked for their own signatures.
+fn custody_unsigned(
+    before: Option<&jingtu_doc::RecordDoc>,
+    after: &jingtu_doc::RecordDoc,
+    actor: &Actor,
+) -> Option<(String, String)> {
+    let old_chain = before.map(|b| b.custody());
+    let old: std::collections::HashSet<String> = old_chain
+        .as_ref()
+        .map(|c| c.events.iter().map(|e| e.id.clone()).collect())
+        .unwrap_or_default();
+    let chain = after.custody();
+    // A chain that verified before the push verifies after it: no new event may be
+    // unreadable, altered, wrongly linked or forged.
+    if old_chain.as_ref().is_none_or(|c| c.intact) && !chain.intact {
+        let f = chain
+            .findings
+            .iter()
+            .find(|f| f.severity == jingtu_model::Severity::Error)?;
+        return Some((format!("custody/{}", f.event), f.message.en.clone()));
+    }
+    for e in chain.events.iter().filter(|e| !old.contains(&e.id)) {
+        let path = format!("custody/{}", e.id);
+        if !e.signed {
+            return Some((
+                path,
+                "a custody event must be signed by the device that writes it".into(),
+            ));
+        }
+        if actor.device_id.as_deref() == Some(e.device.as_str())
+            && let Some(registered) = &actor.signing_key
+            && e.key.as_deref() != Some(registered.as_str())
+        {
+            return Some((
+                path,
+                "the custody event is signed with a key this device did not enroll with".into(),
+            ));
+        }
+    }
+    None
 }
 
 /// The status events a push adds other than submissions (approve, return, reopen), with the

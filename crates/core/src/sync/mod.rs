@@ -272,8 +272,17 @@ impl DeviceCore {
                 reason: "an enrollment code is one word of up to 64 characters".into(),
             });
         }
-        let answer = Client::enroll(&url, &code, &self.device_id(), device_label, app_version)
-            .map_err(map_client)?;
+        let key = self.custody_public_key()?;
+        let answer = Client::enroll_with(
+            &url,
+            &code,
+            &self.device_id(),
+            device_label,
+            app_version,
+            Some(&key),
+            jingtu_client::ClientOptions::default(),
+        )
+        .map_err(map_client)?;
         self.set_server(&url, &answer.token)?;
         self.set_user(&answer.user)?;
         self.store.set_setting(KEY_ROLE, answer.role.as_str())?;

@@ -229,6 +229,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
      SET sql = replace(sql, '''sampler'', ''supervisor''', '''sampler'', ''lab'', ''supervisor''')
      WHERE type = 'table' AND name = 'users';
      PRAGMA writable_schema = OFF;",
+    // 8 -> 9: the key each device signs custody events with, registered at enrollment.
+    "ALTER TABLE device_tokens ADD COLUMN signing_key TEXT;",
 ];
 
 /// Brings the database up to the newest schema, one transaction per step.

@@ -12,7 +12,7 @@ use crate::storage::{
 };
 
 const TOKEN_COLUMNS: &str = "t.id, u.name, t.label, t.created_at, t.last_seen, t.revoked_at,
-     t.device_id, t.app_version";
+     t.device_id, t.app_version, t.signing_key";
 const TOKEN_FROM: &str = "FROM device_tokens t JOIN users u ON u.id = t.user_id";
 
 fn read_token(r: &Row<'_>) -> rusqlite::Result<TokenInfo> {
@@ -27,6 +27,7 @@ fn read_token(r: &Row<'_>) -> rusqlite::Result<TokenInfo> {
         device_id: r.get(6)?,
         app_version: r.get(7)?,
         revoked_at_ms: revoked_at,
+        signing_key: r.get(8)?,
     })
 }
 
@@ -440,9 +441,9 @@ impl AuthStore for SqliteStore {
                 .query_row([token_hash], |r| {
                     Ok((
                         read_token(r)?,
-                        r.get::<_, String>(8)?,
-                        r.get::<_, i64>(9)?,
-                        r.get::<_, bool>(10)?,
+                        r.get::<_, String>(9)?,
+                        r.get::<_, i64>(10)?,
+                        r.get::<_, bool>(11)?,
                     ))
                 })
                 .optional()?;
@@ -590,15 +591,17 @@ impl AuthStore for SqliteStore {
             .map_err(StorageError::from)?;
         tx.execute(
             "INSERT INTO device_tokens
-                 (user_id, token_hash, label, created_at, device_id, app_version, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4)",
+                 (user_id, token_hash, label, created_at, device_id, app_version, last_seen,
+                  signing_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4, ?7)",
             params![
                 user_id,
                 device.token_hash,
                 device.label,
                 now_ms,
                 device.device_id,
-                device.app_version
+                device.app_version,
+                device.signing_key
             ],
         )
         .map_err(StorageError::from)?;
@@ -830,6 +833,7 @@ mod tests {
             device_id: id.into(),
             label: Some("phone".into()),
             app_version: Some("1.0".into()),
+            signing_key: Some(format!("{id}-key")),
         };
         let c = s
             .add_enrollment_code("张三", "c1", "system", 5_000)
@@ -843,6 +847,11 @@ mod tests {
             .unwrap();
         assert_eq!((r.code_id, r.retry), (c.id, false));
         assert_eq!(r.token.device_id.as_deref(), Some("aa"));
+        assert_eq!(
+            r.token.signing_key.as_deref(),
+            Some("aa-key"),
+            "the key is registered"
+        );
         assert!(matches!(
             s.redeem_enrollment_code("c1", 1_100, &dev("t2", "bb"), 600),
             Err(RedeemError::Used { .. })
