@@ -285,6 +285,22 @@ impl FieldCore {
             .set_custody_signer(std::sync::Arc::new(custody::PlatformSigner(signer)));
     }
 
+    /// The sample's label as SVG: its code as a QR code, the code in text, its point and day
+    /// (print it at any size). The sample needs its code first (`assignSampleCode`).
+    pub fn sample_label_svg(&self, id: String) -> Result<String> {
+        Ok(self.inner.sample_label_svg(&id)?)
+    }
+
+    /// The sample's label as PNG, `module_px` pixels per QR module (1 to 32), the code in
+    /// text under it: for a Bluetooth label printer or the share sheet.
+    pub fn sample_label_png(&self, id: String, module_px: i32) -> Result<Vec<u8>> {
+        let px = u32::try_from(module_px).map_err(|_| JingtuError::InvalidInput {
+            field: "module_px".into(),
+            reason: "pixels per module are 1 to 32".into(),
+        })?;
+        Ok(self.inner.sample_label_png(&id, px)?)
+    }
+
     /// The public key (hex ed25519) this device signs custody events with.
     pub fn custody_public_key(&self) -> Result<String> {
         Ok(self.inner.custody_public_key()?)

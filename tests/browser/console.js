@@ -287,6 +287,8 @@ function inspection(store, items, village) {
     const sampleA = jt('samp', ['new', 'soil_sample', '--org-unit', '411321102206']).id;
     const sampleB = jt('samp', ['new', 'soil_sample', '--org-unit', '411321102206']).id;
     jt('samp', ['set', sampleA, 'land_use', 'dryland_0103']);
+    jt('samp', ['set', sampleA, 'point_code', '411321YJ0087']);
+    jt('samp', ['custody', 'code', sampleA]);
     jt('samp', ['custody', 'add', sampleA, sampleB, '--step', '{"step": "collected"}']);
     jt('samp', ['custody', 'handover', sampleA, sampleB, '--batch', 'JJ-2024-07', '--to', 'sup_nz',
       '--to-org', '县制备室']);
@@ -340,6 +342,21 @@ function inspection(store, items, village) {
     check('the supervisor sees the lab results on the sample page',
       withResults.includes('0.45') && withResults.includes('安全利用类'), withResults);
     await page.screenshot({ path: `${SHOTS}/17-sample-with-results.png`, fullPage: true });
+
+    // Printable labels of the samples the queue shows.
+    await page.goto(`${url}/queue?kind=soil_sample`);
+    await page.click('text=打印这些样品的标签');
+    await page.waitForLoadState();
+    const labelsText = await page.textContent('main');
+    check('the label sheet shows the coded sample and counts the one without a code',
+      (await page.locator('figure.label svg').count()) === 1 && labelsText.includes('411321YJ0087-T1') &&
+      labelsText.includes('另有 1 个样品尚未编码'), labelsText);
+    await page.screenshot({ path: `${SHOTS}/18-labels.png`, fullPage: true });
+    await page.emulateMedia({ media: 'print' });
+    check('printing shows the labels only', !(await page.isVisible('header.top')) &&
+      await page.isVisible('figure.label'));
+    await page.screenshot({ path: `${SHOTS}/19-labels-print.png`, fullPage: true });
+    await page.emulateMedia({ media: 'screen' });
 
     // Keyboard and screen readers: the first Tab reaches the skip link; the queue, record and
     // enrollment pages label every control.

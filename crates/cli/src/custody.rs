@@ -34,6 +34,34 @@ pub(crate) fn custody(core: &DeviceCore, json: bool, cmd: CustodyCommand) -> Res
             }
             None => bail!("no sample with code {} on this device", code.trim()),
         },
+        CustodyCommand::Label {
+            id,
+            svg,
+            png,
+            module_px,
+        } => {
+            let id = core.resolve_id(&id)?;
+            if svg.is_none() && png.is_none() {
+                bail!("say where to write the label: --svg FILE and/or --png FILE");
+            }
+            let mut written = Vec::new();
+            if let Some(p) = &svg {
+                std::fs::write(p, core.sample_label_svg(&id)?)
+                    .with_context(|| format!("writing {}", p.display()))?;
+                written.push(p.display().to_string());
+            }
+            if let Some(p) = &png {
+                std::fs::write(p, core.sample_label_png(&id, module_px)?)
+                    .with_context(|| format!("writing {}", p.display()))?;
+                written.push(p.display().to_string());
+            }
+            out(
+                json,
+                serde_json::json!({"id": id, "written": written}),
+                || format!("label written to {}", written.join(", ")),
+            );
+            Ok(())
+        }
         CustodyCommand::Key => {
             let key = core.custody_public_key()?;
             out(json, serde_json::json!({"public_key": key}), || key.clone());

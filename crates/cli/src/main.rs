@@ -218,6 +218,18 @@ enum CustodyCommand {
     Code { id: String },
     /// The sample with this code (typed, or read from its label).
     Find { code: String },
+    /// The sample's label: its code as a QR code with the code in text, to print (`--svg`
+    /// FILE, any size; `--png` FILE, for a label printer).
+    Label {
+        id: String,
+        #[arg(long)]
+        svg: Option<std::path::PathBuf>,
+        #[arg(long)]
+        png: Option<std::path::PathBuf>,
+        /// Pixels per QR module in the PNG (1 to 32).
+        #[arg(long, default_value_t = 8)]
+        module_px: u32,
+    },
     /// The public key (hex ed25519) this device signs custody events with; the server
     /// registers it when the device enrolls.
     Key,

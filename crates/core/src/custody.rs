@@ -19,6 +19,14 @@ use crate::error::CoreError;
 /// The record kind whose samples have a chain of custody.
 pub const SAMPLE_KIND: &str = "soil_sample";
 
+/// A label that cannot be drawn: its code does not fit a QR code.
+fn label_error(e: jingtu_media::MediaError) -> CoreError {
+    CoreError::InvalidValue {
+        path: "sample_code".into(),
+        reason: e.to_string(),
+    }
+}
+
 /// The store setting that keeps the device's own signing key (its 32-byte secret, hex).
 const KEY_SIGNING: &str = "custody_signing_key";
 
@@ -175,6 +183,51 @@ impl DeviceCore {
         Ok(code)
     }
 
+    /// The code and the lines a sample's label shows under its QR code (点位, 采样时间).
+    fn label_parts(&self, id: &str) -> Result<(String, Vec<String>), CoreError> {
+        let mut cache = crate::core::lock(&self.cache);
+        let c = self.load(&mut cache, id)?;
+        if c.meta.kind != SAMPLE_KIND {
+            return Err(CoreError::InvalidState(format!(
+                "labels are for soil samples, and this record is a {}",
+                c.meta.kind
+            )));
+        }
+        let text = |k: &str| {
+            c.data
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        };
+        let Some(code) = text("sample_code") else {
+            return Err(CoreError::InvalidState(
+                "the sample has no code yet: assign it first (assignSampleCode)".into(),
+            ));
+        };
+        let mut lines = Vec::new();
+        if let Some(p) = text("point_code").or(c.meta.planned_point.as_deref()) {
+            lines.push(format!("点位 {p}"));
+        }
+        if let Some(t) = text("sampled_at") {
+            lines.push(format!("采样 {}", t.chars().take(10).collect::<String>()));
+        }
+        Ok((code.to_string(), lines))
+    }
+
+    /// The sample's label as SVG: its code as a QR code, the code in text, its point and day.
+    pub fn sample_label_svg(&self, id: &str) -> Result<String, CoreError> {
+        let (code, lines) = self.label_parts(id)?;
+        jingtu_media::label_svg(&code, &lines).map_err(label_error)
+    }
+
+    /// The sample's label as PNG, `module_px` pixels per QR module (1 to 32; 8 prints about
+    /// 3 cm wide at 300 dpi), with the code in text under it.
+    pub fn sample_label_png(&self, id: &str, module_px: u32) -> Result<Vec<u8>, CoreError> {
+        let (code, _) = self.label_parts(id)?;
+        jingtu_media::label_png(&code, module_px).map_err(label_error)
+    }
+
     /// The soil sample on this device whose code is `code` (as typed, or read from its
     /// label's QR code), found offline.
     pub fn find_sample(&self, code: &str) -> Result<Option<RecordSummary>, CoreError> {
@@ -283,13 +336,17 @@ mod tests {
             core.find_sample(" 411321YJ0087-T1P ")
                 .unwrap()
                 .map(|s| s.id),
-            Some(b)
+            Some(b.clone())
         );
         assert_eq!(
             core.find_sample("411321YJ0087-T1").unwrap().map(|s| s.id),
-            Some(a)
+            Some(a.clone())
         );
         assert!(core.find_sample("411321YJ0087-T").unwrap().is_none());
+        let svg = core.sample_label_svg(&a).unwrap();
+        assert!(svg.contains(">411321YJ0087-T1</text>") && svg.contains("点位 411321YJ0087"));
+        let png = core.sample_label_png(&b, 4).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
         let none = core
             .create_record("soil_sample", &NewRecordPlace::default())
             .unwrap()
@@ -297,6 +354,10 @@ mod tests {
         assert!(matches!(
             core.assign_sample_code(&none),
             Err(CoreError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            core.sample_label_svg(&none),
+            Err(CoreError::InvalidState(_))
         ));
     }
 

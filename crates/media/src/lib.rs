@@ -11,6 +11,7 @@
 //! Pure: no storage, no network; it must never depend on other jingtu crates.
 
 mod exif_info;
+mod label;
 mod stamp;
 
 use std::io::Cursor;
@@ -24,6 +25,7 @@ use thiserror::Error;
 
 pub use exif_info::ExifInfo;
 pub use image::{Rgb, RgbImage};
+pub use label::{label_png, label_svg};
 
 /// Why a photo was refused.
 #[derive(Debug, Error)]

@@ -362,6 +362,11 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     }
     samp.setField(soil2.id, "qc_type", text("field_duplicate"))
     check("a field duplicate gets its own code", samp.assignSampleCode(soil2.id) == "NZ-017-T1P")
+    val labelSvg = samp.sampleLabelSvg(soil.id)
+    check("the sample's label as SVG carries its code", labelSvg.startsWith("<svg") && labelSvg.contains(">NZ-017-T1</text>"))
+    val labelPng = ImageIO.read(java.io.ByteArrayInputStream(samp.sampleLabelPng(soil2.id, 8)))
+    check("the label as PNG for a label printer (${labelPng?.width} px)", labelPng != null && labelPng.width >= 200)
+    expectThrows<JingtuException.InvalidInput>("a negative module size is refused") { samp.sampleLabelPng(soil.id, -1) }
     check("a label's text finds its sample offline", samp.findSample("NZ-017-T1P")?.id == soil2.id &&
         samp.findSample("NZ-017-T9") == null)
     samp.addCustodyEvents(both, CustodyStep.Collected(""))

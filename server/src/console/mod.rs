@@ -13,6 +13,7 @@
 //! no other site can post into a supervisor's session or log a browser into another account.
 
 mod lab;
+mod labels;
 mod pages;
 mod text;
 mod work;
@@ -55,6 +56,7 @@ pub fn router() -> Router<Shared> {
         .route("/assignments/{id}/remove", post(work::take_back_form))
         .route("/people", get(work::people_page))
         .route("/devices/{id}/revoke", post(work::revoke_form))
+        .route("/labels", get(labels::labels_page))
         .route("/lab", get(lab::lab_page))
         .route("/lab/find", get(lab::find_page))
         .route(

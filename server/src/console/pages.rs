@@ -182,7 +182,7 @@ impl QueueForm {
     }
 
     /// The query string of these filters with `status` and `after` replaced.
-    fn href(&self, status: Option<&str>, after: Option<&str>) -> String {
+    pub(super) fn href(&self, status: Option<&str>, after: Option<&str>) -> String {
         let mut parts = Vec::new();
         for (k, v) in [
             ("kind", self.kind.as_deref()),
@@ -241,6 +241,8 @@ pub struct QueuePage {
     pub next: Option<String>,
     pub form: QueueForm,
     pub kinds: Vec<Choice>,
+    /// The printable labels of the soil samples the filters show (when they show samples).
+    pub labels_href: Option<String>,
     pub words: QueueWords,
 }
 
@@ -265,6 +267,7 @@ pub struct QueueWords {
     pub updated: &'static str,
     pub empty: &'static str,
     pub more: &'static str,
+    pub labels: &'static str,
 }
 
 impl QueuePage {
@@ -343,6 +346,10 @@ impl QueuePage {
             next,
             form: form.clone(),
             kinds,
+            labels_href: (form.kind.as_deref() == Some("soil_sample")).then(|| {
+                form.href(form.status.as_deref(), None)
+                    .replacen("/queue", "/labels", 1)
+            }),
             words: QueueWords {
                 heading: t(lang, "审核队列", "Review queue"),
                 filters: t(lang, "筛选", "Filters"),
@@ -364,6 +371,7 @@ impl QueuePage {
                 updated: t(lang, "最近更新", "Last change"),
                 empty: t(lang, "没有符合条件的记录。", "No record matches."),
                 more: t(lang, "下一页", "Next page"),
+                labels: t(lang, "打印这些样品的标签", "Print these samples' labels"),
             },
         }
     }
