@@ -269,6 +269,38 @@ impl From<jingtu_core::SampleCustodyEvent> for CustodyEvent {
     }
 }
 
+/// The way from the phone's fix to a sample's planned point.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PointGuide {
+    /// Metres to the planned point.
+    pub distance_m: f64,
+    /// The direction to walk, degrees clockwise from north.
+    pub bearing_deg: f64,
+    /// Its compass point: 东北 / NE.
+    pub direction_zh: String,
+    pub direction_en: String,
+    /// The offset the template allows without a reason.
+    pub allowed_m: f64,
+    /// Farther than allowed: sampling here needs an offset reason (`offset_reason`).
+    pub exceeded: bool,
+    /// Whether the fix is accurate enough (none without an accuracy).
+    pub accuracy_ok: Option<bool>,
+}
+
+impl From<jingtu_core::PointGuide> for PointGuide {
+    fn from(g: jingtu_core::PointGuide) -> Self {
+        PointGuide {
+            distance_m: g.distance_m,
+            bearing_deg: g.bearing_deg,
+            direction_zh: g.direction.zh,
+            direction_en: g.direction.en,
+            allowed_m: g.allowed_m,
+            exceeded: g.exceeded,
+            accuracy_ok: g.accuracy_ok,
+        }
+    }
+}
+
 /// A key that signs this device's custody events outside the store: an Android Keystore or
 /// Secure Enclave key. `publicKey` gives the raw 32-byte ed25519 public key, `sign` the 64-byte
 /// ed25519 signature of the message. Set it with `setCustodySigner` before enrolling: the

@@ -285,6 +285,21 @@ impl FieldCore {
             .set_custody_signer(std::sync::Arc::new(custody::PlatformSigner(signer)));
     }
 
+    /// The way from the phone's fix to the sample's planned point: distance, bearing and its
+    /// compass point, and the offset check (call it as the fix updates).
+    pub fn planned_point_guide(
+        &self,
+        id: String,
+        lat: f64,
+        lon: f64,
+        accuracy_m: Option<f64>,
+    ) -> Result<PointGuide> {
+        Ok(self
+            .inner
+            .planned_point_guide(&id, lat, lon, accuracy_m)?
+            .into())
+    }
+
     /// The sample's label as SVG: its code as a QR code, the code in text, its point and day
     /// (print it at any size). The sample needs its code first (`assignSampleCode`).
     pub fn sample_label_svg(&self, id: String) -> Result<String> {

@@ -62,6 +62,29 @@ pub(crate) fn custody(core: &DeviceCore, json: bool, cmd: CustodyCommand) -> Res
             );
             Ok(())
         }
+        CustodyCommand::Guide {
+            id,
+            lat,
+            lon,
+            accuracy,
+        } => {
+            let id = core.resolve_id(&id)?;
+            let g = core.planned_point_guide(&id, lat, lon, accuracy)?;
+            out(json, serde_json::to_value(&g)?, || {
+                format!(
+                    "{:.1} m {} ({:.0}°) to the planned point; {}",
+                    g.distance_m,
+                    g.direction.zh,
+                    g.bearing_deg,
+                    if g.exceeded {
+                        format!("over the {} m allowed: give an offset reason", g.allowed_m)
+                    } else {
+                        format!("within the {} m allowed", g.allowed_m)
+                    }
+                )
+            });
+            Ok(())
+        }
         CustodyCommand::Key => {
             let key = core.custody_public_key()?;
             out(json, serde_json::json!({"public_key": key}), || key.clone());

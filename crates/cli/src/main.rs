@@ -230,6 +230,17 @@ enum CustodyCommand {
         #[arg(long, default_value_t = 8)]
         module_px: u32,
     },
+    /// The way from a fix to the sample's planned point: distance, bearing, the offset check.
+    Guide {
+        id: String,
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        #[arg(long, allow_hyphen_values = true)]
+        lon: f64,
+        /// The fix's accuracy, metres.
+        #[arg(long)]
+        accuracy: Option<f64>,
+    },
     /// The public key (hex ed25519) this device signs custody events with; the server
     /// registers it when the device enrolls.
     Key,

@@ -19,6 +19,23 @@ use crate::error::CoreError;
 /// The record kind whose samples have a chain of custody.
 pub const SAMPLE_KIND: &str = "soil_sample";
 
+/// The way from the phone to a sample's planned point.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PointGuide {
+    /// Metres to the planned point (to 0.1 m).
+    pub distance_m: f64,
+    /// The direction to walk, degrees clockwise from north (0 to 360).
+    pub bearing_deg: f64,
+    /// Its compass point (东北 / NE).
+    pub direction: jingtu_model::Label,
+    /// The offset the template allows without a reason.
+    pub allowed_m: f64,
+    /// Farther than allowed: sampling here needs an offset reason (`offset_reason`).
+    pub exceeded: bool,
+    /// Whether the fix's accuracy is within the template's limit (none without accuracy).
+    pub accuracy_ok: Option<bool>,
+}
+
 /// A label that cannot be drawn: its code does not fit a QR code.
 fn label_error(e: jingtu_media::MediaError) -> CoreError {
     CoreError::InvalidValue {
@@ -228,6 +245,80 @@ impl DeviceCore {
         jingtu_media::label_png(&code, module_px).map_err(label_error)
     }
 
+    /// The way from the phone's fix to the sample's planned point (`planned_position`): the
+    /// distance, the bearing to walk and its compass point, and the template's offset check
+    /// (more than `allowed_m` away needs an offset reason before submission).
+    pub fn planned_point_guide(
+        &self,
+        id: &str,
+        lat: f64,
+        lon: f64,
+        accuracy_m: Option<f64>,
+    ) -> Result<PointGuide, CoreError> {
+        use jingtu_model::rules::geo;
+        let bad = |path: &str, reason: &str| CoreError::InvalidValue {
+            path: path.into(),
+            reason: reason.into(),
+        };
+        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+            return Err(bad("lat", "a latitude is -90 to 90 degrees"));
+        }
+        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+            return Err(bad("lon", "a longitude is -180 to 180 degrees"));
+        }
+        if accuracy_m.is_some_and(|a| !a.is_finite() || a < 0.0) {
+            return Err(bad("accuracy_m", "an accuracy is metres, 0 or more"));
+        }
+        let mut cache = crate::core::lock(&self.cache);
+        let c = self.load(&mut cache, id)?;
+        if c.meta.kind != SAMPLE_KIND {
+            return Err(CoreError::InvalidState(format!(
+                "planned points are for soil samples, and this record is a {}",
+                c.meta.kind
+            )));
+        }
+        let planned = c.data.get("planned_position");
+        let coord = |k: &str| planned.and_then(|p| p.get(k)).and_then(Value::as_f64);
+        let (Some(plat), Some(plon)) = (coord("lat"), coord("lon")) else {
+            return Err(CoreError::InvalidState(
+                "the sample has no planned position (planned_position) to walk to".into(),
+            ));
+        };
+        let mut data = c.data.clone();
+        if let Some(m) = data.as_object_mut() {
+            let mut fix = serde_json::json!({"lat": lat, "lon": lon});
+            if let Some(a) = accuracy_m {
+                fix["accuracy_m"] = a.into();
+            }
+            m.insert("actual_position".into(), fix);
+        }
+        let params = c
+            .template
+            .source
+            .pointer("/x-template/rule_params/soil_sampling")
+            .cloned();
+        let check = jingtu_model::rules::compute("soil_sampling", &data, params.as_ref())
+            .map_err(|e| CoreError::Template(e.to_string()))?;
+        let bearing = geo::bearing_deg(lat, lon, plat, plon);
+        let (zh, en) = geo::compass(bearing);
+        let distance = geo::distance_m(lat, lon, plat, plon);
+        let allowed = check
+            .get("offset_allowed_m")
+            .and_then(Value::as_f64)
+            .unwrap_or(50.0);
+        Ok(PointGuide {
+            distance_m: (distance * 10.0).round() / 10.0,
+            bearing_deg: (bearing * 10.0).round() / 10.0,
+            direction: jingtu_model::Label::new(zh, en),
+            allowed_m: allowed,
+            exceeded: check
+                .get("offset_exceeded")
+                .and_then(Value::as_bool)
+                .unwrap_or(distance > allowed),
+            accuracy_ok: check.get("accuracy_ok").and_then(Value::as_bool),
+        })
+    }
+
     /// The soil sample on this device whose code is `code` (as typed, or read from its
     /// label's QR code), found offline.
     pub fn find_sample(&self, code: &str) -> Result<Option<RecordSummary>, CoreError> {
@@ -359,6 +450,53 @@ mod tests {
             core.sample_label_svg(&none),
             Err(CoreError::InvalidState(_))
         ));
+    }
+
+    #[test]
+    fn the_way_to_the_planned_point_and_its_offset_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let core = DeviceCore::open(dir.path()).unwrap();
+        let id = core
+            .create_record("soil_sample", &NewRecordPlace::default())
+            .unwrap()
+            .id;
+        assert!(matches!(
+            core.planned_point_guide(&id, 33.4886, 112.4312, None),
+            Err(CoreError::InvalidState(_))
+        ));
+        core.set_field(
+            &id,
+            "planned_position",
+            &serde_json::json!({"lat": 33.4886, "lon": 112.4312}),
+        )
+        .unwrap();
+        // 0.0004° north of the point: about 44.5 m, the point due south, within 50 m.
+        let g = core
+            .planned_point_guide(&id, 33.4890, 112.4312, Some(4.0))
+            .unwrap();
+        assert!((g.distance_m - 44.5).abs() < 0.2, "{g:?}");
+        assert!(
+            (g.bearing_deg - 180.0).abs() < 0.1 && g.direction.zh == "南",
+            "{g:?}"
+        );
+        assert_eq!(
+            (g.allowed_m, g.exceeded, g.accuracy_ok),
+            (50.0, false, Some(true))
+        );
+        // 0.001° east: about 92.8 m, walk west, an offset reason is needed; a poor fix.
+        let g = core
+            .planned_point_guide(&id, 33.4886, 112.4322, Some(25.0))
+            .unwrap();
+        assert!((g.distance_m - 92.8).abs() < 0.3, "{g:?}");
+        assert_eq!(
+            (g.direction.zh.as_str(), g.exceeded, g.accuracy_ok),
+            ("西", true, Some(false))
+        );
+        assert!(matches!(
+            core.planned_point_guide(&id, 91.0, 112.0, None),
+            Err(CoreError::InvalidValue { .. })
+        ));
+        assert!(core.planned_point_guide(&id, 33.0, f64::NAN, None).is_err());
     }
 
     #[test]

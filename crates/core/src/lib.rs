@@ -24,7 +24,7 @@ mod view;
 pub use crate::core::{
     COMPACT_AFTER_CHUNKS, CoreOptions, DeviceCore, ImportOutcome, MAX_VALUE_BYTES, NewRecordPlace,
 };
-pub use custody::SAMPLE_KIND;
+pub use custody::{PointGuide, SAMPLE_KIND};
 pub use error::CoreError;
 pub use jingtu_client::{ClientError, ClientOptions, Counters};
 pub use jingtu_doc::{

@@ -362,6 +362,17 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     }
     samp.setField(soil2.id, "qc_type", text("field_duplicate"))
     check("a field duplicate gets its own code", samp.assignSampleCode(soil2.id) == "NZ-017-T1P")
+    // Walking to the planned point: the way from each fix, and the offset check.
+    samp.setField(soil.id, "planned_position", FieldValue.Json("{\"lat\":33.4886,\"lon\":112.4312}"))
+    val far = samp.plannedPointGuide(soil.id, 33.4886, 112.4322, 4.0)
+    check("92.8 m away, walk west, an offset reason needed (${far.distanceM} m ${far.directionZh})",
+        Math.abs(far.distanceM - 92.8) < 0.3 && far.directionZh == "西" && far.exceeded && far.accuracyOk == true)
+    val near = samp.plannedPointGuide(soil.id, 33.4890, 112.4312, null)
+    check("44.5 m north of it: walk south, within ${near.allowedM} m",
+        near.directionZh == "南" && !near.exceeded && near.accuracyOk == null)
+    expectThrows<JingtuException.InvalidInput>("a latitude of 91° is refused") {
+        samp.plannedPointGuide(soil.id, 91.0, 112.0, null)
+    }
     val labelSvg = samp.sampleLabelSvg(soil.id)
     check("the sample's label as SVG carries its code", labelSvg.startsWith("<svg") && labelSvg.contains(">NZ-017-T1</text>"))
     val labelPng = ImageIO.read(java.io.ByteArrayInputStream(samp.sampleLabelPng(soil2.id, 8)))

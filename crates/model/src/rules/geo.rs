@@ -15,10 +15,56 @@ pub fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
 }
 
+/// The initial bearing (forward azimuth) from the first point to the second, in degrees
+/// clockwise from true north, 0 to 360: the direction to walk.
+pub fn bearing_deg(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dl = (lon2 - lon1).to_radians();
+    let y = dl.sin() * p2.cos();
+    let x = p1.cos() * p2.sin() - p1.sin() * p2.cos() * dl.cos();
+    (y.atan2(x).to_degrees() + 360.0) % 360.0
+}
+
+/// The eight-point compass direction of a bearing, in Chinese and English (北, 东北 ...).
+pub fn compass(bearing: f64) -> (&'static str, &'static str) {
+    const POINTS: [(&str, &str); 8] = [
+        ("北", "N"),
+        ("东北", "NE"),
+        ("东", "E"),
+        ("东南", "SE"),
+        ("南", "S"),
+        ("西南", "SW"),
+        ("西", "W"),
+        ("西北", "NW"),
+    ];
+    let i = ((bearing.rem_euclid(360.0) + 22.5) / 45.0) as usize % 8;
+    POINTS[i]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::f64::consts::PI;
+
+    #[test]
+    fn bearings_and_their_compass_points() {
+        let near = |a: f64, b: f64| (a - b).abs() < 0.01;
+        assert!(near(bearing_deg(36.0, 117.0, 36.1, 117.0), 0.0), "north");
+        assert!(near(bearing_deg(36.0, 117.0, 35.9, 117.0), 180.0), "south");
+        assert!(
+            near(bearing_deg(0.0, 117.0, 0.0, 117.1), 90.0),
+            "east on the equator"
+        );
+        assert!(near(bearing_deg(0.0, 117.0, 0.0, 116.9), 270.0), "west");
+        // North-east at 45° on the equator for equal small steps.
+        assert!((bearing_deg(0.0, 0.0, 0.001, 0.001) - 45.0).abs() < 0.01);
+        assert_eq!(compass(0.0), ("北", "N"));
+        assert_eq!(compass(359.0), ("北", "N"));
+        assert_eq!(compass(44.0), ("东北", "NE"));
+        assert_eq!(compass(100.0), ("东", "E"));
+        assert_eq!(compass(200.0), ("南", "S"));
+        assert_eq!(compass(300.0), ("西北", "NW"));
+    }
 
     #[test]
     fn known_distances() {
