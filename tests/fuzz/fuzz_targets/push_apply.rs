@@ -11,7 +11,9 @@
 //! - what `check_expansion` measured bounds the operations Automerge decoded;
 //! - a push the policy allows leaves `meta` as it was, and, from a field user, leaves
 //!   `review` and existing custody events as they were, adds no review events (approve,
-//!   return, reopen), and changes nothing of an approved record.
+//!   return, reopen), and changes nothing of an approved record but new custody events and,
+//!   from lab staff, lab results; only lab staff (and admins) change `data/lab_results`, and
+//!   lab staff change nothing else of `data`.
 #![no_main]
 
 use std::collections::BTreeSet;
@@ -121,11 +123,16 @@ fn apply(base: Option<&[u8]>, incoming: &[u8], role: Role) {
         );
         if before_status == Some(jingtu_doc::Status::Approved) {
             // An approved record takes nothing but new custody events (a sample's chain goes
-            // on after approval); existing ones are checked unchanged below.
+            // on after approval; existing ones are checked unchanged below) and the lab's
+            // results.
+            let lab = role.enters_lab_results();
             let without_custody = |j: &Value| {
                 let mut j = j.clone();
                 if let Some(m) = j.as_object_mut() {
                     m.remove("custody");
+                    if lab && let Some(Value::Object(d)) = m.get_mut("data") {
+                        d.remove("lab_results");
+                    }
                 }
                 j
             };
@@ -135,6 +142,28 @@ fn apply(base: Option<&[u8]>, incoming: &[u8], role: Role) {
                 "an allowed push of a {role:?} changed an approved record"
             );
         }
+    }
+    let lab_results = |j: &Value| j.get("data").and_then(|d| d.get("lab_results")).cloned();
+    if !role.enters_lab_results() {
+        assert_eq!(
+            lab_results(&before_json),
+            lab_results(&after_json),
+            "an allowed push of a {role:?} changed the lab results"
+        );
+    }
+    if role == Role::Lab {
+        let data_but_results = |j: &Value| {
+            let mut d = j.get("data").cloned().unwrap_or(Value::Null);
+            if let Some(m) = d.as_object_mut() {
+                m.remove("lab_results");
+            }
+            d
+        };
+        assert_eq!(
+            data_but_results(&before_json),
+            data_but_results(&after_json),
+            "an allowed push of lab staff changed data other than the lab results"
+        );
     }
     let custody = |j: &Value| j.get("custody").and_then(Value::as_object).cloned();
     if let Some(old) = custody(&before_json) {
@@ -154,7 +183,7 @@ fuzz_target!(|data: &[u8]| {
         let Some((&select, incoming)) = data.split_first() else {
             return;
         };
-        let role = Role::ALL[usize::from(select % 4)];
+        let role = Role::ALL[usize::from(select) % Role::ALL.len()];
         apply(None, incoming, role);
         apply(Some(&BASES.draft), incoming, role);
         apply(Some(&BASES.approved), incoming, role);
