@@ -128,6 +128,17 @@ fn count_results(results: &Map<String, Value>) -> u32 {
     n
 }
 
+/// The strings of a JSON array (none for anything else).
+pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn lab_staff(actor: &Actor) -> Result<(), LabError> {
     if !actor.role.enters_lab_results() {
         return Err(LabError::NotLab(format!(
@@ -194,16 +205,7 @@ fn fields(template: &Template) -> Vec<LabField> {
                 FieldKind::Number | FieldKind::Integer => ("number", Vec::new()),
                 FieldKind::Array => (
                     "codes",
-                    d.items
-                        .as_ref()
-                        .and_then(|i| i.schema.get("enum"))
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
+                    strings(d.items.as_ref().and_then(|i| i.schema.get("enum"))),
                 ),
                 _ => ("text", Vec::new()),
             };
@@ -232,15 +234,7 @@ fn view(row: &LabSampleRow, loaded: &review::Loaded) -> LabSample {
         .and_then(Value::as_str)
         .and_then(|c| loaded.template.code_tables().get("soil_class")?.get(c))
         .map(|c| Label::new(&c.zh, &c.en));
-    let missing = class
-        .get("missing")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let missing = strings(class.get("missing"));
     LabSample {
         blind_code: row.sample.blind_code.clone(),
         lab: row.sample.lab.clone(),

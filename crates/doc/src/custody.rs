@@ -253,6 +253,15 @@ impl RecordDoc {
         out
     }
 
+    /// How many custody events the record holds, read without verifying them (cheap: the
+    /// size of the `custody` map).
+    pub fn custody_len(&self) -> usize {
+        match self.doc.get(ROOT, layout::CUSTODY) {
+            Ok(Some((AmValue::Object(ObjType::Map), custody))) => self.doc.length(&custody),
+            _ => 0,
+        }
+    }
+
     /// The sample's custody chain in its one order, verified.
     pub fn custody(&self) -> CustodyChain {
         let stored = self.stored_custody();
@@ -752,6 +761,26 @@ mod tests {
         d
     }
 
+    /// The hash of `e` with `details`, links and key as given (an attacker's rewrite).
+    fn hash_of(
+        e: &SampleCustodyEvent,
+        details: &Value,
+        prev: Option<&str>,
+        prev_hash: Option<&str>,
+        key: Option<&str>,
+    ) -> String {
+        event_hash(&EventContent {
+            id: &e.id,
+            details,
+            at_ms: e.at_ms,
+            by: &e.by,
+            device: &e.device,
+            prev,
+            prev_hash,
+            key,
+        })
+    }
+
     fn codes(chain: &CustodyChain) -> Vec<&str> {
         chain.findings.iter().map(|f| f.code.as_str()).collect()
     }
@@ -852,16 +881,13 @@ mod tests {
         );
         // Altered with its own hash made to match, the next event still tells.
         let e = &chain.events[2];
-        let forged = event_hash(&EventContent {
-            id: &e.id,
-            details: &details,
-            at_ms: e.at_ms,
-            by: &e.by,
-            device: &e.device,
-            prev: e.prev.as_deref(),
-            prev_hash: e.prev_hash.as_deref(),
-            key: e.key.as_deref(),
-        });
+        let forged = hash_of(
+            e,
+            &details,
+            e.prev.as_deref(),
+            e.prev_hash.as_deref(),
+            e.key.as_deref(),
+        );
         d.doc.put(&obj, key::HASH, forged.as_str()).unwrap();
         let chain = d.custody();
         assert!(!chain.intact);
@@ -918,16 +944,13 @@ mod tests {
         let thief = DeviceKey::generate();
         let key = hex::encode(thief.public_key().unwrap());
         let details = serde_json::to_value(&e.step).unwrap();
-        let hash = event_hash(&EventContent {
-            id: &e.id,
-            details: &details,
-            at_ms: e.at_ms,
-            by: &e.by,
-            device: &e.device,
-            prev: e.prev.as_deref(),
-            prev_hash: e.prev_hash.as_deref(),
-            key: Some(&key),
-        });
+        let hash = hash_of(
+            e,
+            &details,
+            e.prev.as_deref(),
+            e.prev_hash.as_deref(),
+            Some(&key),
+        );
         let sig = hex::encode(thief.sign(hash.as_bytes()).unwrap());
         let obj = event_obj(&d, &e.id);
         for (k, v) in [(key::KEY, &key), (key::HASH, &hash), (key::SIG, &sig)] {
@@ -956,16 +979,13 @@ mod tests {
         d.doc.delete(&obj, key::SIG).unwrap();
         d.doc.delete(&obj, key::KEY).unwrap();
         let details = serde_json::to_value(&last.step).unwrap();
-        let old_hash = event_hash(&EventContent {
-            id: &last.id,
-            details: &details,
-            at_ms: last.at_ms,
-            by: &last.by,
-            device: &last.device,
-            prev: last.prev.as_deref(),
-            prev_hash: last.prev_hash.as_deref(),
-            key: None,
-        });
+        let old_hash = hash_of(
+            last,
+            &details,
+            last.prev.as_deref(),
+            last.prev_hash.as_deref(),
+            None,
+        );
         d.doc.put(&obj, key::HASH, old_hash.as_str()).unwrap();
         let after = d.custody();
         assert!(after.intact, "{:?}", after.findings);
@@ -1028,16 +1048,13 @@ mod tests {
             let details = serde_json::to_value(&e.step).unwrap();
             d.doc.put(&obj, key::PREV, prev.id.as_str()).unwrap();
             d.doc.put(&obj, key::PREV_HASH, prev.hash.as_str()).unwrap();
-            let h = event_hash(&EventContent {
-                id: &e.id,
-                details: &details,
-                at_ms: e.at_ms,
-                by: &e.by,
-                device: &e.device,
-                prev: Some(&prev.id),
-                prev_hash: Some(&prev.hash),
-                key: e.key.as_deref(),
-            });
+            let h = hash_of(
+                e,
+                &details,
+                Some(&prev.id),
+                Some(&prev.hash),
+                e.key.as_deref(),
+            );
             d.doc.put(&obj, key::HASH, h.as_str()).unwrap();
         };
         swap(&mut d, handed, &chain.events[0]);

@@ -265,16 +265,7 @@ impl SamplePage {
                 .keys()
                 .filter_map(|k| k.strip_prefix("nd_").map(str::to_string))
                 .collect(),
-            None => sample
-                .results
-                .get("not_detected")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            None => lab::strings(sample.results.get("not_detected")),
         };
         let (mut numbers, mut texts, mut not_detected) = (Vec::new(), Vec::new(), Vec::new());
         for f in &sample.fields {

@@ -304,6 +304,11 @@ fn custody_unsigned(
     after: &jingtu_doc::RecordDoc,
     actor: &Actor,
 ) -> Option<(String, String)> {
+    // Existing events cannot change (custody_append_only): a push that adds none has
+    // nothing to verify, and most pushes of a sample add none.
+    if before.map_or(0, |b| b.custody_len()) == after.custody_len() {
+        return None;
+    }
     let old_chain = before.map(|b| b.custody());
     let old: std::collections::HashSet<String> = old_chain
         .as_ref()
