@@ -351,25 +351,144 @@ pub struct CustodyChain {
     pub intact: bool,
 }
 
+impl From<jingtu_core::CustodyFinding> for CustodyFinding {
+    fn from(f: jingtu_core::CustodyFinding) -> Self {
+        CustodyFinding {
+            event: f.event,
+            code: f.code,
+            severity: match f.severity {
+                jingtu_core::Severity::Error => Severity::Error,
+                jingtu_core::Severity::Warning => Severity::Warning,
+            },
+            message_zh: f.message.zh,
+            message_en: f.message.en,
+        }
+    }
+}
+
 impl From<jingtu_core::CustodyChain> for CustodyChain {
     fn from(c: jingtu_core::CustodyChain) -> Self {
         CustodyChain {
             events: c.events.into_iter().map(CustodyEvent::from).collect(),
-            findings: c
-                .findings
+            findings: c.findings.into_iter().map(CustodyFinding::from).collect(),
+            intact: c.intact,
+        }
+    }
+}
+
+/// How a batch stands against one QC ratio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum QcStatus {
+    /// Enough, and not too many.
+    Met,
+    /// Fewer than required.
+    Short,
+    /// More than the ratio's maximum (a warning).
+    Above,
+}
+
+/// One line of a batch's QC report.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct QcCheck {
+    /// `field_duplicate`, `blind_duplicate`, `lab_duplicate` or `crm`.
+    pub item: String,
+    pub label_zh: String,
+    pub label_en: String,
+    /// What the ratio is of: the routine samples, or all samples of the batch.
+    pub base: i32,
+    pub count: i32,
+    /// The fewest that meet the ratio.
+    pub required: i32,
+    pub ratio: f64,
+    pub min: f64,
+    pub max: Option<f64>,
+    pub status: QcStatus,
+}
+
+/// A batch's QC: its samples and each ratio met or not.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct QcReport {
+    pub samples: i32,
+    /// Routine samples (常规样).
+    pub routine: i32,
+    pub checks: Vec<QcCheck>,
+    /// Every ratio reached (a ratio above its maximum does not fail the batch).
+    pub met: bool,
+}
+
+impl From<jingtu_core::QcReport> for QcReport {
+    fn from(r: jingtu_core::QcReport) -> Self {
+        QcReport {
+            samples: signed(r.samples),
+            routine: signed(r.routine),
+            checks: r
+                .checks
                 .into_iter()
-                .map(|f| CustodyFinding {
-                    event: f.event,
-                    code: f.code,
-                    severity: match f.severity {
-                        jingtu_core::Severity::Error => Severity::Error,
-                        jingtu_core::Severity::Warning => Severity::Warning,
+                .map(|c| QcCheck {
+                    item: c.item,
+                    label_zh: c.label.zh,
+                    label_en: c.label.en,
+                    base: signed(c.base),
+                    count: signed(c.count),
+                    required: signed(c.required),
+                    ratio: c.ratio,
+                    min: c.min,
+                    max: c.max,
+                    status: match c.status {
+                        jingtu_core::QcStatus::Met => QcStatus::Met,
+                        jingtu_core::QcStatus::Short => QcStatus::Short,
+                        jingtu_core::QcStatus::Above => QcStatus::Above,
                     },
-                    message_zh: f.message.zh,
-                    message_en: f.message.en,
                 })
                 .collect(),
-            intact: c.intact,
+            met: r.met,
+        }
+    }
+}
+
+/// One sample of a hand-over batch, as this device holds it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct BatchSample {
+    pub id: String,
+    /// Its code (empty before it was given one).
+    pub sample_code: String,
+    pub planned_point: Option<String>,
+    /// `normal`, `field_duplicate`, `blind_duplicate`, `crm`, `blank`.
+    pub qc_type: String,
+    pub lab_duplicate: bool,
+    pub handed_over: Option<CustodyEvent>,
+    pub received: Option<CustodyEvent>,
+    /// What verification found on those events (or on the chain, when it is broken).
+    pub findings: Vec<CustodyFinding>,
+}
+
+/// A hand-over batch (交接单) from the samples on this device, with its QC report.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct HandOverBatch {
+    pub batch: String,
+    pub samples: Vec<BatchSample>,
+    pub qc: QcReport,
+}
+
+impl From<jingtu_core::HandOverBatch> for HandOverBatch {
+    fn from(b: jingtu_core::HandOverBatch) -> Self {
+        HandOverBatch {
+            batch: b.batch,
+            samples: b
+                .samples
+                .into_iter()
+                .map(|s| BatchSample {
+                    id: s.id,
+                    sample_code: s.sample_code,
+                    planned_point: s.planned_point,
+                    qc_type: s.qc_type,
+                    lab_duplicate: s.lab_duplicate,
+                    handed_over: s.handed_over.map(CustodyEvent::from),
+                    received: s.received.map(CustodyEvent::from),
+                    findings: s.findings.into_iter().map(CustodyFinding::from).collect(),
+                })
+                .collect(),
+            qc: b.qc.into(),
         }
     }
 }

@@ -316,6 +316,22 @@ impl FieldCore {
         Ok(self.inner.sample_label_png(&id, px)?)
     }
 
+    /// A hand-over batch (交接单): the samples on this device handed over or received in it,
+    /// with the batch's QC report (field, blind and lab duplicates, reference materials
+    /// against the template's ratios). The listener sees phase `batch` after each sample
+    /// read and may cancel.
+    pub fn hand_over_batch(
+        &self,
+        batch: String,
+        listener: Option<Arc<dyn ProgressListener>>,
+    ) -> Result<HandOverBatch> {
+        let mut progress = |done: u64, total: u64| match &listener {
+            Some(l) => l.on_progress("batch".into(), done, total),
+            None => true,
+        };
+        Ok(self.inner.hand_over_batch(&batch, &mut progress)?.into())
+    }
+
     /// The public key (hex ed25519) this device signs custody events with.
     pub fn custody_public_key(&self) -> Result<String> {
         Ok(self.inner.custody_public_key()?)

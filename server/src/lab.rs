@@ -77,7 +77,8 @@ pub struct LabField {
     pub key: String,
     pub label: Label,
     pub unit: Option<String>,
-    /// `number`, `text`, or `codes` (the items not detected, chosen from the panel).
+    /// `number`, `text`, `flag` (yes or no: a lab duplicate), or `codes` (the items not
+    /// detected, chosen from the panel).
     pub kind: &'static str,
     /// For `codes`: the keys that may be chosen.
     pub choices: Vec<String>,
@@ -203,6 +204,7 @@ fn fields(template: &Template) -> Vec<LabField> {
         .map(|(key, d)| {
             let (kind, choices) = match d.kind {
                 FieldKind::Number | FieldKind::Integer => ("number", Vec::new()),
+                FieldKind::Boolean => ("flag", Vec::new()),
                 FieldKind::Array => (
                     "codes",
                     strings(d.items.as_ref().and_then(|i| i.schema.get("enum"))),

@@ -163,7 +163,43 @@ fn a_batch_handed_over_and_received_offline_at_once_makes_one_verified_chain() {
         "{text}"
     );
     assert_eq!(text.lines().count(), 3, "{text}");
-    phone.fails(&["custody", "sheet", "JJ-0000"], "error");
+    phone.fails(&["custody", "sheet", "JJ-0000"], "not_found");
+
+    // The batch's quality control against the template's ratios: a routine sample and its
+    // field duplicate; no blind duplicate, no lab duplicate, no reference material yet.
+    let qc = phone.ok(&["custody", "qc", "JJ-2024-07"]);
+    let check = |item: &str| {
+        let c = qc["qc"]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["item"] == item)
+            .unwrap()
+            .clone();
+        (
+            c["count"].as_u64().unwrap(),
+            c["required"].as_u64().unwrap(),
+            c["status"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(
+        (qc["qc"]["samples"].as_u64(), qc["qc"]["routine"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(check("field_duplicate"), (1, 1, "met".into()), "{qc}");
+    assert_eq!(check("blind_duplicate"), (0, 1, "short".into()));
+    assert_eq!(check("lab_duplicate"), (0, 1, "short".into()));
+    assert_eq!(check("crm"), (0, 1, "short".into()));
+    assert_eq!(qc["qc"]["met"], false);
+    assert_eq!(
+        qc["plan"]["field_duplicate"]["max"], 0.1,
+        "the template's ratios: {qc}"
+    );
+    let (ok, text) = phone.run(&["custody", "qc", "JJ-2024-07"], false);
+    assert!(
+        ok && text.contains("密码平行样") && text.contains("不足"),
+        "{text}"
+    );
 
     // The same sheet as an Excel workbook, with its Chinese headings and the batch named.
     let xlsx = dir.path().join("JJ-2024-07.xlsx");
@@ -187,6 +223,9 @@ fn a_batch_handed_over_and_received_offline_at_once_makes_one_verified_chain() {
         "实收数量",
         "破损",
         a.as_str(),
+        "批次 JJ-2024-07 质量控制",
+        "现场平行样",
+        "本批次质控未达标",
     ] {
         assert!(strings.contains(want), "{want} in {strings}");
     }

@@ -2,7 +2,9 @@
 //! two steps made most in the field, hand-over and receipt, as flags.
 
 use anyhow::{Context, Result, bail};
-use jingtu_core::{CustodyChain, CustodyStep, DeviceCore, HandOver, ListFilter, Receipt};
+use jingtu_core::{
+    CustodyChain, CustodyStep, DeviceCore, HandOver, HandOverBatch, QcReport, QcStatus, Receipt,
+};
 use serde::Serialize;
 
 use crate::{CustodyCommand, out, when};
@@ -88,6 +90,11 @@ pub(crate) fn custody(core: &DeviceCore, json: bool, cmd: CustodyCommand) -> Res
         CustodyCommand::Key => {
             let key = core.custody_public_key()?;
             out(json, serde_json::json!({"public_key": key}), || key.clone());
+            Ok(())
+        }
+        CustodyCommand::Qc { batch } => {
+            let b = batch_of(core, json, &batch)?;
+            out(json, serde_json::to_value(&b)?, || qc_text(&b));
             Ok(())
         }
         CustodyCommand::Sheet { batch, csv, xlsx } => {
@@ -233,6 +240,27 @@ struct SheetRow {
     flags: String,
 }
 
+/// The hand-over batch `batch` from the samples on this device, with a progress bar on a
+/// terminal.
+fn batch_of(core: &DeviceCore, json: bool, batch: &str) -> Result<HandOverBatch> {
+    let bar = (!json).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_message("reading samples");
+        b
+    });
+    let got = core.hand_over_batch(batch, &mut |done, total| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+        true
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(got?)
+}
+
 /// The hand-over sheet of `batch` from the samples on this device.
 fn sheet(
     core: &DeviceCore,
@@ -241,88 +269,56 @@ fn sheet(
     csv: Option<&std::path::Path>,
     xlsx: Option<&std::path::Path>,
 ) -> Result<()> {
-    let samples = core.list(&ListFilter {
-        kind: Some(jingtu_core::SAMPLE_KIND.into()),
-        ..Default::default()
-    })?;
+    let found = batch_of(core, json, batch)?;
     let mut rows = Vec::new();
-    for s in samples {
-        let chain = core.custody(&s.id)?;
-        let handed = chain.events.iter().find_map(|e| match &e.step {
-            CustodyStep::HandedOver(h) if h.batch == batch => Some((e, h)),
+    for s in &found.samples {
+        let hand_over = s.handed_over.as_ref().and_then(|e| match &e.step {
+            CustodyStep::HandedOver(h) => Some((e, h)),
             _ => None,
         });
-        let received = chain.events.iter().find_map(|e| match &e.step {
-            CustodyStep::Received(r) if r.batch == batch => Some((e, r)),
+        let receipt = s.received.as_ref().and_then(|e| match &e.step {
+            CustodyStep::Received(r) => Some((e, r)),
             _ => None,
         });
-        if handed.is_none() && received.is_none() {
-            continue;
-        }
-        let ids: Vec<&str> = [
-            handed.map(|h| h.0.id.as_str()),
-            received.map(|r| r.0.id.as_str()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let flags: Vec<String> = chain
-            .findings
-            .iter()
-            .filter(|f| ids.contains(&f.event.as_str()) || !chain.intact)
-            .map(|f| f.message.zh.clone())
-            .collect();
-        let seal = match (handed, received) {
-            (_, Some((_, r))) => {
-                if r.seal_intact {
-                    "完好"
-                } else {
-                    "破损"
-                }
-            }
-            (Some((_, h)), None) => {
-                if h.seal_intact {
-                    "完好"
-                } else {
-                    "破损"
-                }
-            }
-            _ => "",
+        let intact = match (hand_over, receipt) {
+            (_, Some((_, r))) => Some(r.seal_intact),
+            (Some((_, h)), None) => Some(h.seal_intact),
+            _ => None,
         };
+        let party = |org: &str, person: &str| format!("{org} {person}").trim().to_string();
         rows.push(SheetRow {
-            sample: s.name.clone(),
+            sample: s.sample_code.clone(),
             id: s.id.clone(),
             point: s.planned_point.clone().unwrap_or_default(),
-            handed_at: handed.map(|h| when(h.0.at_ms)).unwrap_or_default(),
-            from: handed
-                .map(|h| {
-                    format!("{} {}", h.1.from_org, h.1.from_person)
-                        .trim()
-                        .to_string()
-                })
+            handed_at: hand_over.map(|h| when(h.0.at_ms)).unwrap_or_default(),
+            from: hand_over
+                .map(|h| party(&h.1.from_org, &h.1.from_person))
                 .unwrap_or_default(),
-            to: handed
-                .map(|h| {
-                    format!("{} {}", h.1.to_org, h.1.to_person)
-                        .trim()
-                        .to_string()
-                })
+            to: hand_over
+                .map(|h| party(&h.1.to_org, &h.1.to_person))
                 .unwrap_or_default(),
-            expected: handed.map(|h| h.1.samples_expected),
-            received_at: received.map(|r| when(r.0.at_ms)).unwrap_or_default(),
-            received: received.map(|r| r.1.samples_received),
-            seal: seal.into(),
-            flags: flags.join("；"),
+            expected: hand_over.map(|h| h.1.samples_expected),
+            received_at: receipt.map(|r| when(r.0.at_ms)).unwrap_or_default(),
+            received: receipt.map(|r| r.1.samples_received),
+            seal: match intact {
+                Some(true) => "完好",
+                Some(false) => "破损",
+                None => "",
+            }
+            .into(),
+            flags: s
+                .findings
+                .iter()
+                .map(|f| f.message.zh.clone())
+                .collect::<Vec<_>>()
+                .join("；"),
         });
-    }
-    if rows.is_empty() {
-        bail!("no sample on this device was handed over or received in batch {batch}");
     }
     if let Some(path) = csv {
         write_csv(path, &rows)?;
     }
     if let Some(path) = xlsx {
-        write_xlsx(path, batch, &rows)?;
+        write_xlsx(path, batch, &rows, &found.qc)?;
     }
     out(json, serde_json::to_value(&rows)?, || {
         let mut s = format!("交接单 {batch}: {} sample(s)\n", rows.len());
@@ -355,6 +351,45 @@ fn sheet(
     Ok(())
 }
 
+/// The headings of the QC worksheet.
+const QC_HEADINGS: [&str; 6] = ["质控项目", "基数", "数量", "应有", "比例", "结论"];
+
+fn qc_status_zh(s: QcStatus) -> &'static str {
+    match s {
+        QcStatus::Met => "达标",
+        QcStatus::Short => "不足",
+        QcStatus::Above => "偏多",
+    }
+}
+
+/// A batch's QC report, as a terminal shows it.
+fn qc_text(b: &HandOverBatch) -> String {
+    let mut s = format!(
+        "批次 {}: {} sample(s), {} routine — {}\n",
+        b.batch,
+        b.qc.samples,
+        b.qc.routine,
+        if b.qc.met {
+            "QC met (达标)"
+        } else {
+            "QC NOT met (未达标)"
+        }
+    );
+    for c in &b.qc.checks {
+        s.push_str(&format!(
+            "  {} ({}): {} of {} = {:.1} %, need {} — {}\n",
+            c.label.zh,
+            c.label.en,
+            c.count,
+            c.base,
+            c.ratio * 100.0,
+            c.required,
+            qc_status_zh(c.status)
+        ));
+    }
+    s.trim_end().to_string()
+}
+
 /// The headings of the sheet's columns.
 const SHEET_HEADINGS: [&str; 11] = [
     "样品",
@@ -372,7 +407,7 @@ const SHEET_HEADINGS: [&str; 11] = [
 
 /// The sheet as an Excel workbook: a title row naming the batch, bold headings, counts as
 /// numbers, columns wide enough to read, the heading row frozen.
-fn write_xlsx(path: &std::path::Path, batch: &str, rows: &[SheetRow]) -> Result<()> {
+fn write_xlsx(path: &std::path::Path, batch: &str, rows: &[SheetRow], qc: &QcReport) -> Result<()> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut book = Workbook::new();
     let ws = book.add_worksheet();
@@ -411,6 +446,32 @@ fn write_xlsx(path: &std::path::Path, batch: &str, rows: &[SheetRow]) -> Result<
         ws.set_column_width(c as u16, width)?;
     }
     ws.set_freeze_panes(2, 0)?;
+    let ws = book.add_worksheet();
+    ws.set_name("质控")?;
+    ws.write_string_with_format(0, 0, format!("批次 {batch} 质量控制"), &bold)?;
+    for (c, h) in QC_HEADINGS.iter().enumerate() {
+        ws.write_string_with_format(1, c as u16, *h, &bold)?;
+    }
+    for (i, c) in qc.checks.iter().enumerate() {
+        let row = i as u32 + 2;
+        ws.write_string(row, 0, &c.label.zh)?;
+        for (col, n) in [(1, c.base), (2, c.count), (3, c.required)] {
+            ws.write_number(row, col, f64::from(n))?;
+        }
+        ws.write_number(row, 4, c.ratio)?;
+        ws.write_string(row, 5, qc_status_zh(c.status))?;
+    }
+    ws.write_string_with_format(
+        qc.checks.len() as u32 + 2,
+        0,
+        if qc.met {
+            "本批次质控达标"
+        } else {
+            "本批次质控未达标"
+        },
+        &bold,
+    )?;
+    ws.set_column_width(0, 16)?;
     book.save(path)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())

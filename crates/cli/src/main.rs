@@ -244,6 +244,9 @@ enum CustodyCommand {
     /// The public key (hex ed25519) this device signs custody events with; the server
     /// registers it when the device enrolls.
     Key,
+    /// The quality control of a batch (质控): field, blind and lab duplicates and reference
+    /// materials among its samples on this device, against the template's ratios.
+    Qc { batch: String },
     /// The hand-over sheet (交接单) of a batch: each sample of it on this device, handed over
     /// and received, with counts and seals; `--csv FILE` or `--xlsx FILE` writes it for a
     /// spreadsheet.

@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
-use jingtu_doc::{CustodyChain, CustodySigner, DeviceKey, SampleCustodyEvent};
-use jingtu_model::CustodyStep;
+use jingtu_doc::{CustodyChain, CustodyFinding, CustodySigner, DeviceKey, SampleCustodyEvent};
 use jingtu_model::custody::{DEFAULT_SAMPLE_CODE_RULE, SampleCodeParts, sample_code};
+use jingtu_model::{CustodyStep, QcReport, QcSample, QualityControlPlan, batch_qc};
 use jingtu_store::{ListFilter, RecordSummary};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::cache::Touched;
@@ -18,6 +19,36 @@ use crate::error::CoreError;
 
 /// The record kind whose samples have a chain of custody.
 pub const SAMPLE_KIND: &str = "soil_sample";
+
+/// One sample of a hand-over batch, as this device holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchSample {
+    pub id: String,
+    /// Its code (empty before it was given one).
+    pub sample_code: String,
+    pub planned_point: Option<String>,
+    /// Code table `qc_sample_type` (`normal` when not set).
+    pub qc_type: String,
+    /// The lab measured it twice (`lab_results.lab_duplicate`).
+    pub lab_duplicate: bool,
+    /// The hand-over in this batch, when this device holds it.
+    pub handed_over: Option<SampleCustodyEvent>,
+    /// The receiver's confirmation of this batch, when this device holds it.
+    pub received: Option<SampleCustodyEvent>,
+    /// What verification found on those two events, or on the whole chain when it is broken.
+    pub findings: Vec<CustodyFinding>,
+}
+
+/// A hand-over batch (交接单) from the samples on this device, with its QC report.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandOverBatch {
+    pub batch: String,
+    pub samples: Vec<BatchSample>,
+    /// Field, blind and lab duplicates and reference materials against the template's ratios
+    /// (`x-template.quality_control`).
+    pub qc: QcReport,
+    pub plan: QualityControlPlan,
+}
 
 /// The way from the phone to a sample's planned point.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -332,6 +363,114 @@ impl DeviceCore {
             ..Default::default()
         })?;
         Ok(found.into_iter().find(|s| s.name == code))
+    }
+
+    /// The samples on this device handed over or received in `batch`, in code order, with
+    /// the batch's QC report; `progress(done, total)` after each sample read. A batch no
+    /// sample here belongs to is `NotFound`.
+    pub fn hand_over_batch(
+        &self,
+        batch: &str,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<HandOverBatch, CoreError> {
+        let batch = batch.trim();
+        if batch.is_empty() {
+            return Err(CoreError::InvalidValue {
+                path: "batch".into(),
+                reason: "name the batch (the hand-over sheet's number)".into(),
+            });
+        }
+        let samples = self.list(&ListFilter {
+            kind: Some(SAMPLE_KIND.into()),
+            ..Default::default()
+        })?;
+        let total = samples.len() as u64;
+        let mut out = Vec::new();
+        let mut plan = None;
+        for (i, s) in samples.iter().enumerate() {
+            let mut cache = crate::core::lock(&self.cache);
+            let c = self.load(&mut cache, &s.id)?;
+            let chain = c.doc.custody();
+            let in_batch = |e: &&SampleCustodyEvent| match &e.step {
+                CustodyStep::HandedOver(h) => h.batch.trim() == batch,
+                CustodyStep::Received(r) => r.batch.trim() == batch,
+                _ => false,
+            };
+            let handed = chain
+                .events
+                .iter()
+                .filter(in_batch)
+                .find(|e| matches!(e.step, CustodyStep::HandedOver(_)))
+                .cloned();
+            let received = chain
+                .events
+                .iter()
+                .filter(in_batch)
+                .find(|e| matches!(e.step, CustodyStep::Received(_)))
+                .cloned();
+            if handed.is_some() || received.is_some() {
+                let ids: Vec<&str> = [&handed, &received]
+                    .into_iter()
+                    .flatten()
+                    .map(|e| e.id.as_str())
+                    .collect();
+                let findings = chain
+                    .findings
+                    .iter()
+                    .filter(|f| !chain.intact || ids.contains(&f.event.as_str()))
+                    .cloned()
+                    .collect();
+                let text = |k: &str| {
+                    c.data
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .map(str::trim)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let qc_type = Some(text("qc_type"))
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| "normal".into());
+                plan.get_or_insert_with(|| c.template.quality_control());
+                out.push(BatchSample {
+                    id: s.id.clone(),
+                    sample_code: text("sample_code"),
+                    planned_point: s.planned_point.clone(),
+                    qc_type,
+                    lab_duplicate: c.data.pointer("/lab_results/lab_duplicate")
+                        == Some(&Value::Bool(true)),
+                    handed_over: handed,
+                    received,
+                    findings,
+                });
+            }
+            drop(cache);
+            if !progress(i as u64 + 1, total) {
+                return Err(CoreError::Cancelled);
+            }
+        }
+        if out.is_empty() {
+            return Err(CoreError::NotFound(format!(
+                "batch {batch}: no sample on this device was handed over or received in it"
+            )));
+        }
+        out.sort_by(|a, b| (&a.sample_code, &a.id).cmp(&(&b.sample_code, &b.id)));
+        let plan = plan.unwrap_or_default();
+        let qc = batch_qc(
+            &plan,
+            &out.iter()
+                .map(|s| QcSample {
+                    qc_type: s.qc_type.clone(),
+                    lab_duplicate: s.lab_duplicate,
+                })
+                .collect::<Vec<_>>(),
+        );
+        Ok(HandOverBatch {
+            batch: batch.to_string(),
+            samples: out,
+            qc,
+            plan,
+        })
     }
 
     /// A sample's chain in its one order, with what verification found (an altered, removed

@@ -24,7 +24,7 @@ mod view;
 pub use crate::core::{
     COMPACT_AFTER_CHUNKS, CoreOptions, DeviceCore, ImportOutcome, MAX_VALUE_BYTES, NewRecordPlace,
 };
-pub use custody::{PointGuide, SAMPLE_KIND};
+pub use custody::{BatchSample, HandOverBatch, PointGuide, SAMPLE_KIND};
 pub use error::CoreError;
 pub use jingtu_client::{ClientError, ClientOptions, Counters};
 pub use jingtu_doc::{
@@ -36,6 +36,7 @@ pub use jingtu_doc::{PhotoEntry, PhotoRemoval};
 pub use jingtu_model::{CustodyStep, HandOver, Receipt};
 pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};
 pub use jingtu_model::{ItemResult, MissingPhoto, Role};
+pub use jingtu_model::{QcCheck, QcRatio, QcReport, QcStatus, QualityControlPlan};
 pub use jingtu_protocol::{Assignment, AssignmentTarget};
 pub use jingtu_store::{Durability, ListFilter, RecordSummary};
 pub use jingtu_store::{PhotoCounts, RefusedEdit, StoreError};

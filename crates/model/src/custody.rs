@@ -422,8 +422,8 @@ pub struct SampleCodeParts<'a> {
     pub medium: char,
     /// The top of the layer in cm: 0-20 cm is layer 1, 20-40 cm layer 2, ...
     pub depth_top_cm: f64,
-    /// The QC type (code table `qc_sample_type`): a field duplicate is marked `P`; the others
-    /// (blind duplicates, reference materials, blanks) get their codes in the lab, not here.
+    /// The QC type (code table `qc_sample_type`): a field duplicate is marked `P`, a blind
+    /// duplicate `M`; reference materials and blanks get their codes in the lab, not here.
     pub qc_type: &'a str,
 }
 
@@ -441,6 +441,9 @@ pub fn sample_code(rule: &str, parts: &SampleCodeParts<'_>) -> Result<String, St
     let layer = (parts.depth_top_cm / 20.0).floor() as u32 + 1;
     let qc = match parts.qc_type {
         "field_duplicate" => "P",
+        // 密码平行: a split of a sample sent to the lab as another; the lab sees only its
+        // blind code, and the code keeps it apart from its original on the device.
+        "blind_duplicate" => "M",
         _ => "",
     };
     let code = rule
@@ -589,6 +592,10 @@ mod tests {
         assert_eq!(
             sample_code(rule, &parts("411321YJ0087", 0.0, "field_duplicate")).unwrap(),
             "411321YJ0087-T1P"
+        );
+        assert_eq!(
+            sample_code(rule, &parts("411321YJ0087", 0.0, "blind_duplicate")).unwrap(),
+            "411321YJ0087-T1M"
         );
         assert_eq!(
             sample_code(rule, &parts("411321YJ0087", 20.0, "normal")).unwrap(),

@@ -19,6 +19,7 @@ mod label;
 mod path;
 mod photo_hash;
 mod photos;
+pub mod quality;
 mod role;
 pub mod rules;
 mod template;
@@ -33,6 +34,7 @@ pub use label::Label;
 pub use path::{FieldPath, PathSeg};
 pub use photo_hash::PhotoHash;
 pub use photos::{MissingPhoto, PHOTO_TYPE_TABLE, PhotoRules, RequiredPhoto};
+pub use quality::{QcCheck, QcRatio, QcReport, QcSample, QcStatus, QualityControlPlan, batch_qc};
 pub use role::Role;
 pub use template::{ComputedDef, FieldDef, FieldKind, Template, TemplateSet, TemplateSummary};
 

@@ -204,6 +204,15 @@ impl Template {
         &self.codes
     }
 
+    /// The QC a batch of this template's samples needs (`x-template.quality_control`, checked
+    /// when the template was loaded; the ratios of `../shared/domain.md` 1.6 when absent).
+    pub fn quality_control(&self) -> crate::QualityControlPlan {
+        self.source
+            .pointer("/x-template/quality_control")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
     /// Whether users of `role` capture records of this template (supervisors and admins see
     /// every template).
     pub fn is_for(&self, role: crate::Role) -> bool {
@@ -281,6 +290,12 @@ impl Template {
         let constraints = parse_constraints(name, meta)?;
 
         let photos = PhotoRules::parse(name, meta.get("photos"), &codes)?;
+        if let Some(qc) = meta.get("quality_control") {
+            serde_json::from_value::<crate::QualityControlPlan>(qc.clone())
+                .map_err(|e| e.to_string())
+                .and_then(|p| p.check())
+                .map_err(|e| bad(name, format!("x-template.quality_control: {e}")))?;
+        }
 
         let mut exprs: Vec<&Expr> = Vec::new();
         collect_exprs(&root, &mut exprs);

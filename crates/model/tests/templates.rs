@@ -209,3 +209,22 @@ fn values_are_checked_against_the_field_schema() {
     ));
     assert_eq!(t.parse_value(&p, "6.5").unwrap(), json!(6.5));
 }
+
+#[test]
+fn the_soil_template_carries_its_qc_ratios_and_a_wrong_plan_is_refused() {
+    let set = TemplateSet::builtin().unwrap();
+    let soil = set.get("soil_sample", 1).unwrap();
+    let plan = soil.quality_control();
+    assert_eq!(plan.field_duplicate.max, Some(0.10));
+    assert_eq!((plan.lab_duplicate.min, plan.crm_per_batch), (0.20, 1));
+    let mut source = soil.source.clone();
+    source["x-template"]["quality_control"]["blind_duplicate"]["min"] = json!(1.5);
+    let err = jingtu_model::Template::from_value(
+        "soil",
+        source,
+        std::sync::Arc::new(soil.code_tables().clone()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("x-template.quality_control"), "{err}");
+}

@@ -406,6 +406,25 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
         onTablet.events.all { it.signed } && sampKey.signatures >= 4 &&
         onTablet.events.filter { it.by == "samp_yy" }.all { it.key == hexOf(sampKey.publicKey()) } &&
         onTablet.events.filter { it.by == "sup_nz" }.all { it.key == sup.custodyPublicKey() })
+    // The hand-over sheet and its quality control: one routine sample and its field duplicate,
+    // no blind duplicate, no lab duplicate yet, no reference material.
+    var batchSteps = 0L
+    val batch = sup.handOverBatch("JJ-2024-01", object : ProgressListener {
+        override fun onProgress(phase: String, done: ULong, total: ULong): Boolean {
+            batchSteps = done.toLong(); return true
+        }
+    })
+    val qcOf = { item: String -> batch.qc.checks.first { it.item == item } }
+    check("the batch sheet lists both samples, handed over and received (${batch.samples.map { it.sampleCode }})",
+        batch.samples.map { it.sampleCode } == listOf("NZ-017-T1", "NZ-017-T1P") &&
+        batch.samples.all { it.handedOver?.stepName == "handed_over" && it.received?.stepName == "received" } &&
+        batchSteps >= 2)
+    check("its QC: the field duplicate is there, a blind duplicate and a reference material are not " +
+        "(${batch.qc.checks.map { "${it.item}=${it.count}/${it.required} ${it.status}" }})",
+        batch.qc.routine == 1 && qcOf("field_duplicate").status == QcStatus.MET &&
+        qcOf("blind_duplicate").status == QcStatus.SHORT && qcOf("crm").required == 1 &&
+        qcOf("blind_duplicate").labelZh == "密码平行样" && !batch.qc.met)
+    expectThrows<JingtuException.NotFound>("a batch no sample here is in") { sup.handOverBatch("JJ-1999-99", null) }
     check("hand-over and receipt, written at once, both follow the collection",
         onPhone.events[1].prev == onPhone.events[0].id && onPhone.events[2].prev == onPhone.events[0].id)
     val next = samp.addCustodyEvent(soil.id, CustodyStep.AirDried(1_720_000_000_000, 1_720_200_000_000, 1150.0, 980.0))

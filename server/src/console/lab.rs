@@ -222,6 +222,8 @@ pub struct SamplePage {
     pub numbers: Vec<NumberField>,
     pub texts: Vec<NumberField>,
     pub not_detected: Vec<Choice>,
+    /// Yes-or-no results (实验室平行样).
+    pub flags: Vec<Choice>,
     pub notice: Option<String>,
     pub error: Option<String>,
     pub w: SampleWords,
@@ -268,6 +270,7 @@ impl SamplePage {
             None => lab::strings(sample.results.get("not_detected")),
         };
         let (mut numbers, mut texts, mut not_detected) = (Vec::new(), Vec::new(), Vec::new());
+        let mut flags = Vec::new();
         for f in &sample.fields {
             match f.kind {
                 "number" => numbers.push(NumberField {
@@ -275,6 +278,14 @@ impl SamplePage {
                     label: label_of(&f.label),
                     unit: f.unit.clone(),
                     value: value(&f.key),
+                }),
+                "flag" => flags.push(Choice {
+                    key: f.key.clone(),
+                    label: label_of(&f.label),
+                    checked: match typed {
+                        Some(form) => form.contains_key(&format!("f_{}", f.key)),
+                        None => sample.results.get(&f.key) == Some(&Value::Bool(true)),
+                    },
                 }),
                 "codes" => {
                     for c in &f.choices {
@@ -327,6 +338,7 @@ impl SamplePage {
             numbers,
             texts,
             not_detected,
+            flags,
             notice,
             error,
             w: SampleWords {
@@ -386,6 +398,12 @@ fn results_of(
     let mut out = Map::new();
     for f in &sample.fields {
         match f.kind {
+            "flag" => {
+                let ticked = form.contains_key(&format!("f_{}", f.key));
+                if ticked || sample.results.contains_key(&f.key) {
+                    out.insert(f.key.clone(), Value::Bool(ticked));
+                }
+            }
             "codes" => {
                 let ticked: Vec<Value> = f
                     .choices
