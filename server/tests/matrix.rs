@@ -8,12 +8,14 @@
 //! 南阳市 > 南召县 (townships 102 and 103, a village in each) and 郑州市 > 中原区 (the other
 //! county, with a street office and a community); 李巡查 (inspector) and 钱采样 (sampler) in
 //! township 102, 赵巡查 (inspector) in township 103, 孙巡查 (inspector) in 中原区, 王审核
-//! supervising 南召县, 周审核 supervising 中原区, and 管理员甲. Every field user has an
-//! assignment and a record with a photo, pushed from their phone.
+//! supervising 南召县, 周审核 supervising 中原区, 吴检测 (lab staff of 南召县, calling as a LIMS
+//! with an enrolled device's token) and 管理员甲. Every field user has an assignment and a
+//! record with a photo, pushed from their phone, and a soil sample in their village handed in
+//! to the lab under a blind code ([`User::blind_code`]).
 //!
 //! "In scope" and "out of scope" are the caller's ([`subject`]): for a field user their own
-//! things against 赵巡查's (another township); for the supervisor and the admin 李巡查's
-//! (township 102, inside 南召县) against 孙巡查's (the other county).
+//! things against 赵巡查's (another township); for the supervisor, the lab and the admin
+//! 李巡查's (township 102, inside 南召县) against 孙巡查's (the other county).
 //!
 //! A new route: its handler goes into the OpenAPI `paths(...)` of server/src/api/mod.rs, and a
 //! row into [`table`] (with a new [`Target`] when its request aims at something new).
@@ -28,8 +30,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
-use jingtu_doc::{ActorId, Editor, PhotoEntry, RecordDoc, RecordMeta};
-use jingtu_model::{FieldPath, Role, Template, TemplateSet};
+use jingtu_doc::{ActorId, DeviceKey, Editor, PhotoEntry, RecordDoc, RecordMeta};
+use jingtu_model::{CustodyStep, FieldPath, Role, Template, TemplateSet};
 use jingtu_protocol::{
     AssignmentTarget, PROTOCOL_VERSION, PhotoStatusRequest, Push, PushOutcome, SyncRequest,
     SyncResponse, paths,
@@ -74,10 +76,12 @@ enum Caller {
     AdminWeb,
     /// 管理员甲's web session, without `X-CSRF-Token`.
     AdminWebNoCsrf,
+    /// 吴检测's device (lab staff of 南召县), enrolled by code: how a LIMS calls.
+    Lab,
 }
 
 impl Caller {
-    const ALL: [Caller; 10] = [
+    const ALL: [Caller; 11] = [
         Caller::Nobody,
         Caller::Revoked,
         Caller::Inspector,
@@ -88,6 +92,7 @@ impl Caller {
         Caller::Admin,
         Caller::AdminWeb,
         Caller::AdminWebNoCsrf,
+        Caller::Lab,
     ];
 
     fn label(self) -> &'static str {
@@ -102,6 +107,7 @@ impl Caller {
             Caller::Admin => "admin",
             Caller::AdminWeb => "admin web",
             Caller::AdminWebNoCsrf => "admin web, no CSRF",
+            Caller::Lab => "lab",
         }
     }
 
@@ -115,6 +121,7 @@ impl Caller {
                 Some(User::Wang)
             }
             Caller::Admin | Caller::AdminWeb | Caller::AdminWebNoCsrf => Some(User::Admin),
+            Caller::Lab => Some(User::Wu),
         }
     }
 
@@ -137,10 +144,11 @@ enum User {
     Wang,
     Zhou,
     Admin,
+    Wu,
 }
 
 impl User {
-    const ALL: [User; 7] = [
+    const ALL: [User; 8] = [
         User::Li,
         User::Qian,
         User::Zhao,
@@ -148,6 +156,7 @@ impl User {
         User::Wang,
         User::Zhou,
         User::Admin,
+        User::Wu,
     ];
     /// The users with assignments, records and photos of their own.
     const FIELD: [User; 4] = [User::Li, User::Qian, User::Zhao, User::Sun];
@@ -161,6 +170,7 @@ impl User {
             User::Wang => "王审核",
             User::Zhou => "周审核",
             User::Admin => "管理员甲",
+            User::Wu => "吴检测",
         }
     }
 
@@ -170,6 +180,7 @@ impl User {
             User::Qian => Role::Sampler,
             User::Wang | User::Zhou => Role::Supervisor,
             User::Admin => Role::Admin,
+            User::Wu => Role::Lab,
         }
     }
 
@@ -179,10 +190,15 @@ impl User {
             User::Li | User::Qian => Some(TOWNSHIP_102),
             User::Zhao => Some(TOWNSHIP_103),
             User::Sun => Some(FAR_STREET),
-            User::Wang => Some(COUNTY),
+            User::Wang | User::Wu => Some(COUNTY),
             User::Zhou => Some(FAR_COUNTY),
             User::Admin => None,
         }
+    }
+
+    /// The blind code the lab knows the soil sample in the user's village by.
+    fn blind_code(self) -> String {
+        format!("MX-{self:?}").to_uppercase()
     }
 
     /// The village a field user works in.
@@ -231,7 +247,8 @@ fn subject(caller: Caller, scope: Scope) -> User {
         (Caller::Sampler, Scope::In) => User::Qian,
         // Another township's inspector: field users reach only their own things.
         (Caller::Inspector | Caller::Sampler, Scope::Out) => User::Zhao,
-        // The supervisor's county against the other county (the admin reaches both).
+        // The supervisor's (and the lab's) county against the other county (the admin
+        // reaches both).
         (_, Scope::In) => User::Li,
         (_, Scope::Out) => User::Sun,
     }
@@ -293,6 +310,12 @@ enum Target {
     ReviewOf,
     CommentOn,
     ResolveOn,
+    /// The lab's list: 200, and is the blind code of the subject's soil sample listed?
+    LabSamplesOf,
+    /// The subject's soil sample, by its blind code.
+    LabSampleOf,
+    /// Results (pH) entered for the subject's soil sample, by its blind code: written.
+    LabResultsFor,
 }
 
 impl Target {
@@ -315,6 +338,9 @@ impl Target {
                 | Target::ReviewOf
                 | Target::CommentOn
                 | Target::ResolveOn
+                | Target::LabSamplesOf
+                | Target::LabSampleOf
+                | Target::LabResultsFor
         )
     }
 }
@@ -334,6 +360,9 @@ enum Expect {
     Accepted,
     /// 200 (sync): every push refused with this code, and the subject's record not in the feed.
     Refused(&'static str),
+    /// 200 (sync): the pushes refused with these codes in turn (the edit, the new record), and
+    /// the subject's record not in the feed.
+    RefusedAs(&'static [&'static str]),
 }
 
 const OK: Expect = Expect::Ok(200);
@@ -343,6 +372,9 @@ const LISTS: Expect = Expect::Lists;
 const HIDES: Expect = Expect::Hides;
 const ACCEPTED: Expect = Expect::Accepted;
 const REFUSED_OUT_OF_SCOPE: Expect = Expect::Refused("out_of_scope");
+/// Lab staff's edit of a record within their org units breaks the write rules (they write
+/// lab results only); the record they create is out of their scope (they create none).
+const LAB_EDIT_REFUSED: Expect = Expect::RefusedAs(&["forbidden", "out_of_scope"]);
 /// Device routes (sync, photos) take a device token and nothing else.
 const NO_TOKEN: Expect = Expect::Err(401, "missing_token");
 const NO_CREDENTIALS: Expect = Expect::Err(401, "missing_credentials");
@@ -384,6 +416,8 @@ struct Row {
     admin: [Expect; 2],
     admin_web: [Expect; 2],
     admin_web_no_csrf: [Expect; 2],
+    /// 吴检测's enrolled device (lab staff of 南召县): a LIMS.
+    lab: [Expect; 2],
 }
 
 impl Row {
@@ -399,6 +433,7 @@ impl Row {
             Caller::Admin => self.admin,
             Caller::AdminWeb => self.admin_web,
             Caller::AdminWebNoCsrf => self.admin_web_no_csrf,
+            Caller::Lab => self.lab,
         };
         match scope {
             Scope::In => pair[0],
@@ -429,6 +464,7 @@ fn review_row(path: &'static str, target: Target) -> Row {
         admin: both(INVALID_STATE),
         admin_web: both(INVALID_STATE),
         admin_web_no_csrf: both(CSRF),
+        lab: both(FORBIDDEN),
     }
 }
 
@@ -447,6 +483,7 @@ fn public(method: Method, path: &'static str, target: Target, answer: Expect) ->
         admin: both(answer),
         admin_web: both(answer),
         admin_web_no_csrf: both(answer),
+        lab: both(answer),
     }
 }
 
@@ -479,6 +516,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(OK),
             admin_web_no_csrf: both(OK),
+            lab: both(OK),
         },
         // ---- People and devices: a device token or a web session (CSRF on changes).
         Row {
@@ -495,6 +533,7 @@ fn table() -> Vec<Row> {
             admin: both(NOT_A_SESSION),
             admin_web: both(NO_CONTENT),
             admin_web_no_csrf: both(CSRF),
+            lab: both(NOT_A_SESSION),
         },
         Row {
             method: Method::POST,
@@ -510,6 +549,7 @@ fn table() -> Vec<Row> {
             admin: both(CREATED),
             admin_web: both(CREATED),
             admin_web_no_csrf: both(CSRF),
+            lab: both(FORBIDDEN),
         },
         // Only the user who issued a code sees its QR image (an admin too sees only their own;
         // a field user never issued one). Reading needs no CSRF token.
@@ -527,6 +567,7 @@ fn table() -> Vec<Row> {
             admin: in_out(OK, NOT_FOUND),
             admin_web: in_out(OK, NOT_FOUND),
             admin_web_no_csrf: in_out(OK, NOT_FOUND),
+            lab: both(NOT_FOUND),
         },
         Row {
             method: Method::GET,
@@ -542,6 +583,7 @@ fn table() -> Vec<Row> {
             admin: both(LISTS),
             admin_web: both(LISTS),
             admin_web_no_csrf: both(LISTS),
+            lab: both(HIDES),
         },
         // Field users revoke nothing, not even their own devices (a lost phone is reported).
         Row {
@@ -558,6 +600,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(OK),
             admin_web_no_csrf: both(CSRF),
+            lab: both(FORBIDDEN),
         },
         Row {
             method: Method::GET,
@@ -573,6 +616,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(OK),
             admin_web_no_csrf: both(OK),
+            lab: both(FORBIDDEN),
         },
         // ---- Assignments: a device token or a web session.
         // A field user asking for someone else's assignments gets their own list instead.
@@ -590,6 +634,7 @@ fn table() -> Vec<Row> {
             admin: both(LISTS),
             admin_web: both(LISTS),
             admin_web_no_csrf: both(LISTS),
+            lab: both(HIDES),
         },
         Row {
             method: Method::POST,
@@ -605,6 +650,7 @@ fn table() -> Vec<Row> {
             admin: both(CREATED),
             admin_web: both(CREATED),
             admin_web_no_csrf: both(CSRF),
+            lab: both(FORBIDDEN),
         },
         Row {
             method: Method::POST,
@@ -620,6 +666,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(OK),
             admin_web_no_csrf: both(CSRF),
+            lab: both(FORBIDDEN),
         },
         Row {
             method: Method::POST,
@@ -635,6 +682,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(OK),
             admin_web_no_csrf: both(CSRF),
+            lab: both(FORBIDDEN),
         },
         // ---- Device routes: a device token only; a web session is no credential here.
         // The HTTP answer is 200 whatever becomes of the pushes: the outcome is per push.
@@ -652,6 +700,7 @@ fn table() -> Vec<Row> {
             admin: both(ACCEPTED),
             admin_web: both(NO_TOKEN),
             admin_web_no_csrf: both(NO_TOKEN),
+            lab: in_out(LAB_EDIT_REFUSED, REFUSED_OUT_OF_SCOPE),
         },
         // Photos follow their records: a caller may read or upload a photo only when a record
         // it may see holds it. The status endpoint answers 200 either way and names such a
@@ -671,6 +720,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(NO_TOKEN),
             admin_web_no_csrf: both(NO_TOKEN),
+            lab: both(OK),
         },
         Row {
             method: Method::POST,
@@ -686,6 +736,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(NO_TOKEN),
             admin_web_no_csrf: both(NO_TOKEN),
+            lab: both(OK),
         },
         // ---- Review: supervisors and admins, by device token or web session.
         Row {
@@ -702,6 +753,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(OK),
             admin_web_no_csrf: both(OK),
+            lab: both(FORBIDDEN),
         },
         Row {
             method: Method::GET,
@@ -717,10 +769,62 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(OK),
             admin_web_no_csrf: both(OK),
+            lab: both(FORBIDDEN),
         },
         review_row(paths::RECORD_REVIEW, Target::ReviewOf),
         review_row(paths::RECORD_COMMENTS, Target::CommentOn),
         review_row(paths::RECORD_RESOLVE, Target::ResolveOn),
+        // ---- Lab results (a LIMS): lab staff and admins, by device token or web session.
+        // Lab staff reach the samples handed in within their org units, by blind code only;
+        // a code outside them is not found (not refused: the lab learns nothing of it).
+        Row {
+            method: Method::GET,
+            path: paths::LAB_SAMPLES,
+            target: Target::LabSamplesOf,
+            nobody: NO_CREDENTIALS,
+            revoked: BAD_TOKEN,
+            inspector: both(FORBIDDEN),
+            sampler: both(FORBIDDEN),
+            supervisor: both(FORBIDDEN),
+            supervisor_web: both(FORBIDDEN),
+            supervisor_web_no_csrf: both(FORBIDDEN),
+            admin: both(LISTS),
+            admin_web: both(LISTS),
+            admin_web_no_csrf: both(LISTS),
+            lab: in_out(LISTS, HIDES),
+        },
+        Row {
+            method: Method::GET,
+            path: paths::LAB_SAMPLE,
+            target: Target::LabSampleOf,
+            nobody: NO_CREDENTIALS,
+            revoked: BAD_TOKEN,
+            inspector: both(FORBIDDEN),
+            sampler: both(FORBIDDEN),
+            supervisor: both(FORBIDDEN),
+            supervisor_web: both(FORBIDDEN),
+            supervisor_web_no_csrf: both(FORBIDDEN),
+            admin: both(OK),
+            admin_web: both(OK),
+            admin_web_no_csrf: both(OK),
+            lab: in_out(OK, NOT_FOUND),
+        },
+        Row {
+            method: Method::POST,
+            path: paths::LAB_SAMPLE_RESULTS,
+            target: Target::LabResultsFor,
+            nobody: NO_CREDENTIALS,
+            revoked: BAD_TOKEN,
+            inspector: both(FORBIDDEN),
+            sampler: both(FORBIDDEN),
+            supervisor: both(FORBIDDEN),
+            supervisor_web: both(FORBIDDEN),
+            supervisor_web_no_csrf: both(CSRF),
+            admin: both(OK),
+            admin_web: both(OK),
+            admin_web_no_csrf: both(CSRF),
+            lab: in_out(OK, NOT_FOUND),
+        },
         Row {
             method: Method::GET,
             path: "/v1/photos/{hash}",
@@ -735,6 +839,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(NO_TOKEN),
             admin_web_no_csrf: both(NO_TOKEN),
+            lab: both(OUT_OF_SCOPE),
         },
         Row {
             method: Method::PATCH,
@@ -750,6 +855,7 @@ fn table() -> Vec<Row> {
             admin: both(OK),
             admin_web: both(NO_TOKEN),
             admin_web_no_csrf: both(NO_TOKEN),
+            lab: both(OUT_OF_SCOPE),
         },
     ]
 }
@@ -936,7 +1042,10 @@ async fn the_table_has_a_row_for_every_route_the_server_serves() {
     let paths: BTreeSet<&str> = rows.iter().map(|r| r.path).collect();
     let mut extra = Vec::new();
     for path in paths {
-        let concrete = path.replace("{id}", "1").replace("{hash}", &"0".repeat(64));
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{hash}", &"0".repeat(64))
+            .replace("{code}", "MX-NONE");
         for method in [
             Method::GET,
             Method::POST,
@@ -1005,6 +1114,13 @@ impl Outcome {
                     && !results.is_empty()
                     && results.iter().all(|(o, _)| *o == PushOutcome::Accepted)
             }
+            (Expect::RefusedAs(codes), Outcome::Pushed { results, sees }) => {
+                !*sees
+                    && results.len() == codes.len()
+                    && results.iter().zip(codes).all(|((o, c), code)| {
+                        *o == PushOutcome::Refused && c.as_deref() == Some(*code)
+                    })
+            }
             (Expect::Refused(code), Outcome::Pushed { results, sees }) => {
                 !*sees
                     && !results.is_empty()
@@ -1053,6 +1169,10 @@ fn describe(e: Expect) -> String {
         Expect::Hides => "200, not listed".into(),
         Expect::Accepted => "200, pushes accepted, record in feed".into(),
         Expect::Refused(code) => format!("200, pushes refused {code}, record not in feed"),
+        Expect::RefusedAs(codes) => format!(
+            "200, pushes [refused {}], record not in feed",
+            codes.join(", refused ")
+        ),
     }
 }
 
@@ -1419,6 +1539,8 @@ impl World {
             (Caller::Inspector, User::Li),
             (Caller::Sampler, User::Qian),
             (Caller::Supervisor, User::Wang),
+            // Lab staff enroll as field users do: a LIMS holds the token.
+            (Caller::Lab, User::Wu),
         ] {
             let (token, _, device) = app.enrolled(&admin, user).await;
             tokens.insert(caller, token);
@@ -1555,6 +1677,62 @@ impl World {
                 },
             );
         }
+        // A soil sample in each field user's village, handed in to the lab under a blind code
+        // (records of no assignment, pushed from the admin's device).
+        let soil = TemplateSet::builtin()
+            .unwrap()
+            .latest("soil_sample")
+            .unwrap();
+        let admin = Cred::Bearer(world.tokens[&Caller::Admin].clone());
+        let admin_device = world.devices[&Caller::Admin].clone();
+        let key = DeviceKey::generate();
+        for user in User::FIELD {
+            let by = editor(User::Admin.name());
+            let meta = RecordMeta {
+                id: uuid::Uuid::now_v7().to_string(),
+                kind: soil.kind.clone(),
+                template_version: soil.version,
+                org_unit: Some(user.village().to_string()),
+                village: None,
+                planned_point: None,
+                assignment: None,
+                author: User::Admin.name().to_string(),
+                device: admin_device.clone(),
+                created_at_ms: now_ms(),
+            };
+            let mut doc = RecordDoc::create(ActorId::random(), &soil, &meta, &by).unwrap();
+            for step in [
+                CustodyStep::Collected {
+                    note: String::new(),
+                },
+                CustodyStep::LabHandIn {
+                    blind_code: user.blind_code(),
+                    lab: "南召县检测中心".into(),
+                },
+            ] {
+                doc.add_custody_event(&step, &by, &key).unwrap();
+            }
+            let answer = world
+                .app
+                .sync(
+                    admin.clone(),
+                    &admin_device,
+                    vec![Push {
+                        record: meta.id.clone(),
+                        changes: doc.save(),
+                    }],
+                )
+                .await
+                .ok("pushing a soil sample");
+            let response: SyncResponse = jingtu_protocol::decode(&answer.body, 1 << 26).unwrap();
+            assert_eq!(
+                response.results[0].outcome,
+                PushOutcome::Accepted,
+                "the soil sample in {}'s village: {:?}",
+                user.name(),
+                response.results[0]
+            );
+        }
         world
     }
 
@@ -1624,14 +1802,15 @@ impl World {
                 answer.error_message(),
             );
         }
-        let listed = |list: &str, key: &str| {
+        let listed = |list: &str, key: &str, want: &str| {
             let body = answer.json();
             let items = body[list].as_array().cloned().unwrap_or_default();
-            Outcome::Listed(items.iter().any(|i| i[key] == subject.name()))
+            Outcome::Listed(items.iter().any(|i| i[key] == want))
         };
         let outcome = match row.target {
-            Target::DevicesOf => listed("devices", "user"),
-            Target::AssignmentsOf => listed("assignments", "assignee"),
+            Target::DevicesOf => listed("devices", "user", subject.name()),
+            Target::AssignmentsOf => listed("assignments", "assignee", subject.name()),
+            Target::LabSamplesOf => listed("samples", "blind_code", &subject.blind_code()),
             Target::SyncRecordOf => {
                 let response: SyncResponse =
                     jingtu_protocol::decode(&answer.body, 1 << 26).unwrap();
@@ -1814,6 +1993,12 @@ impl World {
             Target::ResolveOn => {
                 call.path = fill(&things.expect("a field user").record);
                 call = call.json(json!({"path": "village_name", "value": "东岗村"}));
+            }
+            Target::LabSamplesOf => {}
+            Target::LabSampleOf => call.path = fill(&subject.blind_code()),
+            Target::LabResultsFor => {
+                call.path = fill(&subject.blind_code());
+                call = call.json(json!({"ph": 6.5}));
             }
             Target::FreshPhotoPart => {
                 // One byte of two of a photo no record holds: only an admin's upload is taken

@@ -51,6 +51,13 @@ pub mod paths {
     pub const RECORD_COMMENTS: &str = "/v1/records/{id}/comments";
     /// `/v1/records/{id}/resolve`: resolve a conflict.
     pub const RECORD_RESOLVE: &str = "/v1/records/{id}/resolve";
+    /// Lab results (JSON, lab staff and admins, for a LIMS): the samples handed in under
+    /// blind codes within the caller's org units.
+    pub const LAB_SAMPLES: &str = "/v1/lab/samples";
+    /// `/v1/lab/samples/{code}`: a sample by its blind code, as the lab sees it.
+    pub const LAB_SAMPLE: &str = "/v1/lab/samples/{code}";
+    /// `/v1/lab/samples/{code}/results`: enters results, in one change.
+    pub const LAB_SAMPLE_RESULTS: &str = "/v1/lab/samples/{code}/results";
 }
 
 /// Header of a photo part upload: the byte offset of the part in the photo.

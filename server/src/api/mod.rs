@@ -7,6 +7,7 @@ mod catalog;
 mod error;
 mod framed;
 mod health;
+pub mod lab;
 pub mod people;
 mod photos;
 pub mod review;
@@ -183,7 +184,8 @@ async fn count_requests(request: Request, next: Next) -> Response {
         title = "jingtu sync API",
         description = "Device sync, photos, people and devices (login, enrollment, device \
                        lists, audit), review (queue, record detail, decisions, comments, \
-                       conflict resolution), health and metrics of the jingtu server. Framed \
+                       conflict resolution), lab results under blind codes (for a LIMS), \
+                       health and metrics of the jingtu server. Framed \
                        MessagePack bodies are described in docs/sync-protocol.md, the JSON \
                        people endpoints in docs/people.md."
     ),
@@ -213,7 +215,10 @@ async fn count_requests(request: Request, next: Next) -> Response {
         review::record,
         review::decide,
         review::comment,
-        review::resolve
+        review::resolve,
+        lab::list,
+        lab::sample,
+        lab::enter
     ),
     components(schemas(
         jingtu_protocol::SyncRequest,
@@ -257,7 +262,12 @@ async fn count_requests(request: Request, next: Next) -> Response {
         review::ReviewRequest,
         review::CommentsRequest,
         review::ResolveRequest,
-        review::ReviewAnswer
+        review::ReviewAnswer,
+        lab::LabList,
+        lab::LabListItem,
+        lab::LabSampleSchema,
+        lab::LabFieldSchema,
+        lab::LabResultsSchema
     )),
     modifiers(&BearerAuth, &CommonAnswers)
 )]
@@ -395,7 +405,7 @@ pub enum Door {
     /// A device token, admitted as one of the heavy requests (sync, catalog, photos).
     Device,
     /// A device token or a web session (with the CSRF token on changes): people, devices,
-    /// assignments.
+    /// assignments, review, lab results.
     DeviceOrSession,
 }
 
@@ -533,6 +543,24 @@ pub fn routes() -> Vec<Route> {
             paths::RECORD_RESOLVE,
             Door::DeviceOrSession,
             post(review::resolve),
+        ),
+        route(
+            Method::GET,
+            paths::LAB_SAMPLES,
+            Door::DeviceOrSession,
+            get(lab::list),
+        ),
+        route(
+            Method::GET,
+            paths::LAB_SAMPLE,
+            Door::DeviceOrSession,
+            get(lab::sample),
+        ),
+        route(
+            Method::POST,
+            paths::LAB_SAMPLE_RESULTS,
+            Door::DeviceOrSession,
+            post(lab::enter),
         ),
         route(Method::POST, paths::LOGIN, Door::Open, post(people::login)),
         route(
