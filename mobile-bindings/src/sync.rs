@@ -112,6 +112,22 @@ pub struct Assignment {
     pub note: Option<String>,
     pub assigned_by: String,
     pub assigned_at_ms: i64,
+    /// The planned sampling point, when an admin imported it: position, land use, task.
+    pub planned_point: Option<PlannedPoint>,
+}
+
+/// A planned soil sampling point (计划点位) from the imported point list.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PlannedPoint {
+    pub code: String,
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// Code table `land_use`.
+    pub land_use: Option<String>,
+    /// Code table `monitoring_task`.
+    pub task: Option<String>,
+    pub org_unit: String,
 }
 
 impl From<jingtu_core::Assignment> for Assignment {
@@ -128,6 +144,15 @@ impl From<jingtu_core::Assignment> for Assignment {
             note: a.note,
             assigned_by: a.assigned_by,
             assigned_at_ms: a.assigned_at_ms,
+            planned_point: a.planned_point.map(|p| PlannedPoint {
+                code: p.code,
+                name: p.name,
+                lat: p.lat,
+                lon: p.lon,
+                land_use: p.land_use,
+                task: p.task,
+                org_unit: p.org_unit,
+            }),
         }
     }
 }

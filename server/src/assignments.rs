@@ -66,7 +66,28 @@ pub fn create(
         Ok(v.to_string())
     };
     let target = text("target", &req.target, 64)?;
-    let target_name = req.target_name.trim().chars().take(100).collect::<String>();
+    let mut target_name = req.target_name.trim().chars().take(100).collect::<String>();
+    // A sampling point from the imported list goes with its position, land use and task; it
+    // must lie within the assignment's org unit.
+    let planned_point = match req.target_kind {
+        AssignmentTarget::SamplingPoint => scope.planned_point(&target)?,
+        _ => None,
+    };
+    if let Some(p) = &planned_point {
+        if !org::is_within(&p.org_unit, &req.org_unit) {
+            return Err(AssignError::Invalid(format!(
+                "planned point {} lies in org unit {}, outside {}",
+                p.code, p.org_unit, req.org_unit
+            )));
+        }
+        if target_name.is_empty() {
+            target_name = if p.name.is_empty() {
+                p.code.clone()
+            } else {
+                p.name.clone()
+            };
+        }
+    }
     let kinds =
         jingtu_model::TemplateSet::builtin().map_err(|e| AssignError::Invalid(e.to_string()))?;
     let kind = kinds
@@ -131,6 +152,7 @@ pub fn create(
             .filter(|n| !n.is_empty())
             .map(|n| n.chars().take(500).collect()),
         assigned_by: by.user.clone(),
+        planned_point,
     })?)
 }
 

@@ -14,6 +14,7 @@ pub mod console;
 pub mod lab;
 pub mod people;
 pub mod photos;
+pub mod points;
 pub mod review;
 pub mod serve;
 pub mod storage;

@@ -1774,6 +1774,7 @@ impl World {
                 due_date: None,
                 note: None,
                 assigned_by: "matrix".into(),
+                planned_point: None,
             })
             .unwrap()
             .id

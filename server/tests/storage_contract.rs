@@ -43,6 +43,7 @@ fn keeps_the_contract(make: fn() -> Backend) {
     the_review_queue_filters_counts_and_pages(make());
     kept_counts_agree_with_the_records(make());
     lab_hand_ins_are_found_by_code_within_org_units(make());
+    planned_points_are_replaced_by_code_and_listed_by_org_unit(make());
 }
 
 #[test]
@@ -549,4 +550,42 @@ fn lab_hand_ins_are_found_by_code_within_org_units(b: Backend) {
         (found[0].record.as_str(), found[0].sample.entered),
         (id.as_str(), 6)
     );
+}
+
+fn planned_points_are_replaced_by_code_and_listed_by_org_unit(b: Backend) {
+    use jingtu_protocol::PlannedPoint;
+    let scope = &b.ctx.scope;
+    let point = |code: &str, org: &str, lat: f64| PlannedPoint {
+        code: code.into(),
+        name: String::new(),
+        lat,
+        lon: 112.43,
+        land_use: Some("paddy_0101".into()),
+        task: None,
+        org_unit: org.into(),
+    };
+    let first = [
+        point("YJ-2", "411321102206", 33.1),
+        point("YJ-1", "411321102206", 33.2),
+        point("HL-1", "411321103201", 33.3),
+    ];
+    assert_eq!(scope.import_planned_points(&first).unwrap(), (3, 0));
+    let again = [
+        point("YJ-1", "411321102206", 33.9),
+        point("YJ-3", "411321102000", 33.4),
+    ];
+    assert_eq!(scope.import_planned_points(&again).unwrap(), (1, 1));
+    assert_eq!(scope.planned_point("YJ-1").unwrap().unwrap().lat, 33.9);
+    assert!(scope.planned_point("YJ-9").unwrap().is_none());
+    let codes = |prefix: Option<&str>, after: Option<&str>, limit| -> Vec<String> {
+        scope
+            .planned_points(prefix, after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.code)
+            .collect()
+    };
+    assert_eq!(codes(Some("411321102"), None, 10), ["YJ-1", "YJ-2", "YJ-3"]);
+    assert_eq!(codes(None, Some("HL-1"), 2), ["YJ-1", "YJ-2"]);
+    assert_eq!(codes(None, None, 10).len(), 4);
 }

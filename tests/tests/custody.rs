@@ -322,3 +322,114 @@ fn custody_events_signed_with_a_key_the_phone_did_not_enroll_with_are_refused() 
         chain.findings
     );
 }
+
+/// The admin imports the planned point list and assigns it in one go; the sampler's phone
+/// receives the points with their positions, a record started from one is filled in from the
+/// list, and the way there is worked out offline. A bad list is refused whole, every problem
+/// named with its line.
+#[test]
+fn an_imported_point_list_reaches_the_samplers_phone_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"));
+    server.county(&[("samp_yy", "sampler", "411321102000")]);
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "点位编码,经度,纬度,土地利用类型,行政区划代码\n\
+         YJ-0087,112.4312,33.4886,水田,411321102206\n\
+         YJ-0087,112.4400,33.4900,旱地,411321102206\n\
+         YJ-0088,212.0,33.49,果园,411321102206\n\
+         YJ-0089,112.45,33.49,沙漠,411399999999\n",
+    )
+    .unwrap();
+    let err = server
+        .try_admin(&["points", "import", bad.to_str().unwrap()])
+        .unwrap_err();
+    for want in [
+        "nothing was imported",
+        "line 3: point code YJ-0087 is already at line 2",
+        "line 4: longitude 212",
+        "line 5: land_use '沙漠' is not in code table land_use",
+        "line 5: org unit 411399999999 is not known",
+    ] {
+        assert!(err.contains(want), "{want} in {err}");
+    }
+    assert_eq!(
+        server.admin(&["points", "list"]),
+        "",
+        "nothing of it was stored"
+    );
+
+    let geojson = dir.path().join("points.geojson");
+    std::fs::write(
+        &geojson,
+        r#"{"type": "FeatureCollection", "features": [
+          {"type": "Feature", "geometry": {"type": "Point", "coordinates": [112.4312, 33.4886]},
+           "properties": {"code": "YJ-0087", "name": "杨树沟17号", "land_use": "水田",
+                          "task": "early_warning", "org_unit": "411321102206"}},
+          {"type": "Feature", "geometry": {"type": "Point", "coordinates": [112.4401, 33.4911]},
+           "properties": {"code": "YJ-0088", "land_use": "dryland_0103",
+                          "org_unit": "411321102206"}}]}"#,
+    )
+    .unwrap();
+    let out = server.admin(&[
+        "points",
+        "import",
+        geojson.to_str().unwrap(),
+        "--assign-to",
+        "samp_yy",
+        "--due",
+        "2024-06-30",
+    ]);
+    assert!(
+        out.contains("2 planned points: 2 new, 0 replaced") && out.contains("2 points assigned"),
+        "{out}"
+    );
+    let listed = server.admin(&["points", "list", "--under", "411321102000", "--json"]);
+    let first: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["land_use"], "paddy_0101",
+        "a label became its code: {first}"
+    );
+
+    let phone = enrolled(&server, dir.path(), "phone", "samp_yy");
+    phone.ok(&["sync"]);
+    let held = phone.ok(&["assignments"]);
+    let asg = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["target"] == "YJ-0087")
+        .unwrap_or_else(|| panic!("{held}"));
+    assert_eq!(asg["target_name"], "杨树沟17号");
+    assert_eq!(asg["planned_point"]["lat"], 33.4886);
+    let started = phone.ok(&["start", asg["id"].as_str().unwrap()]);
+    let id = started["id"].as_str().unwrap();
+    let record = phone.ok(&["show", id]);
+    let data = &record["data"];
+    assert_eq!(data["point_code"], "YJ-0087", "{record}");
+    assert_eq!(data["planned_position"]["lon"], 112.4312);
+    assert_eq!(
+        (&data["land_use"], &data["monitoring_task"]),
+        (
+            &serde_json::json!("paddy_0101"),
+            &serde_json::json!("early_warning")
+        )
+    );
+    let way = phone.ok(&[
+        "custody", "guide", id, "--lat", "33.4886", "--lon", "112.4322",
+    ]);
+    assert!(
+        way["exceeded"] == true && way["direction"]["zh"] == "西",
+        "{way}"
+    );
+    assert_eq!(
+        phone.ok(&["custody", "code", id])["sample_code"],
+        "YJ-0087-T1"
+    );
+    phone.ok(&["sync"]);
+
+    // The list can be imported again: the same codes are replaced, not doubled.
+    let again = server.admin(&["points", "import", geojson.to_str().unwrap()]);
+    assert!(again.contains("0 new, 2 replaced"), "{again}");
+}

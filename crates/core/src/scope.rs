@@ -59,7 +59,32 @@ impl DeviceCore {
                 .then(|| a.target.clone()),
             assignment_id: Some(a.id.clone()),
         };
-        self.create_record(&a.kind, &place)
+        let created = self.create_record(&a.kind, &place)?;
+        if let Some(p) = &a.planned_point {
+            // What the point list says of the point, filled in for the sampler: its code,
+            // position (the way there and the offset check read it), land use and task.
+            let mut values = vec![
+                ("point_code", Value::String(p.code.clone())),
+                (
+                    "planned_position",
+                    serde_json::json!({"lat": p.lat, "lon": p.lon}),
+                ),
+            ];
+            if let Some(u) = &p.land_use {
+                values.push(("land_use", Value::String(u.clone())));
+            }
+            if let Some(t) = &p.task {
+                values.push(("monitoring_task", Value::String(t.clone())));
+            }
+            for (path, value) in values {
+                match self.set_field(&created.id, path, &value) {
+                    // A template without the field (another kind of record) just lacks it.
+                    Err(CoreError::UnknownField { .. }) | Ok(_) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(self.store.summary(&created.id)?)
     }
 
     /// Edits the server refused, newest first: of one record or of all; dismissed ones too
@@ -528,6 +553,15 @@ mod tests {
             note: None,
             assigned_by: "sup".into(),
             assigned_at_ms: 1,
+            planned_point: Some(jingtu_protocol::PlannedPoint {
+                code: "P-411321-017".into(),
+                name: String::new(),
+                lat: 33.4886,
+                lon: 112.4312,
+                land_use: Some("paddy_0101".into()),
+                task: Some("early_warning".into()),
+                org_unit: "411321104000".into(),
+            }),
         };
         let mut report = SyncReport::default();
         let update = ScopeUpdate {
@@ -545,6 +579,16 @@ mod tests {
         let view = core.view(&rec.id).unwrap();
         assert_eq!(view.meta.assignment.as_deref(), Some(a.id.as_str()));
         assert_eq!(view.meta.planned_point.as_deref(), Some("P-411321-017"));
+        // The point list's position, land use and task are filled in for the sampler.
+        assert_eq!(view.data["point_code"], "P-411321-017");
+        assert_eq!(view.data["planned_position"]["lat"], 33.4886);
+        assert_eq!(
+            (&view.data["land_use"], &view.data["monitoring_task"]),
+            (
+                &serde_json::json!("paddy_0101"),
+                &serde_json::json!("early_warning")
+            )
+        );
         assert_eq!(view.meta.org_unit.as_deref(), Some("411321104000"));
         assert!(matches!(
             core.create_record_for("nope"),

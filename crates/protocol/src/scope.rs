@@ -71,6 +71,31 @@ pub struct Assignment {
     pub note: Option<String>,
     pub assigned_by: String,
     pub assigned_at_ms: i64,
+    /// The planned sampling point, when the target is one an admin imported: where it is,
+    /// its land use and task, for the record made from the assignment and the way there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_point: Option<PlannedPoint>,
+}
+
+/// A planned soil sampling point (计划点位), as imported from the point list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedPoint {
+    /// The point code, unique in the list (`411321YJ0087`).
+    pub code: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// CGCS2000 decimal degrees.
+    pub lat: f64,
+    pub lon: f64,
+    /// Code table `land_use` (`paddy_0101`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub land_use: Option<String>,
+    /// Code table `monitoring_task` (`early_warning`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// The 12-digit code of the org unit the point lies in.
+    pub org_unit: String,
 }
 
 /// A record sent whole because it entered the device's scope (its chunks lie below the

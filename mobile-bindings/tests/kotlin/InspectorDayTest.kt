@@ -332,19 +332,32 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
 
     // An assignment reaches the sampler's device through sync, read-only, and its record
     // carries it.
+    // The admin imports the planned point list first: the assignment carries the point's
+    // position, land use and task.
+    val points = tmp.resolve("points.csv")
+    Files.writeString(points, "点位编码,点位名称,纬度,经度,土地利用类型,监测任务,行政区划代码\n" +
+        "NZ-017,17号点位,33.4886,112.4312,水田,early_warning,411321102206\n")
+    admin(serverBin, dataDir, "points", "import", points.toString())
     val asg = admin(serverBin, dataDir, "assign", "samp_yy", "--kind", "soil_sample",
-        "--target-kind", "sampling_point", "--target", "NZ-017", "--name", "17号点位",
+        "--target-kind", "sampling_point", "--target", "NZ-017",
         "--org", "411321102000", "--due", "2024-06-30")
     val sampSync = samp.sync(null)
     val held = samp.assignments()
     check("the sampler received the assignment (${sampSync.assignments})",
         held.size == 1 && held[0].id == asg && held[0].targetKindLabel == "采样点位" &&
         held[0].dueDate == "2024-06-30")
+    check("with the planned point's position, land use and task (${held[0].plannedPoint})",
+        held[0].plannedPoint?.lat == 33.4886 && held[0].plannedPoint?.landUse == "paddy_0101" &&
+        held[0].targetName == "17号点位")
     val soil = samp.createRecordForAssignment(asg)
     val soilView = samp.view(soil.id)
     check("a record created from it carries it",
         soilView.assignmentId == asg && soilView.plannedPoint == "NZ-017" &&
         soilView.orgUnit == "411321102000")
+    check("and is filled in from the point list (${soilView.dataJson})",
+        soilView.dataJson.contains("planned_position") && soilView.dataJson.contains("33.4886") &&
+        soilView.dataJson.contains("paddy_0101") && soilView.dataJson.contains("early_warning") &&
+        soilView.dataJson.contains("NZ-017"))
     check("the assignment's record is accepted", samp.sync(null).refused.isEmpty())
     expectThrows<JingtuException.NotFound>("an unknown assignment is refused") {
         samp.createRecordForAssignment("0190a000-0000-7000-8000-000000000000")
@@ -363,7 +376,6 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     samp.setField(soil2.id, "qc_type", text("field_duplicate"))
     check("a field duplicate gets its own code", samp.assignSampleCode(soil2.id) == "NZ-017-T1P")
     // Walking to the planned point: the way from each fix, and the offset check.
-    samp.setField(soil.id, "planned_position", FieldValue.Json("{\"lat\":33.4886,\"lon\":112.4312}"))
     val far = samp.plannedPointGuide(soil.id, 33.4886, 112.4322, 4.0)
     check("92.8 m away, walk west, an offset reason needed (${far.distanceM} m ${far.directionZh})",
         Math.abs(far.distanceM - 92.8) < 0.3 && far.directionZh == "西" && far.exceeded && far.accuracyOk == true)

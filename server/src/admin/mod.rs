@@ -22,6 +22,10 @@ pub enum Admin {
     /// Org units (province > city > county > township > village): import, list.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Planned soil sampling points (计划点位): import the point list, list it. An assignment
+    /// of a point carries its position, land use and task to the sampler's device.
+    #[command(subcommand)]
+    Points(PointsCommand),
     /// Users: create, list, set a password, disable.
     #[command(subcommand)]
     User(UserCommand),
@@ -152,6 +156,32 @@ pub enum OrgCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum PointsCommand {
+    /// Insert or replace points from a CSV file (headings code, name, lat, lon, land_use,
+    /// task, org_unit, or 点位编码, 点位名称, 纬度, 经度, 土地利用类型, 监测任务, 行政区划代码) or a
+    /// GeoJSON FeatureCollection of Points with those properties. Land use and task by code or
+    /// by Chinese name. All or nothing: every problem is listed with its line.
+    Import {
+        file: PathBuf,
+        /// Also assign every point of the file to this sampler (a soil_sample assignment each,
+        /// in the point's org unit).
+        #[arg(long)]
+        assign_to: Option<String>,
+        /// The assignments' due date, YYYY-MM-DD.
+        #[arg(long, requires = "assign_to")]
+        due: Option<String>,
+    },
+    /// List points in code order.
+    List {
+        /// Only points within this org unit.
+        #[arg(long)]
+        under: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TemplateCommand {
     /// Publish a template file (schemas/README.md). It is checked against the current code
     /// tables; a kind and version that exists is never changed: publish the next version.
@@ -265,6 +295,14 @@ pub fn run(config: &Config, cmd: Admin) -> Result<()> {
         Admin::CodeTables(CodeTablesCommand::Show) => work::code_tables_show(ctx),
         Admin::Org(OrgCommand::Import { file }) => work::org_import(ctx, &file),
         Admin::Org(OrgCommand::List { under, json }) => work::org_list(ctx, under.as_deref(), json),
+        Admin::Points(PointsCommand::Import {
+            file,
+            assign_to,
+            due,
+        }) => work::points_import(ctx, &file, assign_to.as_deref(), due),
+        Admin::Points(PointsCommand::List { under, json }) => {
+            work::points_list(ctx, under.as_deref(), json)
+        }
         Admin::User(UserCommand::Create {
             name,
             role,

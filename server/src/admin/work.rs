@@ -211,3 +211,84 @@ pub(super) fn org_list(ctx: &Context, under: Option<&str>, json: bool) -> Result
     }
     Ok(())
 }
+
+pub(super) fn points_import(
+    ctx: &Context,
+    file: &Path,
+    assign_to: Option<&str>,
+    due: Option<String>,
+) -> Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {} (UTF-8 CSV or GeoJSON)", file.display()))?;
+    let (points, new, replaced) =
+        crate::points::import(ctx, &text).with_context(|| format!("in {}", file.display()))?;
+    ctx.auth
+        .audit(&system(AuditAction::PointsImport).detail(json!({
+            "file": file.display().to_string(),
+            "new": new,
+            "replaced": replaced,
+        })))?;
+    println!(
+        "{} planned points: {new} new, {replaced} replaced",
+        points.len()
+    );
+    if let Some(user) = assign_to {
+        let bar = indicatif::ProgressBar::new(points.len() as u64);
+        for p in &points {
+            crate::assignments::create(
+                &*ctx.auth,
+                &*ctx.scope,
+                &Actor::system(),
+                &crate::assignments::AssignmentRequest {
+                    assignee: user.to_string(),
+                    target_kind: jingtu_protocol::AssignmentTarget::SamplingPoint,
+                    target: p.code.clone(),
+                    target_name: String::new(),
+                    kind: "soil_sample".into(),
+                    org_unit: p.org_unit.clone(),
+                    due_date: due.clone(),
+                    note: None,
+                },
+            )
+            .with_context(|| format!("assigning point {} to {user}", p.code))?;
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        println!("{} points assigned to {user}", points.len());
+    }
+    Ok(())
+}
+
+pub(super) fn points_list(ctx: &Context, under: Option<&str>, json: bool) -> Result<()> {
+    let prefix = match under {
+        Some(code) => Some(org::prefix_of(code)?.to_string()),
+        None => None,
+    };
+    let mut after: Option<String> = None;
+    loop {
+        let page = ctx
+            .scope
+            .planned_points(prefix.as_deref(), after.as_deref(), 1000)?;
+        for p in &page {
+            if json {
+                println!("{}", serde_json::to_string(p)?);
+            } else {
+                println!(
+                    "{}  {:.6},{:.6}  {}  {}  {}  {}",
+                    p.code,
+                    p.lat,
+                    p.lon,
+                    p.land_use.as_deref().unwrap_or("-"),
+                    p.task.as_deref().unwrap_or("-"),
+                    p.org_unit,
+                    p.name
+                );
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 1000 => after = Some(last.code.clone()),
+            _ => break,
+        }
+    }
+    Ok(())
+}

@@ -626,10 +626,12 @@ pub enum AuditAction {
     ReviewAction,
     /// A template or code tables published for devices.
     CatalogPublished,
+    /// Planned sampling points imported.
+    PointsImport,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 19] = [
+    pub const ALL: [AuditAction; 20] = [
         AuditAction::Enroll,
         AuditAction::EnrollRefused,
         AuditAction::Login,
@@ -649,6 +651,7 @@ impl AuditAction {
         AuditAction::PushRefused,
         AuditAction::ReviewAction,
         AuditAction::CatalogPublished,
+        AuditAction::PointsImport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -672,6 +675,7 @@ impl AuditAction {
             AuditAction::PushRefused => "push_refused",
             AuditAction::ReviewAction => "review_action",
             AuditAction::CatalogPublished => "catalog_published",
+            AuditAction::PointsImport => "points_import",
         }
     }
 

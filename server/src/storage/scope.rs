@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use jingtu_protocol::{Assignment, AssignmentTarget};
+use jingtu_protocol::{Assignment, AssignmentTarget, PlannedPoint};
 
 use super::StorageError;
 
@@ -25,6 +25,8 @@ pub struct NewAssignment {
     pub due_date: Option<String>,
     pub note: Option<String>,
     pub assigned_by: String,
+    /// The planned point the target names, when one was imported.
+    pub planned_point: Option<PlannedPoint>,
 }
 
 /// One key of a user's scope.
@@ -93,6 +95,21 @@ pub trait ScopeStore: Send + Sync + 'static {
     fn record_place(&self, id: &str) -> Result<Option<RecordPlace>, StorageError>;
     /// Where the records holding a photo belong.
     fn photo_places(&self, sha256: &str) -> Result<Vec<RecordPlace>, StorageError>;
+    /// Stores planned points in one transaction, replacing those with the same codes;
+    /// returns how many were new and how many replaced.
+    fn import_planned_points(
+        &self,
+        points: &[PlannedPoint],
+    ) -> Result<(usize, usize), StorageError>;
+    fn planned_point(&self, code: &str) -> Result<Option<PlannedPoint>, StorageError>;
+    /// Planned points whose org unit starts with `prefix` (all with none), in code order,
+    /// after `after`, at most `limit`.
+    fn planned_points(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PlannedPoint>, StorageError>;
 }
 
 impl ScopeKey {

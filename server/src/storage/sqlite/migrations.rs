@@ -231,6 +231,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
      PRAGMA writable_schema = OFF;",
     // 8 -> 9: the key each device signs custody events with, registered at enrollment.
     "ALTER TABLE device_tokens ADD COLUMN signing_key TEXT;",
+    // 9 -> 10: the planned sampling points an admin imports (code, position, land use, task,
+    // org unit), and the point an assignment was given with, as it was then (JSON).
+    "CREATE TABLE planned_points (
+         code        TEXT PRIMARY KEY,
+         name        TEXT NOT NULL,
+         lat         REAL NOT NULL,
+         lon         REAL NOT NULL,
+         land_use    TEXT,
+         task        TEXT,
+         org_unit    TEXT NOT NULL,
+         imported_at INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX planned_points_org ON planned_points(org_unit, code);
+     ALTER TABLE assignments ADD COLUMN planned_point TEXT;",
 ];
 
 /// Brings the database up to the newest schema, one transaction per step.

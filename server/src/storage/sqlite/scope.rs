@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use jingtu_protocol::{Assignment, AssignmentTarget};
+use jingtu_protocol::{Assignment, AssignmentTarget, PlannedPoint};
 use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, lock, now_ms};
@@ -10,7 +10,7 @@ use crate::storage::StorageError;
 use crate::storage::scope::{NewAssignment, RecordPlace, ScopeKey, ScopeStore};
 
 const ASSIGNMENT_COLUMNS: &str = "id, target_kind, target, target_name, kind, org_unit, \
-     assignee, due_date, note, assigned_by, assigned_at, removed_at";
+     assignee, due_date, note, assigned_by, assigned_at, removed_at, planned_point";
 
 fn read_assignment(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Assignment, bool)> {
     let kind: String = r.get(1)?;
@@ -27,9 +27,26 @@ fn read_assignment(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Assignment, bool)
             note: r.get(8)?,
             assigned_by: r.get(9)?,
             assigned_at_ms: r.get(10)?,
+            planned_point: r
+                .get::<_, Option<String>>(12)?
+                .and_then(|j| serde_json::from_str(&j).ok()),
         },
         r.get::<_, Option<i64>>(11)?.is_some(),
     ))
+}
+
+const POINT_COLUMNS: &str = "code, name, lat, lon, land_use, task, org_unit";
+
+fn read_point(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlannedPoint> {
+    Ok(PlannedPoint {
+        code: r.get(0)?,
+        name: r.get(1)?,
+        lat: r.get(2)?,
+        lon: r.get(3)?,
+        land_use: r.get(4)?,
+        task: r.get(5)?,
+        org_unit: r.get(6)?,
+    })
 }
 
 /// An assignment by id, and whether it was taken back.
@@ -88,8 +105,8 @@ impl ScopeStore for SqliteStore {
         let tx = conn.transaction()?;
         tx.execute(
             "INSERT INTO assignments (id, target_kind, target, target_name, kind, org_unit,
-                 assignee, due_date, note, assigned_by, assigned_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 assignee, due_date, note, assigned_by, assigned_at, planned_point)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 id,
                 a.target_kind.as_str(),
@@ -101,7 +118,10 @@ impl ScopeStore for SqliteStore {
                 a.due_date,
                 a.note,
                 a.assigned_by,
-                at
+                at,
+                a.planned_point
+                    .as_ref()
+                    .and_then(|p| serde_json::to_string(p).ok())
             ],
         )?;
         log(&tx, &a.assignee, &ScopeKey::Assignment(id.clone()), true)?;
@@ -118,6 +138,7 @@ impl ScopeStore for SqliteStore {
             note: a.note.clone(),
             assigned_by: a.assigned_by.clone(),
             assigned_at_ms: at,
+            planned_point: a.planned_point.clone(),
         })
     }
 
@@ -293,6 +314,65 @@ impl ScopeStore for SqliteStore {
         Ok(places)
     }
 
+    fn import_planned_points(
+        &self,
+        points: &[PlannedPoint],
+    ) -> Result<(usize, usize), StorageError> {
+        let at = now_ms();
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let (mut new, mut replaced) = (0, 0);
+        {
+            let mut exists = tx.prepare_cached("SELECT 1 FROM planned_points WHERE code = ?1")?;
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO planned_points
+                     (code, name, lat, lon, land_use, task, org_unit, imported_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for p in points {
+                if exists.exists([&p.code])? {
+                    replaced += 1;
+                } else {
+                    new += 1;
+                }
+                put.execute(params![
+                    p.code, p.name, p.lat, p.lon, p.land_use, p.task, p.org_unit, at
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok((new, replaced))
+    }
+
+    fn planned_point(&self, code: &str) -> Result<Option<PlannedPoint>, StorageError> {
+        let conn = self.reader();
+        Ok(conn
+            .prepare_cached(&format!(
+                "SELECT {POINT_COLUMNS} FROM planned_points WHERE code = ?1"
+            ))?
+            .query_row([code], read_point)
+            .optional()?)
+    }
+
+    fn planned_points(
+        &self,
+        prefix: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<PlannedPoint>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {POINT_COLUMNS} FROM planned_points
+             WHERE (?1 IS NULL OR substr(org_unit, 1, length(?1)) = ?1)
+               AND (?2 IS NULL OR code > ?2)
+             ORDER BY code LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(params![prefix, after, limit as i64], read_point)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     fn record_place(&self, id: &str) -> Result<Option<RecordPlace>, StorageError> {
         let conn = self.reader();
         Ok(conn
@@ -339,6 +419,7 @@ mod tests {
             due_date: Some("2024-06-30".into()),
             note: None,
             assigned_by: "sup".into(),
+            planned_point: None,
         }
     }
 

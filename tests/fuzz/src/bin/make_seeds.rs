@@ -393,6 +393,7 @@ fn protocol_seeds(root: &Path, pushes: &[Vec<u8>]) {
                 note: None,
                 assigned_by: "王审核".into(),
                 assigned_at_ms: T0,
+                planned_point: None,
             }],
             evict: vec![RECORD_ID.into()],
             records: vec![],
