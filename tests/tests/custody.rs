@@ -321,6 +321,45 @@ fn custody_events_signed_with_a_key_the_phone_did_not_enroll_with_are_refused() 
         "{:?}",
         chain.findings
     );
+
+    // Carried by file: a third device, enrolled with its own key, writes a step and gives the
+    // record to `other`, which pushes it: its key is the one that device enrolled with.
+    let third = server.enrolled_device(&dir.path().join("third"), "samp_yy");
+    third.sync(&mut |_| true).unwrap();
+    let split = third
+        .add_custody_event(&id, &CustodyStep::Split { parts: 4 })
+        .unwrap();
+    other.import(&third.export(&id).unwrap()).unwrap();
+    let report = other.sync(&mut |_| true).unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    assert!(
+        other
+            .custody(&id)
+            .unwrap()
+            .events
+            .iter()
+            .any(|e| e.id == split.id)
+    );
+    // The tampered phone's next event, carried the same way before the phone syncs, names a
+    // device whose enrolled key is not the one it is signed with: refused, whoever pushes it.
+    phone.sync(&mut |_| true).unwrap();
+    phone
+        .add_custody_event(&id, &CustodyStep::FineGround { mesh: 100 })
+        .unwrap();
+    let forged = other.import(&phone.export(&id).unwrap()).unwrap();
+    assert!(forged.new_changes > 0);
+    let report = other.sync(&mut |_| true).unwrap();
+    let refused = report
+        .refused
+        .iter()
+        .find(|r| r.record == id)
+        .unwrap_or_else(|| panic!("{:?}", report.refused));
+    assert_eq!(refused.rule.as_deref(), Some("custody_signature"));
+    assert!(
+        refused.message.contains("did not enroll with")
+            && refused.message.contains(&phone.device_id()),
+        "{refused:?}"
+    );
 }
 
 /// The admin imports the planned point list and assigns it in one go; the sampler's phone

@@ -551,6 +551,9 @@ pub trait AuthStore: OrgStore + AuditLog {
         expires_at_ms: i64,
     ) -> Result<EnrollmentCodeInfo, StorageError>;
     fn enrollment_code(&self, id: i64) -> Result<Option<EnrollmentCodeInfo>, StorageError>;
+    /// Every custody signing key device `device_id` ever enrolled with (revoked tokens too:
+    /// a revocation shuts the device out, it does not unsign what it wrote before).
+    fn device_signing_keys(&self, device_id: &str) -> Result<Vec<String>, StorageError>;
     /// Exchanges a code for a device token bound to its user and `device.device_id`, in one
     /// transaction: the code is used up, live tokens of the same user and device are revoked.
     /// The same device may present a used code again within `retry_window_ms` of its use (an

@@ -240,7 +240,7 @@ fn decide(
         }
         if meta.kind == crate::lab::SAMPLE_KIND
             && let Some((path, message)) =
-                custody_unsigned(applied.before.as_ref(), &applied.doc, actor)
+                custody_unsigned(&*ctx.auth, applied.before.as_ref(), &applied.doc, actor)?
         {
             audit_refusal(
                 ctx,
@@ -296,18 +296,20 @@ fn decide(
 pub const CUSTODY_SIGNATURE: &str = "custody_signature";
 
 /// The first custody event the push adds that is not signed as it must be: its hash must
-/// match its content and its signature its key, and an event of the pushing device must
-/// carry the key that device registered at enrollment. Events of other devices (a record
-/// carried by file) are checked for their own signatures.
+/// match its content and its signature its key, and an event must carry a key its device
+/// registered at enrollment: the pushing device's own, or, for an event of another device (a
+/// record carried by file), one that device enrolled with. An event of a device that never
+/// enrolled here is checked for its own signature only.
 fn custody_unsigned(
+    auth: &dyn crate::storage::AuthStore,
     before: Option<&jingtu_doc::RecordDoc>,
     after: &jingtu_doc::RecordDoc,
     actor: &Actor,
-) -> Option<(String, String)> {
+) -> Result<Option<(String, String)>, crate::storage::StorageError> {
     // Existing events cannot change (custody_append_only): a push that adds none has
     // nothing to verify, and most pushes of a sample add none.
     if before.map_or(0, |b| b.custody_len()) == after.custody_len() {
-        return None;
+        return Ok(None);
     }
     let old_chain = before.map(|b| b.custody());
     let old: std::collections::HashSet<String> = old_chain
@@ -318,31 +320,52 @@ fn custody_unsigned(
     // A chain that verified before the push verifies after it: no new event may be
     // unreadable, altered, wrongly linked or forged.
     if old_chain.as_ref().is_none_or(|c| c.intact) && !chain.intact {
-        let f = chain
+        if let Some(f) = chain
             .findings
             .iter()
-            .find(|f| f.severity == jingtu_model::Severity::Error)?;
-        return Some((format!("custody/{}", f.event), f.message.en.clone()));
+            .find(|f| f.severity == jingtu_model::Severity::Error)
+        {
+            return Ok(Some((format!("custody/{}", f.event), f.message.en.clone())));
+        }
     }
+    let mut others: std::collections::HashMap<&str, Vec<String>> = Default::default();
     for e in chain.events.iter().filter(|e| !old.contains(&e.id)) {
         let path = format!("custody/{}", e.id);
         if !e.signed {
-            return Some((
+            return Ok(Some((
                 path,
                 "a custody event must be signed by the device that writes it".into(),
-            ));
+            )));
         }
-        if actor.device_id.as_deref() == Some(e.device.as_str())
-            && let Some(registered) = &actor.signing_key
-            && e.key.as_deref() != Some(registered.as_str())
-        {
-            return Some((
+        if actor.device_id.as_deref() == Some(e.device.as_str()) {
+            if let Some(registered) = &actor.signing_key
+                && e.key.as_deref() != Some(registered.as_str())
+            {
+                return Ok(Some((
+                    path,
+                    "the custody event is signed with a key this device did not enroll with".into(),
+                )));
+            }
+            continue;
+        }
+        let keys = match others.entry(e.device.as_str()) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(auth.device_signing_keys(&e.device)?)
+            }
+        };
+        if !keys.is_empty() && !e.key.as_ref().is_some_and(|k| keys.contains(k)) {
+            return Ok(Some((
                 path,
-                "the custody event is signed with a key this device did not enroll with".into(),
-            ));
+                format!(
+                    "the custody event names device {} but is signed with a key that device did \
+                     not enroll with",
+                    e.device
+                ),
+            )));
         }
     }
-    None
+    Ok(None)
 }
 
 /// The status events a push adds other than submissions (approve, return, reopen), with the

@@ -504,6 +504,18 @@ impl AuthStore for SqliteStore {
         })
     }
 
+    fn device_signing_keys(&self, device_id: &str) -> Result<Vec<String>, StorageError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT signing_key FROM device_tokens
+             WHERE device_id = ?1 AND signing_key IS NOT NULL ORDER BY signing_key",
+        )?;
+        let keys = stmt
+            .query_map([device_id], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(keys)
+    }
+
     fn enrollment_code(&self, id: i64) -> Result<Option<EnrollmentCodeInfo>, StorageError> {
         let conn = self.reader();
         Ok(conn
