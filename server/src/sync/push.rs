@@ -319,14 +319,14 @@ fn custody_unsigned(
     let chain = after.custody();
     // A chain that verified before the push verifies after it: no new event may be
     // unreadable, altered, wrongly linked or forged.
-    if old_chain.as_ref().is_none_or(|c| c.intact) && !chain.intact {
-        if let Some(f) = chain
+    if old_chain.as_ref().is_none_or(|c| c.intact)
+        && !chain.intact
+        && let Some(f) = chain
             .findings
             .iter()
             .find(|f| f.severity == jingtu_model::Severity::Error)
-        {
-            return Ok(Some((format!("custody/{}", f.event), f.message.en.clone())));
-        }
+    {
+        return Ok(Some((format!("custody/{}", f.event), f.message.en.clone())));
     }
     let mut others: std::collections::HashMap<&str, Vec<String>> = Default::default();
     for e in chain.events.iter().filter(|e| !old.contains(&e.id)) {
