@@ -180,8 +180,25 @@ impl Reach {
         self.own.iter().any(|a| a.id == id)
     }
 
-    /// May the actor write (and so see) a record that is in `place`?
+    /// May the actor write (and so see) a record that is in `place`? Its owner, the holder
+    /// of its assignment, a supervisor over its org unit, or a receiver it was handed over to.
     pub fn may_write(&self, place: &RecordPlace) -> bool {
+        self.may_write_as_worker(place) || self.holds(place)
+    }
+
+    /// Does the actor write the record only as a receiver it was handed over to (custody
+    /// events only)?
+    pub fn holds_only(&self, place: &RecordPlace) -> bool {
+        self.holds(place) && !self.may_write_as_worker(place)
+    }
+
+    /// A field user or supervisor to whom the sample was handed over by name.
+    fn holds(&self, place: &RecordPlace) -> bool {
+        !matches!(self.actor.role, Role::Admin | Role::Lab)
+            && place.holders.iter().any(|h| h == &self.actor.user)
+    }
+
+    fn may_write_as_worker(&self, place: &RecordPlace) -> bool {
         let a = &self.actor;
         match a.role {
             Role::Admin => true,
@@ -306,9 +323,24 @@ mod tests {
             owner: Some(owner.into()),
             org_unit: org.map(str::to_string),
             assignment: asg.map(str::to_string),
+            holders: vec!["rx".into()],
         };
         assert!(reach.may_write(&place("u", Some("411321103201"), None)));
         assert!(!reach.may_write(&place("w", Some("411321102206"), None)));
         assert!(!reach.may_write(&place("w", None, Some("a1"))));
+        // A sample handed over to them by name: they write its custody, and only that.
+        let mut received = place("w", Some("411321103201"), None);
+        received.holders.push("u".into());
+        assert!(reach.may_write(&received) && reach.holds_only(&received));
+        assert!(!reach.holds_only(&place("u", None, None)));
+        let lab = Reach {
+            actor: actor(Role::Lab, &[]),
+            own: vec![],
+            read: ReadScope::All,
+        };
+        assert!(
+            !lab.may_write(&received),
+            "lab staff work under blind codes only"
+        );
     }
 }

@@ -86,8 +86,7 @@ pub struct LabField {
 
 /// The lab hand-ins a sample's chain holds, with how many results it has: what the record's
 /// index keeps for the lab's list.
-pub fn hand_ins(doc: &RecordDoc) -> Vec<LabSampleIndex> {
-    let chain = doc.custody();
+pub fn hand_ins(doc: &RecordDoc, chain: &jingtu_doc::CustodyChain) -> Vec<LabSampleIndex> {
     let mut out: Vec<LabSampleIndex> = Vec::new();
     for e in &chain.events {
         if let CustodyStep::LabHandIn { blind_code, lab } = &e.step {

@@ -275,6 +275,7 @@ fn the_review_queue_filters_counts_and_pages(b: Backend) {
         author: "li".into(),
         submitted_at_ms: None,
         lab_samples: Vec::new(),
+        custody_to: Vec::new(),
     };
     let ids: Vec<String> = (0..5)
         .map(|i| format!("0190f000-0000-7000-8000-00000000000{i}"))
@@ -400,6 +401,7 @@ fn kept_counts_agree_with_the_records(b: Backend) {
                 author: "li".into(),
                 submitted_at_ms: None,
                 lab_samples: Vec::new(),
+                custody_to: Vec::new(),
             });
             match records.commit_chunks("dev", &[c]).unwrap()[0] {
                 Commit::Stored(seq) => *v = Some(seq),
@@ -498,6 +500,7 @@ fn lab_hand_ins_are_found_by_code_within_org_units(b: Backend) {
             author: "samp".into(),
             submitted_at_ms: None,
             lab_samples: vec![hand_in(code, 100 + i as i64, 0)],
+            custody_to: Vec::new(),
         });
         match records.commit_chunks("dev", &[c]).unwrap()[0] {
             Commit::Stored(seq) => version.push((id, seq)),
@@ -539,6 +542,7 @@ fn lab_hand_ins_are_found_by_code_within_org_units(b: Backend) {
         author: "samp".into(),
         submitted_at_ms: None,
         lab_samples: vec![hand_in("MB-1", 100, 6)],
+        custody_to: Vec::new(),
     });
     assert!(matches!(
         records.commit_chunks("lab", &[c]).unwrap()[0],

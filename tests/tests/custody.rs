@@ -472,3 +472,104 @@ fn an_imported_point_list_reaches_the_samplers_phone_with_positions() {
     let again = server.admin(&["points", "import", geojson.to_str().unwrap()]);
     assert!(again.contains("0 new, 2 replaced"), "{again}");
 }
+
+/// A sample handed over by name to a user of another township's preparation room reaches
+/// that user's device at its next sync (and no other sample does); the receiver confirms and
+/// logs preparation, and the server takes custody events from them and nothing else.
+#[test]
+fn the_receiver_named_at_hand_over_holds_the_sample_and_writes_only_its_custody() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"));
+    server.county(&[
+        ("samp_yy", "sampler", "411321102000"),
+        ("prep_hl", "sampler", "411321103000"),
+    ]);
+    let phone = enrolled(&server, dir.path(), "phone", "samp_yy");
+    let room = enrolled(&server, dir.path(), "room", "prep_hl");
+    let new_sample = |point: &str| {
+        let id = phone.ok(&["new", "soil_sample", "--org-unit", "411321102206"])["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        phone.ok(&["set", &id, "point_code", point]);
+        phone.ok(&["custody", "code", &id]);
+        phone.ok(&["custody", "add", &id, "--step", r#"{"step": "collected"}"#]);
+        id
+    };
+    let (a, b) = (new_sample("YJ-0087"), new_sample("YJ-0088"));
+    phone.ok(&["sync"]);
+    room.ok(&["sync"]);
+    assert_eq!(
+        room.ok(&["list"]).as_array().unwrap().len(),
+        0,
+        "another township's samples are not the room's"
+    );
+    phone.ok(&[
+        "custody",
+        "handover",
+        &a,
+        "--batch",
+        "JJ-2024-09",
+        "--to",
+        "prep_hl",
+        "--to-org",
+        "皇路店镇制备室",
+    ]);
+    phone.ok(&["sync"]);
+
+    let got = room.ok(&["sync"]);
+    assert_eq!(got["records_received"], 1, "{got}");
+    let held = room.ok(&["list"]);
+    let ids: Vec<&str> = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [a.as_str()], "only the sample handed to them: {held}");
+    assert_ne!(ids[0], b);
+    let found = room.ok(&["custody", "find", "YJ-0087-T1"]);
+    assert_eq!(found["id"], a.as_str());
+    room.ok(&[
+        "custody",
+        "receive",
+        &a,
+        "--batch",
+        "JJ-2024-09",
+        "--received",
+        "1",
+        "--scanned",
+    ]);
+    room.ok(&[
+        "custody",
+        "add",
+        &a,
+        "--step",
+        r#"{"step": "air_dried", "started_at_ms": 1720000000000, "ended_at_ms": 1720200000000, "weight_before_g": 1150, "weight_after_g": 980}"#,
+    ]);
+    let pushed = room.ok(&["sync"]);
+    assert_eq!(pushed["refused"].as_array().unwrap().len(), 0, "{pushed}");
+    phone.ok(&["sync"]);
+    let chain = phone.ok(&["custody", "show", &a]);
+    let steps: Vec<&str> = chain["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"]["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["collected", "handed_over", "received", "air_dried"]);
+    assert_eq!(chain["intact"], true, "{chain}");
+
+    // Anything else of the sample is not the receiver's to change.
+    room.ok(&["set", &a, "notes", "改一下"]);
+    let (ok, out) = room.run(&["sync"], true);
+    assert!(!ok, "{out}");
+    let refused: serde_json::Value =
+        serde_json::from_str(out.trim().lines().next().unwrap()).unwrap();
+    let r = &refused["refused"][0];
+    assert_eq!(
+        (r["code"].as_str(), r["rule"].as_str()),
+        (Some("forbidden"), Some("custody_holder")),
+        "{refused}"
+    );
+}

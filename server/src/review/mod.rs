@@ -97,13 +97,25 @@ pub fn index_of(doc: &RecordDoc, templates: &TemplateSet) -> RecordIndex {
         });
     let events = doc.events();
     let status = events.iter().fold(Status::Draft, |s, e| s.after(e.kind));
-    let lab_samples = if template
+    let (lab_samples, custody_to) = if template
         .as_ref()
         .is_some_and(|t| t.kind == crate::lab::SAMPLE_KIND)
+        && doc.custody_len() > 0
     {
-        crate::lab::hand_ins(doc)
+        let chain = doc.custody();
+        // The receivers a sample was handed over to by name (交接 to_person): they hold it.
+        let mut to: Vec<String> = Vec::new();
+        for e in &chain.events {
+            if let jingtu_model::CustodyStep::HandedOver(h) = &e.step {
+                let name = h.to_person.trim();
+                if !name.is_empty() && !to.iter().any(|t| t == name) {
+                    to.push(name.to_string());
+                }
+            }
+        }
+        (crate::lab::hand_ins(doc, &chain), to)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     RecordIndex {
         status,
@@ -116,6 +128,7 @@ pub fn index_of(doc: &RecordDoc, templates: &TemplateSet) -> RecordIndex {
             .find(|e| e.kind == EventKind::Submitted)
             .map(|e| e.at_ms),
         lab_samples,
+        custody_to,
     }
 }
 

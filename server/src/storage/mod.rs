@@ -99,6 +99,9 @@ pub struct RecordIndex {
     pub submitted_at_ms: Option<i64>,
     /// A soil sample's lab hand-ins (one, as a rule), for the lab's blind-code pages.
     pub lab_samples: Vec<LabSampleIndex>,
+    /// The names a soil sample was handed over to: those who are users here hold it (it
+    /// reaches their devices, and they add its custody events).
+    pub custody_to: Vec<String>,
 }
 
 /// A sample handed in to a lab under a blind code (送检), as the record's chain says.

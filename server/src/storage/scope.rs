@@ -36,6 +36,8 @@ pub enum ScopeKey {
     Assignment(String),
     /// The records within an org unit (a division code; for supervisors).
     Org(String),
+    /// A soil sample handed over to the user by name (交接 to them): its receiver holds it.
+    Custody(String),
 }
 
 /// Which feed chunks a device receives.
@@ -53,12 +55,14 @@ pub enum ReadScope {
 }
 
 /// What the server knows of where a record belongs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordPlace {
     /// The user whose device first pushed it.
     pub owner: Option<String>,
     pub org_unit: Option<String>,
     pub assignment: Option<String>,
+    /// The users a soil sample was handed over to by name (its receivers), who hold it.
+    pub holders: Vec<String>,
 }
 
 /// Assignments and the scope log.
@@ -117,12 +121,13 @@ impl ScopeKey {
         match self {
             ScopeKey::Assignment(_) => "assignment",
             ScopeKey::Org(_) => "org",
+            ScopeKey::Custody(_) => "custody",
         }
     }
 
     pub(crate) fn target(&self) -> &str {
         match self {
-            ScopeKey::Assignment(t) | ScopeKey::Org(t) => t,
+            ScopeKey::Assignment(t) | ScopeKey::Org(t) | ScopeKey::Custody(t) => t,
         }
     }
 
@@ -130,13 +135,16 @@ impl ScopeKey {
         match kind {
             "assignment" => Some(ScopeKey::Assignment(target)),
             "org" => Some(ScopeKey::Org(target)),
+            "custody" => Some(ScopeKey::Custody(target)),
             _ => None,
         }
     }
 
-    /// Does a record in `place` match this key?
+    /// Does a record in `place` match this key? (A custody key names its record, not a
+    /// place: the place's holders say who holds it.)
     pub fn matches(&self, place: &RecordPlace) -> bool {
         match self {
+            ScopeKey::Custody(_) => false,
             ScopeKey::Assignment(a) => place.assignment.as_deref() == Some(a.as_str()),
             ScopeKey::Org(code) => place
                 .org_unit

@@ -199,6 +199,7 @@ impl RecordStore for SqliteStore {
             "SELECT f.seq, f.record_id, f.device, length(f.bytes),
                     coalesce(?3 OR r.owner = ?4
                      OR r.assignment IN (SELECT value FROM json_each(?5))
+                     OR r.id IN (SELECT record FROM custody_holders WHERE user = ?4)
                      OR EXISTS (SELECT 1 FROM json_each(?6) p
                                 WHERE substr(r.org_unit, 1, length(p.value)) = p.value), 0)
                     AS visible

@@ -163,7 +163,7 @@ fn decide(
     push: &jingtu_protocol::Push,
     loaded: Loaded,
 ) -> Result<Decision, SyncError> {
-    let (base, applied) = match loaded {
+    let (base, applied, holder_only) = match loaded {
         Loaded::BadId => {
             return Ok(Decision::Done(refused(
                 &push.record,
@@ -190,7 +190,7 @@ fn decide(
                 &place,
             )));
         }
-        Loaded::Applied(base, applied) => (base, *applied),
+        Loaded::Applied(base, applied, holder_only) => (base, *applied, holder_only),
     };
     let mut applied = match applied {
         Ok(a) => a,
@@ -213,6 +213,7 @@ fn decide(
             owner: Some(actor.user.clone()),
             org_unit: meta.org_unit.clone(),
             assignment: meta.assignment.clone(),
+            holders: Vec::new(),
         };
         if !reach.may_create(&*ctx.scope, &place, &meta.kind)? {
             return Ok(Decision::Done(out_of_scope(
@@ -255,6 +256,39 @@ fn decide(
             r.path = Some(path);
             return Ok(Decision::Done(r));
         }
+        // A receiver holds the sample to log its custody, nothing more.
+        if holder_only {
+            let without_custody = |mut v: serde_json::Value| {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("custody");
+                }
+                v
+            };
+            let before = applied
+                .before
+                .as_ref()
+                .map(|b| without_custody(b.to_json()));
+            if before != Some(without_custody(applied.doc.to_json())) {
+                audit_refusal(
+                    ctx,
+                    actor,
+                    &push.record,
+                    serde_json::json!({"code": refusal::FORBIDDEN, "rule": CUSTODY_HOLDER}),
+                );
+                let mut r = refused(
+                    &push.record,
+                    refusal::FORBIDDEN,
+                    format!(
+                        "{} received this sample: a receiver adds custody events and changes \
+                         nothing else of it",
+                        actor.user
+                    ),
+                );
+                r.rule = Some(CUSTODY_HOLDER.into());
+                r.path = Some("data".into());
+                return Ok(Decision::Done(r));
+            }
+        }
     }
     let result = accepted(&push.record, applied.new_changes as u32);
     if applied.new_bytes.is_empty() {
@@ -291,6 +325,9 @@ fn decide(
         }),
     ))
 }
+
+/// The rule a receiver of a sample breaks by changing anything of it but its custody.
+pub const CUSTODY_HOLDER: &str = "custody_holder";
 
 /// The rule a custody event that is not signed as its device enrolled breaks.
 pub const CUSTODY_SIGNATURE: &str = "custody_signature";
@@ -436,8 +473,13 @@ enum Loaded {
     TooLarge,
     /// The record exists and lies outside what the actor may write (not applied).
     OutOfScope(RecordPlace),
-    /// Applied to the record at this version (`None`: the server did not hold it).
-    Applied(Option<u64>, Box<Result<jingtu_doc::Applied, DocError>>),
+    /// Applied to the record at this version (`None`: the server did not hold it); `true`
+    /// when the actor writes it only as a receiver of the sample (custody events only).
+    Applied(
+        Option<u64>,
+        Box<Result<jingtu_doc::Applied, DocError>>,
+        bool,
+    ),
 }
 
 /// What checking, loading and applying one push gave.
@@ -462,11 +504,14 @@ fn load_and_apply(
             return Ok(Loaded::TooLarge);
         }
         let existing = ctx.records.load_record(&push.record)?;
+        let mut holder_only = false;
         if existing.is_some()
             && let Some(place) = ctx.scope.record_place(&push.record)?
-            && !reach.may_write(&place)
         {
-            return Ok(Loaded::OutOfScope(place));
+            if !reach.may_write(&place) {
+                return Ok(Loaded::OutOfScope(place));
+            }
+            holder_only = reach.holds_only(&place);
         }
         Ok(Loaded::Applied(
             existing.as_ref().map(|r| r.version),
@@ -477,6 +522,7 @@ fn load_and_apply(
                 ActorId::random(),
                 &limits,
             )),
+            holder_only,
         ))
     };
     // A few pushes are not worth the threads; more go on rayon's pool (one thread per core,

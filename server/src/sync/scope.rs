@@ -66,6 +66,7 @@ pub(super) fn update(
                 continue;
             };
             let still = place.owner.as_deref() == Some(actor.user.as_str())
+                || place.holders.contains(&actor.user)
                 || new.iter().any(|k| k.matches(&place));
             if !still {
                 evict.push(id);

@@ -245,6 +245,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
      ) STRICT;
      CREATE INDEX planned_points_org ON planned_points(org_unit, code);
      ALTER TABLE assignments ADD COLUMN planned_point TEXT;",
+    // 10 -> 11: the receivers a soil sample was handed over to by name hold it (it reaches
+    // their devices; they add custody events). The soil samples stored before are indexed
+    // again at the next start.
+    "CREATE TABLE custody_holders (
+         user   TEXT NOT NULL,
+         record TEXT NOT NULL,
+         PRIMARY KEY (user, record)
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX custody_holders_record ON custody_holders(record, user);
+     UPDATE records SET status = NULL WHERE kind = 'soil_sample';",
 ];
 
 /// Brings the database up to the newest schema, one transaction per step.

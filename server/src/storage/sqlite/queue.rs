@@ -68,6 +68,23 @@ pub(super) fn write_index(
             l.entered
         ])?;
     }
+    for name in &index.custody_to {
+        // A new holder: the record enters their scope (sent whole at their next sync).
+        let added = tx
+            .prepare_cached(
+                "INSERT INTO custody_holders (user, record)
+                 SELECT name, ?2 FROM users WHERE name = ?1
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![name, id])?;
+        if added > 0 {
+            tx.prepare_cached(
+                "INSERT INTO scope_log (user, kind, target, added, at)
+                 VALUES (?1, 'custody', ?2, 1, ?3)",
+            )?
+            .execute(params![name, id, super::now_ms()])?;
+        }
+    }
     Ok(())
 }
 
@@ -129,6 +146,7 @@ fn conditions(filter: &QueueFilter) -> (String, Vec<SqlValue>) {
         "r.status IS NOT NULL
          AND (?1 OR r.owner = ?2
               OR r.assignment IN (SELECT value FROM json_each(?3))
+              OR r.id IN (SELECT record FROM custody_holders WHERE user = ?2)
               OR EXISTS (SELECT 1 FROM json_each(?4) p
                          WHERE substr(r.org_unit, 1, length(p.value)) = p.value))",
     );
@@ -274,7 +292,8 @@ fn kept_counts(
         &format!(
             "SELECT r.status, COUNT(*) FROM records r
              WHERE NOT ?1 AND r.status IS NOT NULL
-               AND (r.owner = ?2 OR r.assignment IN (SELECT value FROM json_each(?3)))
+               AND (r.owner = ?2 OR r.assignment IN (SELECT value FROM json_each(?3))
+                    OR r.id IN (SELECT record FROM custody_holders WHERE user = ?2))
                AND NOT {}{narrow_records} GROUP BY r.status",
             in_prefixes("coalesce(r.org_unit, '')")
         ),

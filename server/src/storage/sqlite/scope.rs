@@ -35,6 +35,22 @@ fn read_assignment(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Assignment, bool)
     ))
 }
 
+/// A record's holders as one JSON array column (of `records r`).
+const HOLDERS: &str = "(SELECT json_group_array(h.user) FROM custody_holders h
+     WHERE h.record = r.id)";
+
+fn read_place(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecordPlace> {
+    Ok(RecordPlace {
+        owner: r.get(0)?,
+        org_unit: r.get(1)?,
+        assignment: r.get(2)?,
+        holders: r
+            .get::<_, Option<String>>(3)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
+    })
+}
+
 const POINT_COLUMNS: &str = "code, name, lat, lon, land_use, task, org_unit";
 
 fn read_point(r: &rusqlite::Row<'_>) -> rusqlite::Result<PlannedPoint> {
@@ -259,17 +275,24 @@ impl ScopeStore for SqliteStore {
             .iter()
             .filter_map(|k| match k {
                 ScopeKey::Assignment(a) => Some(a.as_str()),
-                ScopeKey::Org(_) => None,
+                ScopeKey::Org(_) | ScopeKey::Custody(_) => None,
+            })
+            .collect();
+        let held: Vec<&str> = keys
+            .iter()
+            .filter_map(|k| match k {
+                ScopeKey::Custody(r) => Some(r.as_str()),
+                _ => None,
             })
             .collect();
         let prefixes: Vec<&str> = keys
             .iter()
             .filter_map(|k| match k {
                 ScopeKey::Org(code) => crate::people::org::prefix_of(code).ok(),
-                ScopeKey::Assignment(_) => None,
+                ScopeKey::Assignment(_) | ScopeKey::Custody(_) => None,
             })
             .collect();
-        if assignments.is_empty() && prefixes.is_empty() {
+        if assignments.is_empty() && prefixes.is_empty() && held.is_empty() {
             return Ok(Vec::new());
         }
         let json = |v: &[&str]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
@@ -279,7 +302,8 @@ impl ScopeStore for SqliteStore {
              WHERE id > ?1
                AND (assignment IN (SELECT value FROM json_each(?2))
                     OR EXISTS (SELECT 1 FROM json_each(?3) p
-                               WHERE substr(r.org_unit, 1, length(p.value)) = p.value))
+                               WHERE substr(r.org_unit, 1, length(p.value)) = p.value)
+                    OR id IN (SELECT value FROM json_each(?5)))
              ORDER BY id LIMIT ?4",
         )?;
         let ids = stmt
@@ -288,7 +312,8 @@ impl ScopeStore for SqliteStore {
                     after.unwrap_or(""),
                     json(&assignments),
                     json(&prefixes),
-                    limit as i64
+                    limit as i64,
+                    json(&held)
                 ],
                 |r| r.get(0),
             )?
@@ -298,18 +323,12 @@ impl ScopeStore for SqliteStore {
 
     fn photo_places(&self, sha256: &str) -> Result<Vec<RecordPlace>, StorageError> {
         let conn = self.reader();
-        let mut stmt = conn.prepare_cached(
-            "SELECT r.owner, r.org_unit, r.assignment FROM record_photos p
-             JOIN records r ON r.id = p.record_id WHERE p.sha256 = ?1",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT r.owner, r.org_unit, r.assignment, {HOLDERS} FROM record_photos p
+                 JOIN records r ON r.id = p.record_id WHERE p.sha256 = ?1"
+        ))?;
         let places = stmt
-            .query_map([sha256], |r| {
-                Ok(RecordPlace {
-                    owner: r.get(0)?,
-                    org_unit: r.get(1)?,
-                    assignment: r.get(2)?,
-                })
-            })?
+            .query_map([sha256], read_place)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(places)
     }
@@ -376,14 +395,10 @@ impl ScopeStore for SqliteStore {
     fn record_place(&self, id: &str) -> Result<Option<RecordPlace>, StorageError> {
         let conn = self.reader();
         Ok(conn
-            .prepare_cached("SELECT owner, org_unit, assignment FROM records WHERE id = ?1")?
-            .query_row([id], |r| {
-                Ok(RecordPlace {
-                    owner: r.get(0)?,
-                    org_unit: r.get(1)?,
-                    assignment: r.get(2)?,
-                })
-            })
+            .prepare_cached(&format!(
+                "SELECT owner, org_unit, assignment, {HOLDERS} FROM records r WHERE id = ?1"
+            ))?
+            .query_row([id], read_place)
             .optional()?)
     }
 }
