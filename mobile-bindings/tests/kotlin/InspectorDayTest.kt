@@ -392,6 +392,12 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     expectThrows<JingtuException.InvalidInput>("a negative module size is refused") { samp.sampleLabelPng(soil.id, -1) }
     check("a label's text finds its sample offline", samp.findSample("NZ-017-T1P")?.id == soil2.id &&
         samp.findSample("NZ-017-T9") == null)
+    // Each sample with its photos (the bag with its label, the sampling).
+    for ((i, id) in both.withIndex()) {
+        samp.addPhoto(id, cameraJpeg(60 + i), NewPhoto("sample_bag", null, null, null, null, null, null, null))
+        samp.addPhoto(id, cameraJpeg(70 + i), NewPhoto("sampling", null, null, null, null, null, null, null))
+    }
+    check("both samples carry their photos", both.all { samp.view(it).photos.size == 2 })
     samp.addCustodyEvents(both, CustodyStep.Collected(""))
     check("the collections are accepted", samp.sync(null).refused.isEmpty())
     sup.sync(null)
@@ -401,6 +407,8 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
         labelLegible = true, sealNo = "F-0031", weightKg = 2.3, coldChain = false,
         temperatureC = null, anomalies = "")))
     check("the hand-over is recorded for both samples", sent.size == 2 && sent[0].labelZh == "交接")
+    check("the receiver finds each sample by the code on its label",
+        sup.findSample("NZ-017-T1")?.id == soil.id && sup.findSample("NZ-017-T1P")?.id == soil2.id)
     val receipts = sup.addCustodyEvents(both, CustodyStep.Received(Receipt(
         batch = "JJ-2024-01", samplesReceived = 2, packagingIntact = true, sealIntact = true,
         labelLegible = true, temperatureC = null, scanned = true, anomalies = "")))
@@ -456,6 +464,66 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
         yy.addCustodyEvent(rv.id, CustodyStep.Collected(""))
     }
     check("the preparation steps are accepted", samp.sync(null).refused.isEmpty() && sup.sync(null).refused.isEmpty())
+
+    // The county office hands the sample on to the preparation room of another township: its
+    // preparer, named at the hand-over, receives it on a third device, logs the preparation
+    // and hands it in to the lab under a blind code.
+    admin(serverBin, dataDir, "user", "create", "prep_hl", "--role", "sampler", "--org", "411321103000")
+    val prep = FieldCore.open(tmp.resolve("people-prep").toString(), null)
+    prep.enroll(url, admin(serverBin, dataDir, "enroll-code", "prep_hl"), null, null)
+    prep.sync(null)
+    check("the preparer holds no sample yet", prep.list(all).isEmpty())
+    sup.addCustodyEvent(soil.id, CustodyStep.HandedOver(HandOver(
+        batch = "JJ-2024-02", fromOrg = "县制备室", fromPerson = "sup_nz", toOrg = "皇路店镇制备室",
+        toPerson = "prep_hl", samplesExpected = 1, packagingIntact = true, sealIntact = true,
+        labelLegible = true, sealNo = "F-0032", weightKg = 1.0, coldChain = false,
+        temperatureC = null, anomalies = "")))
+    check("the hand-over to the preparer is accepted", sup.sync(null).refused.isEmpty())
+    val prepGot = prep.sync(null)
+    val scannedHere = prep.findSample("NZ-017-T1")
+    check("the sample handed to the preparer reaches their device, and only it (${prepGot.recordsReceived})",
+        scannedHere?.id == soil.id && prep.list(all).map { it.id } == listOf(soil.id))
+    prep.addCustodyEvent(soil.id, CustodyStep.Received(Receipt(
+        batch = "JJ-2024-02", samplesReceived = 1, packagingIntact = true, sealIntact = true,
+        labelLegible = true, temperatureC = null, scanned = true, anomalies = "")))
+    prep.addCustodyEvent(soil.id, CustodyStep.CoarseGround(10))
+    prep.addCustodyEvent(soil.id, CustodyStep.FineGround(100))
+    prep.addCustodyEvent(soil.id, CustodyStep.LabHandIn("MB-0417", "县检测中心"))
+    check("the preparer's steps are accepted", prep.sync(null).refused.isEmpty())
+    prep.setField(soil.id, "notes", text("制备室改了采样记录"))
+    val notTheirs = prep.sync(null).refused.firstOrNull()
+    check("anything else of the sample is not the preparer's (${notTheirs?.rule})",
+        notTheirs?.rule == "custody_holder")
+
+    // The lab's LIMS enrolls once as the lab user and enters the results under the blind
+    // code; the class follows on the sampler's phone.
+    admin(serverBin, dataDir, "user", "create", "lab_nz", "--role", "lab", "--org", "411321000000")
+    val http = java.net.http.HttpClient.newHttpClient()
+    fun postJson(path: String, body: String, token: String?): Pair<Int, String> {
+        val b = java.net.http.HttpRequest.newBuilder(java.net.URI.create(url.trimEnd('/') + path))
+            .header("content-type", "application/json")
+            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body))
+        if (token != null) b.header("authorization", "Bearer $token")
+        val r = http.send(b.build(), java.net.http.HttpResponse.BodyHandlers.ofString())
+        return r.statusCode() to r.body()
+    }
+    val limsCode = admin(serverBin, dataDir, "enroll-code", "lab_nz")
+    val (enrolled, enrollBody) = postJson("/v1/enroll",
+        "{\"code\":\"$limsCode\",\"device_id\":\"0123456789abcdef0123456789abcdef\",\"device_label\":\"LIMS\"}", null)
+    val limsToken = Regex("\"token\"\\s*:\\s*\"([^\"]+)\"").find(enrollBody)?.groupValues?.get(1)
+    check("the LIMS enrolls as the lab user ($enrolled)", enrolled == 200 && limsToken != null)
+    val (entered, answer) = postJson("/v1/lab/samples/MB-0417/results",
+        "{\"cd\":0.8,\"hg\":0.12,\"as\":12,\"pb\":40,\"cr\":90,\"ph\":6.8,\"lab_duplicate\":true}", limsToken)
+    check("the lab's results are taken under the blind code ($entered)",
+        entered == 200 && answer.contains("safe_use") && !answer.contains(soil.id))
+    samp.sync(null)
+    val classified = samp.view(soil.id)
+    check("the class shows on the sampler's phone (${classified.computedJson.take(120)})",
+        classified.computedJson.contains("safe_use") && classified.dataJson.contains("0.8"))
+    val chainNow = samp.custody(soil.id)
+    check("the whole chain verifies (${chainNow.events.map { it.stepName }})",
+        chainNow.intact && chainNow.events.map { it.stepName }.containsAll(
+            listOf("collected", "handed_over", "received", "air_dried", "coarse_ground", "fine_ground", "lab_hand_in")))
     // A tampered phone: its events signed by a key it did not enroll with are refused by the
     // server, and the chain everyone else holds stays as it was.
     samp.setCustodySigner(PlatformKey())
@@ -527,7 +595,7 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
         admin(serverBin, dataDir, "revoke-device", deviceId)
         expectThrows<JingtuException.Unauthorized>("a revoked device is refused") { hl.sync(null) }
     }
-    yy.close(); hl.close(); samp.close(); sup.close(); again.close()
+    yy.close(); hl.close(); samp.close(); sup.close(); again.close(); prep.close()
     val reopened = FieldCore.open(tmp.resolve("people-yy").toString(), null)
     check("a received template is kept in the store",
         reopened.templates().any { it.id == "village_inspection.v2" })
