@@ -53,6 +53,39 @@ pub fn create(
     by: &Actor,
     req: &AssignmentRequest,
 ) -> Result<Assignment, AssignError> {
+    let kinds =
+        jingtu_model::TemplateSet::builtin().map_err(|e| AssignError::Invalid(e.to_string()))?;
+    let new = prepare(auth, scope, by, req, &kinds)?;
+    Ok(scope.create_assignment(&new)?)
+}
+
+/// Checks many assignments, then stores them all in one transaction (a point list assigned
+/// at once): all or none; `progress(done, total)` after each is checked.
+pub fn create_many(
+    auth: &dyn AuthStore,
+    scope: &dyn ScopeStore,
+    by: &Actor,
+    reqs: &[AssignmentRequest],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<Assignment>, AssignError> {
+    let kinds =
+        jingtu_model::TemplateSet::builtin().map_err(|e| AssignError::Invalid(e.to_string()))?;
+    let mut news = Vec::with_capacity(reqs.len());
+    for (i, req) in reqs.iter().enumerate() {
+        news.push(prepare(auth, scope, by, req, &kinds)?);
+        progress(i + 1, reqs.len());
+    }
+    Ok(scope.create_assignments(&news)?)
+}
+
+/// The checks of an assignment, and what is stored of it.
+fn prepare(
+    auth: &dyn AuthStore,
+    scope: &dyn ScopeStore,
+    by: &Actor,
+    req: &AssignmentRequest,
+    kinds: &jingtu_model::TemplateSet,
+) -> Result<NewAssignment, AssignError> {
     if !by.role.reviews() {
         return Err(AssignError::NotAllowed);
     }
@@ -88,8 +121,6 @@ pub fn create(
             };
         }
     }
-    let kinds =
-        jingtu_model::TemplateSet::builtin().map_err(|e| AssignError::Invalid(e.to_string()))?;
     let kind = kinds
         .find(req.kind.trim())
         .map_err(|_| AssignError::Invalid(format!("no record kind '{}'", req.kind)))?
@@ -137,7 +168,7 @@ pub fn create(
             assignee.name
         )));
     }
-    Ok(scope.create_assignment(&NewAssignment {
+    Ok(NewAssignment {
         target_kind: req.target_kind,
         target,
         target_name,
@@ -153,7 +184,7 @@ pub fn create(
             .map(|n| n.chars().take(500).collect()),
         assigned_by: by.user.clone(),
         planned_point,
-    })?)
+    })
 }
 
 /// The assignment `id`, when `by` may manage it (a supervisor within their org units).

@@ -618,8 +618,16 @@ mod tests {
         assert_eq!(report.kept_out_of_scope, vec![rec.id.clone()]);
         assert!(core.assignments().unwrap().is_empty());
         let heads = core.with_record(&rec.id, |c| Ok(c.doc.heads())).unwrap();
+        let edit_seq = core
+            .store
+            .dirty_records(10)
+            .unwrap()
+            .iter()
+            .find(|d| d.id == rec.id)
+            .map(|d| d.edit_seq)
+            .unwrap();
         core.store
-            .mark_pushed(&rec.id, &crate::sync::encode_heads(&heads), 0)
+            .mark_pushed(&rec.id, &crate::sync::encode_heads(&heads), edit_seq)
             .unwrap();
         core.take_in_scope(&evict, &mut report).unwrap();
         assert_eq!(report.records_removed, 1);

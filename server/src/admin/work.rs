@@ -233,26 +233,28 @@ pub(super) fn points_import(
         points.len()
     );
     if let Some(user) = assign_to {
+        let requests: Vec<crate::assignments::AssignmentRequest> = points
+            .iter()
+            .map(|p| crate::assignments::AssignmentRequest {
+                assignee: user.to_string(),
+                target_kind: jingtu_protocol::AssignmentTarget::SamplingPoint,
+                target: p.code.clone(),
+                target_name: String::new(),
+                kind: "soil_sample".into(),
+                org_unit: p.org_unit.clone(),
+                due_date: due.clone(),
+                note: None,
+            })
+            .collect();
         let bar = indicatif::ProgressBar::new(points.len() as u64);
-        for p in &points {
-            crate::assignments::create(
-                &*ctx.auth,
-                &*ctx.scope,
-                &Actor::system(),
-                &crate::assignments::AssignmentRequest {
-                    assignee: user.to_string(),
-                    target_kind: jingtu_protocol::AssignmentTarget::SamplingPoint,
-                    target: p.code.clone(),
-                    target_name: String::new(),
-                    kind: "soil_sample".into(),
-                    org_unit: p.org_unit.clone(),
-                    due_date: due.clone(),
-                    note: None,
-                },
-            )
-            .with_context(|| format!("assigning point {} to {user}", p.code))?;
-            bar.inc(1);
-        }
+        crate::assignments::create_many(
+            &*ctx.auth,
+            &*ctx.scope,
+            &Actor::system(),
+            &requests,
+            &mut |done, _| bar.set_position(done as u64),
+        )
+        .with_context(|| format!("assigning the points to {user} (none was assigned)"))?;
         bar.finish_and_clear();
         println!("{} points assigned to {user}", points.len());
     }

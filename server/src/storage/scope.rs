@@ -68,6 +68,8 @@ pub struct RecordPlace {
 /// Assignments and the scope log.
 pub trait ScopeStore: Send + Sync + 'static {
     fn create_assignment(&self, a: &NewAssignment) -> Result<Assignment, StorageError>;
+    /// Stores many assignments in one transaction.
+    fn create_assignments(&self, all: &[NewAssignment]) -> Result<Vec<Assignment>, StorageError>;
     /// Takes an assignment back (its records leave the assignee's devices unless they hold
     /// unpushed changes); returns it as it was.
     fn remove_assignment(&self, id: &str) -> Result<Assignment, StorageError>;

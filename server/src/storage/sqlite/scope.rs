@@ -115,15 +115,24 @@ fn keys_at(
 
 impl ScopeStore for SqliteStore {
     fn create_assignment(&self, a: &NewAssignment) -> Result<Assignment, StorageError> {
-        let id = uuid::Uuid::now_v7().to_string();
+        let mut made = self.create_assignments(std::slice::from_ref(a))?;
+        made.pop()
+            .ok_or_else(|| StorageError::NotFound("the assignment just made".into()))
+    }
+
+    fn create_assignments(&self, all: &[NewAssignment]) -> Result<Vec<Assignment>, StorageError> {
         let at = now_ms();
         let mut conn = lock(&self.writer);
         let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO assignments (id, target_kind, target, target_name, kind, org_unit,
-                 assignee, due_date, note, assigned_by, assigned_at, planned_point)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
+        let mut made = Vec::with_capacity(all.len());
+        for a in all {
+            let id = uuid::Uuid::now_v7().to_string();
+            tx.prepare_cached(
+                "INSERT INTO assignments (id, target_kind, target, target_name, kind, org_unit,
+                     assignee, due_date, note, assigned_by, assigned_at, planned_point)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
                 id,
                 a.target_kind.as_str(),
                 a.target,
@@ -138,24 +147,25 @@ impl ScopeStore for SqliteStore {
                 a.planned_point
                     .as_ref()
                     .and_then(|p| serde_json::to_string(p).ok())
-            ],
-        )?;
-        log(&tx, &a.assignee, &ScopeKey::Assignment(id.clone()), true)?;
+            ])?;
+            log(&tx, &a.assignee, &ScopeKey::Assignment(id.clone()), true)?;
+            made.push(Assignment {
+                id,
+                target_kind: a.target_kind,
+                target: a.target.clone(),
+                target_name: a.target_name.clone(),
+                kind: a.kind.clone(),
+                org_unit: a.org_unit.clone(),
+                assignee: a.assignee.clone(),
+                due_date: a.due_date.clone(),
+                note: a.note.clone(),
+                assigned_by: a.assigned_by.clone(),
+                assigned_at_ms: at,
+                planned_point: a.planned_point.clone(),
+            });
+        }
         tx.commit()?;
-        Ok(Assignment {
-            id,
-            target_kind: a.target_kind,
-            target: a.target.clone(),
-            target_name: a.target_name.clone(),
-            kind: a.kind.clone(),
-            org_unit: a.org_unit.clone(),
-            assignee: a.assignee.clone(),
-            due_date: a.due_date.clone(),
-            note: a.note.clone(),
-            assigned_by: a.assigned_by.clone(),
-            assigned_at_ms: at,
-            planned_point: a.planned_point.clone(),
-        })
+        Ok(made)
     }
 
     fn remove_assignment(&self, id: &str) -> Result<Assignment, StorageError> {
