@@ -285,7 +285,31 @@ impl Template {
         };
         let groups = parse_groups(meta);
 
-        let computed = parse_computed(name, meta)?;
+        let mut computed = parse_computed(name, meta)?;
+        // The village rule counts an item of the checklist that holds no result as open: it
+        // is given the template's items (an item never touched is absent from the data).
+        let items: Vec<String> = root
+            .child("checklist")
+            .map(|c| match c.schema.pointer("/propertyNames/enum") {
+                Some(Value::Array(names)) => names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect(),
+                _ => c.properties.iter().map(|(k, _)| k.clone()).collect(),
+            })
+            .unwrap_or_default();
+        for c in &mut computed {
+            if let Computation::Rule { rule, params } = &mut c.computation
+                && rule == "village_rectification"
+                && !items.is_empty()
+            {
+                let p = params.get_or_insert_with(|| Value::Object(Map::new()));
+                if let Some(o) = p.as_object_mut() {
+                    o.entry("items")
+                        .or_insert_with(|| Value::from(items.clone()));
+                }
+            }
+        }
 
         let constraints = parse_constraints(name, meta)?;
 

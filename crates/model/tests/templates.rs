@@ -228,3 +228,28 @@ fn the_soil_template_carries_its_qc_ratios_and_a_wrong_plan_is_refused() {
     .to_string();
     assert!(err.contains("x-template.quality_control"), "{err}");
 }
+
+/// Issue 15: a village inspection with one of its checklist items inspected is not rectified,
+/// whatever its indicators: the template's items never touched count as open.
+#[test]
+fn an_inspection_with_one_item_inspected_is_not_rectified() {
+    let set = TemplateSet::builtin().unwrap();
+    let t = set.get("village_inspection", 1).unwrap();
+    let items: Vec<String> = t.root.child("checklist").unwrap().schema["propertyNames"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(items.len() >= 20, "{items:?}");
+    let data = json!({
+        "indicators": {"sewage_treatment_rate_pct": 75, "bow_remediation_rate_pct": 90,
+                       "water_source_completion_pct": 95, "facility_status": "normal"},
+        "resident_approval": true,
+        "checklist": {items[0].clone(): {"result": "pass"}},
+    });
+    let e = t.evaluate(&data, &Value::Null);
+    let r = &e.computed["rectification"];
+    assert_eq!(r["rectified"], Value::Null, "{r}");
+    assert_eq!(r["open_items"], items.len() - 1);
+}

@@ -144,6 +144,8 @@ pub fn result_key(lang: Lang, key: &str) -> String {
         "water_source_ok" => ("饮用水水源地达标", "water source met"),
         "failed_items" => ("不合格项", "failed items"),
         "open_items" => ("未检查项数", "items not inspected"),
+        "facilities_ok" => ("污水设施建成并正常运行", "facilities built and running"),
+        "residents_ok" => ("群众认可", "residents approve"),
         "category" => ("类别", "category"),
         "route" => ("判定路径", "route"),
         "class" => ("类别", "class"),
