@@ -253,3 +253,28 @@ fn an_inspection_with_one_item_inspected_is_not_rectified() {
     assert_eq!(r["rectified"], Value::Null, "{r}");
     assert_eq!(r["open_items"], items.len() - 1);
 }
+
+/// Issue 15: a typed sewage treatment rate that disagrees with the one computed from the
+/// household counts by more than a point is flagged (a warning: the inspector checks it).
+#[test]
+fn a_typed_sewage_rate_off_the_household_counts_is_flagged() {
+    let set = TemplateSet::builtin().unwrap();
+    let t = set.get("village_inspection", 1).unwrap();
+    let flagged = |typed: f64, total: u32, treated: u32| {
+        let data = json!({"indicators": {"sewage_treatment_rate_pct": typed,
+            "households_total": total, "households_sewage_treated": treated}});
+        t.evaluate(&data, &Value::Null).issues.iter().any(|i| {
+            i.code == "constraint"
+                && i.message.zh.contains("按户数计算")
+                && i.path == "indicators.sewage_treatment_rate_pct"
+                && i.severity == Severity::Warning
+        })
+    };
+    // 270 of 412 households is 65.53 %.
+    assert!(!flagged(65.5, 412, 270));
+    assert!(!flagged(66.5, 412, 270), "within a point of rounding");
+    assert!(flagged(66.6, 412, 270));
+    assert!(flagged(80.0, 412, 270));
+    assert!(flagged(64.4, 412, 270));
+    assert!(!flagged(80.0, 0, 0), "no households: nothing to compare");
+}
