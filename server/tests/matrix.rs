@@ -1475,6 +1475,35 @@ impl App {
         self.send(Call::new(Method::POST, paths::SYNC, cred).framed(body))
             .await
     }
+
+    /// Pushes one record, which must be accepted; `what` names it in a failure.
+    async fn push_accepted(
+        &self,
+        cred: Cred,
+        device: &str,
+        record: &str,
+        changes: Vec<u8>,
+        what: &str,
+    ) {
+        let answer = self
+            .sync(
+                cred,
+                device,
+                vec![Push {
+                    record: record.to_string(),
+                    changes,
+                }],
+            )
+            .await
+            .ok(what);
+        let response: SyncResponse = jingtu_protocol::decode(&answer.body, 1 << 26).unwrap();
+        assert_eq!(
+            response.results[0].outcome,
+            PushOutcome::Accepted,
+            "{what}: {:?}",
+            response.results[0]
+        );
+    }
 }
 
 // =============================================================================================
@@ -1639,26 +1668,16 @@ impl World {
             )
             .unwrap();
             let record_bytes = doc.save();
-            let answer = world
+            world
                 .app
-                .sync(
+                .push_accepted(
                     phone.clone(),
                     &device,
-                    vec![Push {
-                        record: record.clone(),
-                        changes: record_bytes.clone(),
-                    }],
+                    &record,
+                    record_bytes.clone(),
+                    &format!("{}'s record", user.name()),
                 )
-                .await
-                .ok("pushing a record");
-            let response: SyncResponse = jingtu_protocol::decode(&answer.body, 1 << 26).unwrap();
-            assert_eq!(
-                response.results[0].outcome,
-                PushOutcome::Accepted,
-                "{}'s record: {:?}",
-                user.name(),
-                response.results[0]
-            );
+                .await;
             // The photo goes up after its record: the server takes photos only for records
             // the uploader may see.
             let upload = Call::new(
@@ -1712,26 +1731,16 @@ impl World {
             ] {
                 doc.add_custody_event(&step, &by, &key).unwrap();
             }
-            let answer = world
+            world
                 .app
-                .sync(
+                .push_accepted(
                     admin.clone(),
                     &admin_device,
-                    vec![Push {
-                        record: meta.id.clone(),
-                        changes: doc.save(),
-                    }],
+                    &meta.id,
+                    doc.save(),
+                    &format!("the soil sample in {}'s village", user.name()),
                 )
-                .await
-                .ok("pushing a soil sample");
-            let response: SyncResponse = jingtu_protocol::decode(&answer.body, 1 << 26).unwrap();
-            assert_eq!(
-                response.results[0].outcome,
-                PushOutcome::Accepted,
-                "the soil sample in {}'s village: {:?}",
-                user.name(),
-                response.results[0]
-            );
+                .await;
         }
         world
     }
