@@ -350,7 +350,7 @@ mod tests {
         (dir, s)
     }
 
-    fn v2() -> String {
+    fn v3() -> String {
         let (templates, _) = TemplateSet::builtin_sources();
         let text = templates
             .iter()
@@ -358,7 +358,7 @@ mod tests {
             .unwrap()
             .1;
         let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
-        v["x-template"]["version"] = 2.into();
+        v["x-template"]["version"] = 3.into();
         v.to_string()
     }
 
@@ -377,12 +377,12 @@ mod tests {
     fn templates_never_change_once_published() {
         let (_d, s) = store();
         seed_builtin(&s).unwrap();
-        let first = publish_template(&s, &v2(), "admin", CatalogSource::Admin).unwrap();
+        let first = publish_template(&s, &v3(), "admin", CatalogSource::Admin).unwrap();
         assert!(matches!(first, Published::New(_)));
         assert_eq!(first.row().roles, vec![Role::Inspector]);
-        let again = publish_template(&s, &v2(), "admin", CatalogSource::Admin).unwrap();
+        let again = publish_template(&s, &v3(), "admin", CatalogSource::Admin).unwrap();
         assert!(matches!(again, Published::Unchanged(_)));
-        let other = v2().replace("村庄", "村落");
+        let other = v3().replace("村庄", "村落");
         assert!(matches!(
             publish_template(&s, &other, "admin", CatalogSource::Admin),
             Err(CatalogError::Changed { .. })
@@ -432,13 +432,17 @@ mod tests {
                 .collect()
         };
         let sampler = ids(Role::Sampler, &[]);
-        assert_eq!(sampler, vec!["code_tables", "soil_sample.v1"]);
+        assert_eq!(
+            sampler,
+            vec!["code_tables", "soil_sample.v1", "soil_sample.v2"]
+        );
         let inspector = ids(Role::Inspector, &[]);
         assert!(inspector.contains(&"village_inspection.v1".to_string()));
+        assert!(inspector.contains(&"village_inspection.v2".to_string()));
         assert!(!inspector.contains(&"soil_sample.v1".to_string()));
         // Assigned a sampling point: the soil sample template too.
         let assigned = ids(Role::Inspector, &["soil_sample".to_string()]);
-        assert!(assigned.contains(&"soil_sample.v1".to_string()));
+        assert!(assigned.contains(&"soil_sample.v2".to_string()));
         assert_eq!(ids(Role::Supervisor, &[]).len(), rows.len());
         // The digest names the listing.
         let a = listing_for(&rows, Role::Sampler, &[]);

@@ -126,7 +126,7 @@ function inspection(store, items, village) {
     const code = (user) => admin(['enroll-code', user]).split('\n')[0].trim();
     jt('yy', ['enroll', url, code('insp_yy'), '--label', '云阳镇巡查手机']);
     jt('tablet', ['enroll', url, code('sup_nz'), '--label', '县审核平板']);
-    const template = JSON.parse(fs.readFileSync('schemas/templates/village_inspection.v1.json', 'utf8'));
+    const template = JSON.parse(fs.readFileSync('schemas/templates/village_inspection.v2.json', 'utf8'));
     const items = template.properties.checklist.propertyNames.enum;
     const id = inspection('yy', items, '杨树沟村');
     jt('yy', ['submit', id]);

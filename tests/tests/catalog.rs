@@ -66,7 +66,7 @@ fn builtin(kind: &str) -> Value {
 /// The next version of a built-in template, with a `weather` field.
 fn next_version(kind: &str) -> String {
     let mut v = builtin(kind);
-    v["x-template"]["version"] = json!(2);
+    v["x-template"]["version"] = json!(3);
     v["properties"]["weather"] =
         json!({"type": "string", "x-label": {"zh": "天气", "en": "Weather"}});
     v.to_string()
@@ -90,29 +90,29 @@ fn a_published_template_reaches_the_roles_that_capture_it() {
     }
 
     let out = w
-        .publish("template", "v2.json", &next_version("village_inspection"))
+        .publish("template", "v3.json", &next_version("village_inspection"))
         .unwrap();
-    assert!(out.contains("village_inspection.v2"), "{out}");
+    assert!(out.contains("village_inspection.v3"), "{out}");
     // Publishing the same file again changes nothing; other content under the same version
     // is refused.
     let again = w
-        .publish("template", "v2.json", &next_version("village_inspection"))
+        .publish("template", "v3.json", &next_version("village_inspection"))
         .unwrap();
     assert!(again.contains("already"), "{again}");
     let changed = next_version("village_inspection").replace("天气", "天候");
-    let err = w.publish("template", "v2b.json", &changed).unwrap_err();
+    let err = w.publish("template", "v3b.json", &changed).unwrap_err();
     assert!(err.contains("next version"), "{err}");
 
     let r = sync(&insp);
     assert_eq!(r.templates_received, 1);
-    assert!(template_ids(&insp).contains(&"village_inspection.v2".to_string()));
+    assert!(template_ids(&insp).contains(&"village_inspection.v3".to_string()));
     assert_eq!(sync(&sup).templates_received, 1);
     let r = sync(&samp);
     assert_eq!(
         r.templates_received, 0,
         "a sampler does not capture inspections"
     );
-    assert!(!template_ids(&samp).contains(&"village_inspection.v2".to_string()));
+    assert!(!template_ids(&samp).contains(&"village_inspection.v3".to_string()));
 
     // The inspector fills the new field of the new version; the supervisor receives it.
     let rec = insp
@@ -128,7 +128,7 @@ fn a_published_template_reaches_the_roles_that_capture_it() {
     insp.set_field(&rec.id, "weather", &json!("晴")).unwrap();
     assert_eq!(
         insp.view(&rec.id).unwrap().template_id,
-        "village_inspection.v2"
+        "village_inspection.v3"
     );
     sync(&insp);
     sync(&sup);
@@ -143,7 +143,7 @@ fn a_published_template_reaches_the_roles_that_capture_it() {
     // Kept in the store: the app knows it after a restart.
     drop(insp);
     let insp = DeviceCore::open(&w.dir.path().join("insp")).unwrap();
-    assert!(template_ids(&insp).contains(&"village_inspection.v2".to_string()));
+    assert!(template_ids(&insp).contains(&"village_inspection.v3".to_string()));
     assert!(insp.view(&rec.id).unwrap().data["weather"] == "晴");
 }
 
@@ -154,7 +154,7 @@ fn an_assignment_brings_the_templates_of_its_kind() {
         .unwrap();
     let insp = w.device("insp", "insp");
     assert_eq!(sync(&insp).templates_received, 0);
-    assert!(!template_ids(&insp).contains(&"soil_sample.v2".to_string()));
+    assert!(!template_ids(&insp).contains(&"soil_sample.v3".to_string()));
     w.server.admin(&[
         "assign",
         "insp",
@@ -170,7 +170,7 @@ fn an_assignment_brings_the_templates_of_its_kind() {
     let r = sync(&insp);
     assert_eq!(r.assignments, 1);
     assert_eq!(r.templates_received, 1);
-    assert!(template_ids(&insp).contains(&"soil_sample.v2".to_string()));
+    assert!(template_ids(&insp).contains(&"soil_sample.v3".to_string()));
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn a_record_of_a_new_template_opens_in_the_sync_that_brings_the_template() {
     let insp = w.device("insp", "insp");
     let sup = w.device("sup", "sup");
     sync(&sup);
-    w.publish("template", "v2.json", &next_version("village_inspection"))
+    w.publish("template", "v3.json", &next_version("village_inspection"))
         .unwrap();
     sync(&insp);
     let rec = insp
@@ -224,14 +224,14 @@ fn a_record_of_a_new_template_opens_in_the_sync_that_brings_the_template() {
         )
         .unwrap();
     sync(&insp);
-    // The supervisor's device took in the catalog before v2 was published: the answer that
-    // brings the record lists v2 too, which is taken in first, so the record opens at once.
+    // The supervisor's device took in the catalog before v3 was published: the answer that
+    // brings the record lists v3 too, which is taken in first, so the record opens at once.
     let r = sync(&sup);
     assert_eq!(r.templates_received, 1);
     assert_eq!(r.parked, 0);
     assert_eq!(
         sup.view(&rec.id).unwrap().template_id,
-        "village_inspection.v2"
+        "village_inspection.v3"
     );
     assert!(sup.parked_records().unwrap().is_empty());
 }

@@ -337,7 +337,7 @@ fn a_submitted_record_takes_no_photos() {
 fn example() -> (serde_json::Value, ()) {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../schemas/examples/sewage_facility_inspection.v1"
+        "/../../schemas/examples/sewage_facility_inspection.v2"
     );
     let name = std::fs::read_dir(dir)
         .unwrap()

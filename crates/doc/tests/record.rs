@@ -163,6 +163,14 @@ fn two_inspectors_fill_different_checklist_items_offline_and_both_survive() {
         json!("李村长"),
         &by("赵工", T0 + 23),
     );
+    // A failed item needs its photo (village_inspection.v2).
+    set(
+        &mut zhao,
+        &t,
+        "checklist.waste_bins.photos",
+        json!(["photo-bins"]),
+        &by("赵工", T0 + 23),
+    );
     // Zhao also names the owner of Wang's item: a different key of the same item.
     set(
         &mut zhao,
@@ -183,7 +191,8 @@ fn two_inspectors_fill_different_checklist_items_offline_and_both_survive() {
                     "result": "fail",
                     "issue": "村东垃圾桶破损",
                     "deadline": "2024-09-30",
-                    "owner": "李村长"
+                    "owner": "李村长",
+                    "photos": ["photo-bins"]
                 }
             }),
             "both inspectors' items are in the merged record"

@@ -43,10 +43,25 @@ impl Template {
         let is_irrelevant = |p: &FieldPath| irrelevant.iter().any(|i| p.starts_with(i));
 
         let mut computed = Map::new();
+        let mut rule_findings: Vec<Issue> = Vec::new();
         for c in &self.computed {
             let value = match &c.computation {
                 Computation::Rule { rule, params } => {
-                    crate::rules::compute(rule, data, params.as_ref()).ok()
+                    crate::rules::compute(rule, data, params.as_ref())
+                        .ok()
+                        .map(|mut v| {
+                            if let Some(Value::Array(found)) = v
+                                .as_object_mut()
+                                .and_then(|o| o.remove(crate::rules::FINDINGS_KEY))
+                            {
+                                rule_findings.extend(
+                                    found
+                                        .into_iter()
+                                        .filter_map(|f| serde_json::from_value::<Issue>(f).ok()),
+                                );
+                            }
+                            v
+                        })
                 }
                 Computation::Expr(e) => {
                     let so_far = Value::Object(computed.clone());
@@ -83,6 +98,12 @@ impl Template {
                 message: schema_message(code, &e.to_string()),
             });
         }
+
+        issues.extend(
+            rule_findings
+                .into_iter()
+                .filter(|i| FieldPath::parse(&i.path).map_or(true, |p| !is_irrelevant(&p))),
+        );
 
         let mut field_issues = Vec::new();
         check_field_constraints(&self.root, data, &base, &is_irrelevant, &mut field_issues);

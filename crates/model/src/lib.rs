@@ -16,6 +16,7 @@ mod evaluate;
 mod expr;
 mod issue;
 mod label;
+pub mod ledger;
 mod path;
 mod photo_hash;
 mod photos;

@@ -42,7 +42,7 @@ fn roles_decide_who_a_template_is_for() {
 
     // No roles: every field role.
     let mut set = TemplateSet::builtin().unwrap();
-    let t = set.add_json("v2", &next_version(2, None)).unwrap();
+    let t = set.add_json("v3", &next_version(3, None)).unwrap();
     assert!(t.roles.is_empty() && t.is_for(Role::Sampler) && t.is_for(Role::Inspector));
 }
 
@@ -51,7 +51,7 @@ fn roles_must_be_field_roles() {
     let mut set = TemplateSet::builtin().unwrap();
     for bad in [json!(["supervisor"]), json!(["nobody"]), json!("inspector")] {
         let err = set
-            .add_json("v2", &next_version(2, Some(bad.clone())))
+            .add_json("v3", &next_version(3, Some(bad.clone())))
             .unwrap_err();
         assert!(
             matches!(err, ModelError::BadTemplate { .. }) && err.to_string().contains("roles"),
@@ -63,23 +63,23 @@ fn roles_must_be_field_roles() {
 #[test]
 fn received_templates_extend_the_builtin_set() {
     let received = vec![
-        ("village_inspection.v2".to_string(), next_version(2, None)),
+        ("village_inspection.v3".to_string(), next_version(3, None)),
         // Not a template: left out with its reason, the rest loads.
         ("broken.v1".to_string(), "{not json".to_string()),
         // A kind and version the app knows: the built-in one stays.
-        ("village_inspection.v1".to_string(), next_version(1, None)),
+        ("village_inspection.v2".to_string(), next_version(2, None)),
     ];
     let (set, skipped) = TemplateSet::assemble(None, &received).unwrap();
-    let v2 = set.get("village_inspection", 2).unwrap();
-    assert!(v2.root.property("weather").is_some());
+    let v3 = set.get("village_inspection", 3).unwrap();
+    assert!(v3.root.property("weather").is_some());
     assert!(
-        set.get("village_inspection", 1)
+        set.get("village_inspection", 2)
             .unwrap()
             .root
             .property("weather")
             .is_none()
     );
-    assert_eq!(set.latest("village_inspection").unwrap().version, 2);
+    assert_eq!(set.latest("village_inspection").unwrap().version, 3);
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].0, "broken.v1");
 }

@@ -252,6 +252,15 @@ fn an_inspection_with_one_item_inspected_is_not_rectified() {
     let r = &e.computed["rectification"];
     assert_eq!(r["rectified"], Value::Null, "{r}");
     assert_eq!(r["open_items"], items.len() - 1);
+    // Each open item is an error on its own path: submitting waits for it.
+    let open: Vec<&str> = e
+        .errors()
+        .filter(|i| i.code == "item_open")
+        .map(|i| i.path.as_str())
+        .collect();
+    assert_eq!(open.len(), items.len() - 1);
+    assert!(open.contains(&format!("checklist.{}", items[1]).as_str()));
+    assert!(r.get("findings").is_none(), "findings move into the issues");
 }
 
 /// Issue 15: a typed sewage treatment rate that disagrees with the one computed from the
@@ -259,7 +268,7 @@ fn an_inspection_with_one_item_inspected_is_not_rectified() {
 #[test]
 fn a_typed_sewage_rate_off_the_household_counts_is_flagged() {
     let set = TemplateSet::builtin().unwrap();
-    let t = set.get("village_inspection", 1).unwrap();
+    let t = set.get("village_inspection", 2).unwrap();
     let flagged = |typed: f64, total: u32, treated: u32| {
         let data = json!({"indicators": {"sewage_treatment_rate_pct": typed,
             "households_total": total, "households_sewage_treated": treated}});

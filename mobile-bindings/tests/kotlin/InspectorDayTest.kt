@@ -567,25 +567,25 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
 
     // A new template version published on the server reaches the inspectors' devices at their
     // next sync, without an app update; the sampler's role does not capture it.
-    check("the app does not know village_inspection.v2 yet",
-        yy.templates().none { it.id == "village_inspection.v2" })
-    val v2 = tmp.resolve("village_inspection.v2.json")
-    Files.writeString(v2, yy.templateJson("village_inspection.v1")
-        .replace("\"version\":1", "\"version\":2")
-        .replace("农村环境整治检查", "农村环境整治检查（第二版）"))
-    val published = admin(serverBin, dataDir, "template", "publish", v2.toString())
-    check("the server publishes it ($published)", published.contains("village_inspection.v2"))
+    check("the app does not know village_inspection.v3 yet",
+        yy.templates().none { it.id == "village_inspection.v3" })
+    val v3 = tmp.resolve("village_inspection.v3.json")
+    Files.writeString(v3, yy.templateJson("village_inspection.v2")
+        .replace("\"version\":2", "\"version\":3")
+        .replace("农村环境整治检查", "农村环境整治检查（第三版）"))
+    val published = admin(serverBin, dataDir, "template", "publish", v3.toString())
+    check("the server publishes it ($published)", published.contains("village_inspection.v3"))
     val got = yy.sync(null)
     check("the inspector's device receives it (${got.templatesReceived})",
-        got.templatesReceived == 1UL && yy.templates().any { it.id == "village_inspection.v2" })
+        got.templatesReceived == 1UL && yy.templates().any { it.id == "village_inspection.v3" })
     val newer = yy.createRecord("village_inspection", NewRecordPlace("411321102206", "杨树沟村", null, null))
     check("new records use the newest version (${yy.view(newer.id).templateId})",
-        yy.view(newer.id).templateId == "village_inspection.v2")
-    check("records of v1 still open", yy.view(r1.id).templateId == "village_inspection.v1")
+        yy.view(newer.id).templateId == "village_inspection.v3")
+    check("records of v2 still open", yy.view(r1.id).templateId == "village_inspection.v2")
     check("nothing more arrives the next time", yy.sync(null).templatesReceived == 0UL)
     val sampAfter = samp.sync(null)
     check("the sampler's device does not receive an inspection template",
-        sampAfter.templatesReceived == 0UL && samp.templates().none { it.id == "village_inspection.v2" })
+        sampAfter.templatesReceived == 0UL && samp.templates().none { it.id == "village_inspection.v3" })
 
     // Revoking the device shuts it out at its next request.
     val devices = admin(serverBin, dataDir, "devices", "--user", "insp_hl", "--json")

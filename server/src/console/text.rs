@@ -146,6 +146,22 @@ pub fn result_key(lang: Lang, key: &str) -> String {
         "open_items" => ("未检查项数", "items not inspected"),
         "facilities_ok" => ("污水设施建成并正常运行", "facilities built and running"),
         "residents_ok" => ("群众认可", "residents approve"),
+        "round_dates_ok" => (
+            "检查日期与评估轮次相符",
+            "inspection date fits the round",
+        ),
+        "survey_below_minimum" => (
+            "调查人数不足，问卷途径不作判定",
+            "too few respondents: the survey does not classify",
+        ),
+        "scale_t_d" => ("设施规模（吨/日）", "scale (t/day)"),
+        "monitoring_required" => (
+            "须每季度巡查、每半年监测",
+            "quarterly inspection and half-yearly monitoring owed",
+        ),
+        "online_duty" => ("在线监控要求", "online monitoring owed"),
+        "removal_pct" => ("去除率（%）", "removal (%)"),
+        "outlet_exceedances" => ("出水超标", "outlet above limits"),
         "category" => ("类别", "category"),
         "route" => ("判定路径", "route"),
         "class" => ("类别", "class"),

@@ -123,6 +123,43 @@ pub(crate) fn code<T: DeserializeOwned>(v: &Value, path: &[&str]) -> Option<T> {
     get(v, path).and_then(|v| T::deserialize(v).ok())
 }
 
+/// A calendar date `(year, month, day)` from the `YYYY-MM-DD` start of a date or RFC 3339
+/// date-time string at `path` (the date as written, in the writer's own time zone).
+pub(crate) fn date(v: &Value, path: &[&str]) -> Option<(i32, u32, u32)> {
+    let s = get(v, path)?.as_str()?;
+    let part =
+        |r: std::ops::Range<usize>| s.get(r).filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    if s.as_bytes().get(4) != Some(&b'-') || s.as_bytes().get(7) != Some(&b'-') {
+        return None;
+    }
+    let year = part(0..4)?.parse().ok()?;
+    let month = part(5..7)?.parse().ok().filter(|m| (1..=12).contains(m))?;
+    let day = part(8..10)?.parse().ok().filter(|d| (1..=31).contains(d))?;
+    Some((year, month, day))
+}
+
+/// An issue a rule finds on the record (lifted into the record's issues by the evaluation;
+/// see [`FINDINGS_KEY`]).
+pub(crate) fn finding(
+    path: impl Into<String>,
+    severity: crate::Severity,
+    code: &str,
+    zh: String,
+    en: String,
+) -> crate::Issue {
+    crate::Issue {
+        path: path.into(),
+        severity,
+        code: code.to_owned(),
+        message: crate::Label::new(zh, en),
+    }
+}
+
+/// The key of a rule's result that holds the issues it finds on the record. The evaluation
+/// moves them into the record's issues (errors block submitting, warnings do not) and keeps
+/// the rest of the result as the computed value.
+pub const FINDINGS_KEY: &str = "findings";
+
 /// `x` rounded to `decimals` decimal places.
 pub(crate) fn round_to(x: f64, decimals: i32) -> f64 {
     let f = 10f64.powi(decimals);

@@ -1,17 +1,26 @@
-//! Rural domestic sewage treatment facilities (domain.md section 3). Facilities with a design
-//! capacity of ≥ 100 t/day need inlet and outlet water-quality monitoring every half year and an
-//! inspection every quarter (the county plan, task 19). Outlet limits default to typical grade-1
-//! values of the provincial discharge standards for rural domestic sewage treatment facilities
-//! (农村生活污水处理设施水污染物排放标准, DB series, following 环办水体函〔2018〕1083号);
-//! they differ by province and by facility size and MUST be verified and set per province
-//! through `rule_params`.
+//! Rural domestic sewage treatment facilities: the county plan, task 19 (完善环境监测机制), and
+//! domain.md section 3. A facility's scale is its actual daily throughput or its design
+//! capacity, whichever is larger. From 100 t/day: inlet and outlet water quality monitored
+//! every half year and an inspection every quarter (the schedule against the records is the
+//! ledger's, [`crate::ledger::sewage_facilities`]). From 500 t/day: automatic water-quality
+//! monitoring networked with the authority's platform by the end of July; from 100 to under
+//! 500 t/day: outflow metering and video online by the end of December. Both are checked on a
+//! record inspected after its year's deadline.
+//!
+//! Outlet values above the discharge limits are warnings on the record, naming the limits'
+//! source. The limits default to grade-1 values as the template states them for Henan's
+//! 农村生活污水处理设施水污染物排放标准 (DB41/1820-2019): COD 60, NH3-N 8, TN 20, TP 1,
+//! SS 20 mg/L, pH 6-9, marked unconfirmed until the county confirms them (`limits_confirmed`);
+//! they differ by province, by facility size and by receiving water, and are set per
+//! template through `rule_params`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{non_neg, num, round_to};
+use super::{date, finding, fmt_num, get, non_neg, num, round_to};
+use crate::{Issue, Severity};
 
 /// Pollutants read from `inlet` and `outlet` (the JSON field names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -81,17 +90,41 @@ impl WaterQuality {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SewageFacilityInput {
     pub design_capacity_t_d: Option<f64>,
+    pub actual_flow_t_d: Option<f64>,
     pub inlet: WaterQuality,
     pub outlet: WaterQuality,
+    /// The inspection's calendar date (from `inspected_at`, as written).
+    pub inspected_on: Option<(i32, u32, u32)>,
+    /// `online_monitoring.automatic_networked`: automatic water-quality monitoring installed
+    /// and networked.
+    pub automatic_networked: Option<bool>,
+    /// `online_monitoring.flow_meter` and `online_monitoring.video`.
+    pub flow_meter: Option<bool>,
+    pub video: Option<bool>,
 }
 
 impl SewageFacilityInput {
-    /// Reads `design_capacity_t_d`, `inlet.*` and `outlet.*`.
+    /// Reads `design_capacity_t_d`, `actual_flow_t_d`, `inspected_at`, `inlet.*`, `outlet.*`
+    /// and `online_monitoring.*`.
     pub fn from_data(data: &Value) -> Self {
+        let online = |key| get(data, &["online_monitoring", key]).and_then(Value::as_bool);
         Self {
             design_capacity_t_d: non_neg(data, &["design_capacity_t_d"]),
+            actual_flow_t_d: non_neg(data, &["actual_flow_t_d"]),
             inlet: WaterQuality::from_data(data, "inlet"),
             outlet: WaterQuality::from_data(data, "outlet"),
+            inspected_on: date(data, &["inspected_at"]),
+            automatic_networked: online("automatic_networked"),
+            flow_meter: online("flow_meter"),
+            video: online("video"),
+        }
+    }
+
+    /// The facility's scale: actual throughput or design capacity, whichever is larger.
+    pub fn scale_t_d(&self) -> Option<f64> {
+        match (self.actual_flow_t_d, self.design_capacity_t_d) {
+            (Some(a), Some(d)) => Some(a.max(d)),
+            (a, d) => a.or(d),
         }
     }
 }
@@ -144,18 +177,56 @@ impl OutletLimits {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SewageFacilityParams {
-    /// Design capacity (t/day) from which monitoring is required (task 19: 100).
+    /// Scale (t/day) from which monitoring, inspection and online flow and video are
+    /// required (task 19: 100).
     pub monitoring_min_capacity_t_d: f64,
+    /// Scale (t/day) from which automatic monitoring must be networked (task 19: 500).
+    pub automatic_min_capacity_t_d: f64,
+    /// The day of the year (`MM-DD`) by which automatic monitoring is networked (07-31).
+    pub automatic_deadline: String,
+    /// The day of the year (`MM-DD`) by which flow metering and video are online (12-31).
+    pub flow_video_deadline: String,
     pub outlet_limits: OutletLimits,
+    /// Where the outlet limits come from, as the warnings name it.
+    pub limits_source: String,
+    /// Whether the county confirmed the limits; unconfirmed limits say so in the warnings.
+    pub limits_confirmed: bool,
 }
 
 impl Default for SewageFacilityParams {
     fn default() -> Self {
         Self {
             monitoring_min_capacity_t_d: 100.0,
+            automatic_min_capacity_t_d: 500.0,
+            automatic_deadline: "07-31".into(),
+            flow_video_deadline: "12-31".into(),
             outlet_limits: OutletLimits::default(),
+            limits_source: "DB41/1820-2019".into(),
+            limits_confirmed: false,
         }
     }
+}
+
+/// Which online monitoring a facility owes (task 19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnlineDutyKind {
+    /// ≥ 500 t/day: automatic water-quality monitoring networked.
+    Automatic,
+    /// 100-500 t/day: outflow metering and video online.
+    FlowAndVideo,
+}
+
+/// A facility's online-monitoring duty as this record shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OnlineDuty {
+    pub kind: OnlineDutyKind,
+    /// `YYYY-MM-DD`, in the inspection's year (`MM-DD` without a date).
+    pub deadline: String,
+    /// In place (`null`: not recorded).
+    pub met: Option<bool>,
+    /// Not in place (or not recorded) at an inspection after the deadline.
+    pub overdue: bool,
 }
 
 /// One outlet value outside its limit (for pH, the bound it crosses).
@@ -169,12 +240,19 @@ pub struct OutletExceedance {
 /// Result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SewageFacilityResult {
+    /// Actual throughput or design capacity, whichever is larger (`null`: neither given).
+    pub scale_t_d: Option<f64>,
     /// Half-yearly inlet/outlet monitoring and quarterly inspection required; `null` without a
-    /// design capacity.
+    /// scale.
     pub monitoring_required: Option<bool>,
+    /// The online monitoring owed (`null`: below 100 t/day or no scale).
+    pub online_duty: Option<OnlineDuty>,
     /// Removal rate (%) per concentration, rounded to 0.1, where inlet (> 0) and outlet exist.
     pub removal_pct: BTreeMap<Pollutant, f64>,
     pub outlet_exceedances: Vec<OutletExceedance>,
+    /// Warnings of the record: each outlet value above its limit, an overdue online duty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Issue>,
 }
 
 /// Monitoring duty, removal rates and outlet exceedances.
@@ -212,13 +290,137 @@ pub fn evaluate(
             });
         }
     }
+    let scale_t_d = input.scale_t_d();
+    let monitoring_required = scale_t_d.map(|c| c >= params.monitoring_min_capacity_t_d);
+    let online_duty = online_duty(input, scale_t_d, params);
+    let mut findings: Vec<Issue> = outlet_exceedances
+        .iter()
+        .map(|e| exceedance_finding(e, params))
+        .collect();
+    if let Some(duty) = online_duty.as_ref().filter(|d| d.overdue) {
+        let (zh, en) = match duty.kind {
+            OnlineDutyKind::Automatic => (
+                "日处理500吨及以上：水质自动监测系统须在7月底前安装并联网",
+                "500 t/day or more: automatic water-quality monitoring must be networked by the end of July",
+            ),
+            OnlineDutyKind::FlowAndVideo => (
+                "日处理100-500吨：出水量和视频在线监控须在12月底前安装并接入监管平台",
+                "100-500 t/day: outflow metering and video must be online by the end of December",
+            ),
+        };
+        findings.push(finding(
+            "online_monitoring",
+            Severity::Warning,
+            "online_monitoring_overdue",
+            format!("{zh}（期限 {}，本次检查时未完成）", duty.deadline),
+            format!(
+                "{en} (deadline {}, not done at this inspection)",
+                duty.deadline
+            ),
+        ));
+    }
     SewageFacilityResult {
-        monitoring_required: input
-            .design_capacity_t_d
-            .map(|c| c >= params.monitoring_min_capacity_t_d),
+        scale_t_d,
+        monitoring_required,
+        online_duty,
         removal_pct,
         outlet_exceedances,
+        findings,
     }
+}
+
+/// The online monitoring owed by a facility of `scale`, and whether this record shows it
+/// overdue.
+fn online_duty(
+    input: &SewageFacilityInput,
+    scale: Option<f64>,
+    params: &SewageFacilityParams,
+) -> Option<OnlineDuty> {
+    let scale = scale.filter(|s| *s >= params.monitoring_min_capacity_t_d)?;
+    let (kind, deadline, met) = if scale >= params.automatic_min_capacity_t_d {
+        (
+            OnlineDutyKind::Automatic,
+            &params.automatic_deadline,
+            input.automatic_networked,
+        )
+    } else {
+        let met = match (input.flow_meter, input.video) {
+            (Some(true), Some(true)) => Some(true),
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            _ => None,
+        };
+        (
+            OnlineDutyKind::FlowAndVideo,
+            &params.flow_video_deadline,
+            met,
+        )
+    };
+    let month_day = month_day(deadline);
+    let overdue = match (input.inspected_on, month_day) {
+        (Some((_, m, d)), Some(due)) => met != Some(true) && (m, d) > due,
+        _ => false,
+    };
+    let deadline = match input.inspected_on {
+        Some((y, _, _)) => format!("{y}-{deadline}"),
+        None => deadline.clone(),
+    };
+    Some(OnlineDuty {
+        kind,
+        deadline,
+        met,
+        overdue,
+    })
+}
+
+/// `MM-DD` as (month, day).
+fn month_day(text: &str) -> Option<(u32, u32)> {
+    let (m, d) = text.split_once('-')?;
+    Some((m.parse().ok()?, d.parse().ok()?))
+}
+
+/// An outlet value above its limit as a warning on its field.
+fn exceedance_finding(e: &OutletExceedance, params: &SewageFacilityParams) -> Issue {
+    let (zh_name, en_name, unit) = match e.pollutant {
+        Pollutant::Cod => ("化学需氧量", "COD", " mg/L"),
+        Pollutant::Nh3n => ("氨氮", "Ammonia nitrogen", " mg/L"),
+        Pollutant::Tn => ("总氮", "Total nitrogen", " mg/L"),
+        Pollutant::Tp => ("总磷", "Total phosphorus", " mg/L"),
+        Pollutant::Ss => ("悬浮物", "Suspended solids", " mg/L"),
+        Pollutant::Ph => ("pH", "pH", ""),
+    };
+    let field = serde_json::to_value(e.pollutant)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let (cmp_zh, cmp_en) = if e.pollutant == Pollutant::Ph && e.value < e.limit {
+        ("低于下限", "below the limit")
+    } else {
+        ("超过限值", "above the limit")
+    };
+    let (conf_zh, conf_en) = if params.limits_confirmed {
+        ("", "")
+    } else {
+        (
+            "，限值待县里确认",
+            "; limits not yet confirmed by the county",
+        )
+    };
+    let source = &params.limits_source;
+    finding(
+        format!("outlet.{field}"),
+        Severity::Warning,
+        "outlet_limit",
+        format!(
+            "出水{zh_name} {}{unit} {cmp_zh} {}{unit}（{source}{conf_zh}）",
+            fmt_num(e.value),
+            fmt_num(e.limit)
+        ),
+        format!(
+            "Outlet {en_name} {}{unit} {cmp_en} {}{unit} ({source}{conf_en})",
+            fmt_num(e.value),
+            fmt_num(e.limit)
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -315,6 +517,7 @@ mod tests {
                 tn_mg_l: Some(10.0),
                 ..Default::default()
             },
+            ..Default::default()
         };
         let r = evaluate(&input, &SewageFacilityParams::default());
         let expected = BTreeMap::from([
@@ -332,13 +535,24 @@ mod tests {
             "inlet": { "cod_mg_l": 250, "nh3n_mg_l": 25, "ph": 7.2 },
             "outlet": { "cod_mg_l": 55, "nh3n_mg_l": 10, "tn_mg_l": "high", "ph": 7.0 }
         });
+        let mut out = compute("sewage_facility", &data, None).unwrap();
+        let findings = out.as_object_mut().unwrap().remove("findings").unwrap();
         assert_eq!(
-            compute("sewage_facility", &data, None).unwrap(),
+            out,
             json!({
+                "scale_t_d": 120.0,
                 "monitoring_required": true,
+                "online_duty": { "kind": "flow_and_video", "deadline": "12-31", "met": null,
+                                 "overdue": false },
                 "removal_pct": { "cod_mg_l": 78.0, "nh3n_mg_l": 60.0 },
                 "outlet_exceedances": [ { "pollutant": "nh3n_mg_l", "value": 10.0, "limit": 8.0 } ]
             })
+        );
+        assert_eq!(findings[0]["path"], "outlet.nh3n_mg_l");
+        assert_eq!(findings[0]["severity"], "warning");
+        assert_eq!(
+            findings[0]["message"]["zh"],
+            "出水氨氮 10 mg/L 超过限值 8 mg/L（DB41/1820-2019，限值待县里确认）"
         );
         // Limits merge key by key; null switches one off.
         let p = json!({ "monitoring_min_capacity_t_d": 150, "outlet_limits": { "cod_mg_l": 50, "nh3n_mg_l": null } });
@@ -350,5 +564,133 @@ mod tests {
         );
         let bad = json!({ "outlet_limits": { "bod5_mg_l": 20 } });
         assert!(compute("sewage_facility", &data, Some(&bad)).is_err());
+    }
+
+    /// Task 19: "对日处理100吨及以上的农村集中式污水处理设施每半年开展1次进、出口水质监测，
+    /// 每季度开展一次巡查" — by actual throughput or design capacity, whichever is larger.
+    #[test]
+    fn task_19_scale_is_the_larger_of_throughput_and_design() {
+        let at = |design: Option<f64>, actual: Option<f64>| {
+            let input = SewageFacilityInput {
+                design_capacity_t_d: design,
+                actual_flow_t_d: actual,
+                ..Default::default()
+            };
+            let r = evaluate(&input, &SewageFacilityParams::default());
+            (r.scale_t_d, r.monitoring_required)
+        };
+        assert_eq!(at(Some(80.0), Some(100.0)), (Some(100.0), Some(true)));
+        assert_eq!(at(Some(100.0), Some(60.0)), (Some(100.0), Some(true)));
+        assert_eq!(at(Some(99.9), Some(99.0)), (Some(99.9), Some(false)));
+        assert_eq!(at(None, Some(150.0)), (Some(150.0), Some(true)));
+        assert_eq!(at(None, None), (None, None));
+    }
+
+    /// Task 19: "7月底前，对……实际日处理水量500吨及以上的，安装完善水质自动监测系统并……联网；
+    /// 12月底之前，对实际日处理能力100吨及以上、500吨以下的……安装出水量、视频在线监控设施".
+    #[test]
+    fn task_19_online_monitoring_deadlines() {
+        let check = |scale: f64, date: &str, online: Value| {
+            let data = json!({"actual_flow_t_d": scale, "inspected_at": date,
+                              "online_monitoring": online});
+            let r = evaluate(
+                &SewageFacilityInput::from_data(&data),
+                &SewageFacilityParams::default(),
+            );
+            let warned = r
+                .findings
+                .iter()
+                .any(|f| f.code == "online_monitoring_overdue");
+            let duty = r.online_duty.expect("a duty from 100 t/day");
+            assert_eq!(duty.overdue, warned);
+            (duty.kind, duty.deadline, duty.met, duty.overdue)
+        };
+        let none = json!({});
+        // 500 t/day: automatic monitoring by 31 July.
+        assert_eq!(
+            check(500.0, "2024-07-31T17:00:00+08:00", none.clone()),
+            (OnlineDutyKind::Automatic, "2024-07-31".into(), None, false)
+        );
+        assert!(
+            check(500.0, "2024-08-01T09:00:00+08:00", none.clone()).3,
+            "not recorded after the deadline"
+        );
+        assert!(
+            check(
+                620.0,
+                "2024-08-01T09:00:00+08:00",
+                json!({"automatic_networked": false})
+            )
+            .3
+        );
+        assert!(
+            !check(
+                620.0,
+                "2024-10-01T09:00:00+08:00",
+                json!({"automatic_networked": true})
+            )
+            .3
+        );
+        // 499.9 t/day: flow and video, by 31 December.
+        let r = check(
+            499.9,
+            "2024-12-31T09:00:00+08:00",
+            json!({"flow_meter": false}),
+        );
+        assert_eq!(
+            r,
+            (
+                OnlineDutyKind::FlowAndVideo,
+                "2024-12-31".into(),
+                Some(false),
+                false
+            )
+        );
+        let met = json!({"flow_meter": true, "video": true});
+        assert_eq!(check(100.0, "2024-11-02T09:00:00+08:00", met).2, Some(true));
+        let half = json!({"flow_meter": true});
+        assert_eq!(check(100.0, "2024-11-02T09:00:00+08:00", half).2, None);
+        // Below 100 t/day: no duty.
+        let data = json!({"actual_flow_t_d": 99, "inspected_at": "2024-12-01T09:00:00+08:00"});
+        let r = evaluate(
+            &SewageFacilityInput::from_data(&data),
+            &SewageFacilityParams::default(),
+        );
+        assert_eq!(r.online_duty, None);
+    }
+
+    /// A confirmed source drops the "to be confirmed" note; pH below its floor says so.
+    #[test]
+    fn outlet_warnings_name_the_source() {
+        let input = SewageFacilityInput {
+            outlet: WaterQuality {
+                ph: Some(5.5),
+                tp_mg_l: Some(1.2),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let params = SewageFacilityParams {
+            limits_source: "县里确认的限值".into(),
+            limits_confirmed: true,
+            ..Default::default()
+        };
+        let r = evaluate(&input, &params);
+        let got: Vec<(&str, &str)> = r
+            .findings
+            .iter()
+            .map(|f| (f.path.as_str(), f.message.zh.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "outlet.tp_mg_l",
+                    "出水总磷 1.2 mg/L 超过限值 1 mg/L（县里确认的限值）"
+                ),
+                ("outlet.ph", "出水pH 5.5 低于下限 6（县里确认的限值）"),
+            ]
+        );
+        assert!(r.findings.iter().all(|f| f.severity == Severity::Warning));
     }
 }
