@@ -12,12 +12,14 @@ use serde_json::Value;
 
 mod custody;
 mod error;
+mod ledger;
 mod record;
 mod sync;
 
 pub use custody::*;
 pub use error::JingtuError;
 use error::Result;
+pub use ledger::*;
 pub use record::*;
 pub use sync::*;
 
@@ -330,6 +332,47 @@ impl FieldCore {
             None => true,
         };
         Ok(self.inner.hand_over_batch(&batch, &mut progress)?.into())
+    }
+
+    /// The black-odorous water bodies (黑臭水体台账) from the submitted and approved checks on
+    /// this device: each body's stage, latest classification, relapses (返黑返臭) and the
+    /// transitions its lifecycle refuses. The listener sees phase `ledger` after each record
+    /// read and may cancel.
+    pub fn water_body_ledger(
+        &self,
+        listener: Option<Arc<dyn ProgressListener>>,
+    ) -> Result<Vec<WaterBody>> {
+        let mut progress = |done: u64, total: u64| match &listener {
+            Some(l) => l.on_progress("ledger".into(), done, total),
+            None => true,
+        };
+        Ok(self
+            .inner
+            .water_body_ledger(&mut progress)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Each sewage facility's `year` against task 19's schedule (quarterly inspection,
+    /// half-yearly monitoring, online monitoring deadlines), judged on the day (China time) of
+    /// `as_of_ms`: missed quarters listed. The listener sees phase `ledger` and may cancel.
+    pub fn sewage_facility_schedule(
+        &self,
+        year: i32,
+        as_of_ms: i64,
+        listener: Option<Arc<dyn ProgressListener>>,
+    ) -> Result<Vec<FacilitySchedule>> {
+        let mut progress = |done: u64, total: u64| match &listener {
+            Some(l) => l.on_progress("ledger".into(), done, total),
+            None => true,
+        };
+        Ok(self
+            .inner
+            .sewage_facility_schedule(year, jingtu_core::china_day(as_of_ms), &mut progress)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The public key (hex ed25519) this device signs custody events with.

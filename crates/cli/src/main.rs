@@ -12,6 +12,7 @@ use jingtu_core::{CoreError, DeviceCore, EventKind, ListFilter, RecordView, Stat
 use serde_json::{Value, json};
 
 mod custody;
+mod ledger;
 mod photos;
 mod records;
 mod sync;
@@ -158,6 +159,27 @@ enum Command {
     /// A soil sample's chain of custody: show it verified, hand over, receive, add a step.
     #[command(subcommand)]
     Custody(CustodyCommand),
+    /// County ledgers from the submitted and approved records on this device.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+/// The ledgers built from many records.
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Black-odorous water bodies (黑臭水体台账): each body's stage, latest classification,
+    /// relapses (返黑返臭) and transitions the lifecycle refuses.
+    WaterBodies,
+    /// Sewage facilities against task 19's schedule (quarterly inspection, half-yearly
+    /// monitoring, online monitoring deadlines): missed quarters listed.
+    Facilities {
+        /// The year (default: this year).
+        #[arg(long)]
+        year: Option<i32>,
+        /// Judge the periods as of this day, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
 }
 
 /// The steps of a soil sample's custody after its collection.
@@ -488,6 +510,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sync => sync::sync(&core, json)?,
         Command::Status => sync::status(&core, json)?,
         Command::Review(cmd) => records::review(&core, json, cmd)?,
+        Command::Ledger(LedgerCommand::WaterBodies) => ledger::water_bodies(&core, json)?,
+        Command::Ledger(LedgerCommand::Facilities { year, as_of }) => {
+            ledger::facilities(&core, json, year, as_of)?
+        }
         Command::Custody(cmd) => custody::custody(&core, json, cmd)?,
     }
     Ok(())

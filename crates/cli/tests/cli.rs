@@ -116,6 +116,10 @@ fn a_pilot_day_two_inspectors_one_village_one_conflict_resolved() {
         "village_inspection.v1",
         "water_body_check.v1",
         "sewage_facility_inspection.v1",
+        "soil_sample.v2",
+        "village_inspection.v2",
+        "water_body_check.v2",
+        "sewage_facility_inspection.v2",
     ] {
         assert!(ids.contains(&t), "{t} missing from {ids:?}");
     }
@@ -611,4 +615,92 @@ fn a_record_file_with_a_malformed_photo_hash_is_refused_with_the_reason() {
         assert!(e["error"]["message"].as_str().unwrap().contains("SHA-256"));
         assert_eq!(a.ok(&["photo", "list", &id])["photos"], json!([]));
     }
+}
+
+/// `jingtu ledger`: a facility of 180 t/day inspected in Q1 and monitored in H1 shows Q2 as
+/// missed on 15 August (task 19), in JSON and for people; a bad date is refused.
+#[test]
+fn the_facility_ledger_lists_a_missed_quarter() {
+    let bin = jingtu_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Device::new(&bin, dir.path().join("insp"));
+    d.ok(&["init", "--user", "王巡查"]);
+    assert_eq!(d.ok(&["ledger", "water-bodies"]), json!([]));
+    for (kind, at) in [
+        ("quarterly_inspection", "2024-03-12T09:00:00+08:00"),
+        ("half_year_monitoring", "2024-06-05T09:00:00+08:00"),
+    ] {
+        let id = d.ok(&["new", "sewage_facility_inspection"])["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut fields = vec![
+            ("facility_name", "云阳镇污水处理站".to_string()),
+            ("facility_code", "WS-411321102".into()),
+            ("admin_code", "411321102000".into()),
+            ("design_capacity_t_d", "120".into()),
+            ("actual_flow_t_d", "180".into()),
+            ("inspection_type", kind.into()),
+            ("inspected_at", at.into()),
+            ("facility_status", "normal".into()),
+            ("inspectors", r#"["王巡查"]"#.into()),
+            (
+                "online_monitoring",
+                r#"{"flow_meter": true, "video": false}"#.into(),
+            ),
+        ];
+        if kind == "half_year_monitoring" {
+            fields.push((
+                "inlet",
+                r#"{"cod_mg_l": 250, "nh3n_mg_l": 30, "sampled_at": "2024-06-05T09:20:00+08:00"}"#
+                    .into(),
+            ));
+            fields.push((
+                "outlet",
+                r#"{"cod_mg_l": 45, "nh3n_mg_l": 12, "sampled_at": "2024-06-05T09:40:00+08:00"}"#
+                    .into(),
+            ));
+        }
+        for (path, value) in &fields {
+            d.ok(&["set", &id, path, value]);
+        }
+        let shown = d.ok(&["show", &id]);
+        if kind == "half_year_monitoring" {
+            // The outlet's ammonia above the limit: a warning naming the limits' source.
+            let warned = shown["issues"].as_array().unwrap().iter().any(|i| {
+                i["path"] == "outlet.nh3n_mg_l"
+                    && i["severity"] == "warning"
+                    && i["message"]["zh"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("DB41/1820-2019"))
+            });
+            assert!(warned, "{shown}");
+        }
+        d.ok(&["submit", &id]);
+    }
+    let list = d.ok(&[
+        "ledger",
+        "facilities",
+        "--year",
+        "2024",
+        "--as-of",
+        "2024-08-15",
+    ]);
+    let f = &list[0];
+    assert_eq!(f["facility_code"], "WS-411321102");
+    assert_eq!(f["scale_t_d"], 180.0);
+    assert_eq!(f["missed"], json!(["2024-Q2"]));
+    assert_eq!(f["online_duty"]["kind"], "flow_and_video");
+    assert_eq!(f["online_duty"]["met"], false);
+    let text = d.human(&[
+        "ledger",
+        "facilities",
+        "--year",
+        "2024",
+        "--as-of",
+        "2024-08-15",
+    ]);
+    assert!(text.contains("漏查/漏测: 2024-Q2"), "{text}");
+    assert!(text.contains("2024-Q3 进行中"), "{text}");
+    d.fails(&["ledger", "facilities", "--as-of", "15/08/2024"], "error");
 }

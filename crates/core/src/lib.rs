@@ -14,6 +14,7 @@ mod catalog;
 mod core;
 mod custody;
 mod error;
+mod ledger;
 mod photos;
 mod review;
 mod scope;
@@ -33,6 +34,11 @@ pub use jingtu_doc::{
 };
 pub use jingtu_doc::{CustodyChain, CustodyFinding, CustodySigner, DeviceKey, SampleCustodyEvent};
 pub use jingtu_doc::{PhotoEntry, PhotoRemoval};
+pub use jingtu_model::ledger::{
+    BodyCheck, FacilitySchedule, LedgerProblem, PeriodState, SchedulePeriod, WaterBody, china_day,
+};
+pub use jingtu_model::rules::black_odorous::{BowStatus, Lifecycle};
+pub use jingtu_model::rules::sewage_facility::{OnlineDuty, OnlineDutyKind};
 pub use jingtu_model::{CustodyStep, HandOver, Receipt};
 pub use jingtu_model::{Issue, Label, Severity, TemplateSummary};
 pub use jingtu_model::{ItemResult, MissingPhoto, Role};
@@ -40,6 +46,7 @@ pub use jingtu_model::{QcCheck, QcRatio, QcReport, QcStatus, QualityControlPlan}
 pub use jingtu_protocol::{Assignment, AssignmentTarget};
 pub use jingtu_store::{Durability, ListFilter, RecordSummary};
 pub use jingtu_store::{PhotoCounts, RefusedEdit, StoreError};
+pub use ledger::{SEWAGE_FACILITY_KIND, WATER_BODY_KIND};
 pub use photos::{NewPhoto, PhotoSource};
 pub use review::ReviewDecision;
 pub use scope::RefusalTaken;

@@ -87,6 +87,27 @@ pub fn instant(s: &str) -> Option<i64> {
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset)
 }
 
+/// The calendar day `(year, month, day)` in China Standard Time (UTC+8) of a time in
+/// milliseconds since 1970.
+pub fn china_day(ms: i64) -> (i32, u32, u32) {
+    let days = (ms.div_euclid(1000) + 8 * 3600).div_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        i32::try_from(y).unwrap_or(i32::MAX),
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
+}
+
 // ---- black-odorous water bodies ----
 
 /// One check of a body, as the ledger orders them.
@@ -430,6 +451,23 @@ fn online_duty_from(v: &Value) -> Option<OnlineDuty> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn china_days() {
+        assert_eq!(china_day(0), (1970, 1, 1));
+        // 2024-02-29T16:00:00Z is 1 March in Beijing.
+        assert_eq!(china_day(1_709_222_400_000), (2024, 3, 1));
+        assert_eq!(china_day(1_709_222_399_999), (2024, 2, 29));
+        for s in [
+            "2024-12-31T23:59:59+08:00",
+            "2025-01-01T00:00:00+08:00",
+            "1999-07-01T12:00:00+08:00",
+        ] {
+            let ms = instant(s).unwrap() * 1000;
+            let (y, m, d) = china_day(ms);
+            assert_eq!(format!("{y:04}-{m:02}-{d:02}"), s[..10], "{s}");
+        }
+    }
 
     #[test]
     fn instants() {

@@ -602,6 +602,85 @@ fun peopleSection(tmp: java.nio.file.Path, serverBin: String, url: String, dataD
     reopened.close()
 }
 
+// A water body check filled and submitted with the photos its template asks for.
+fun waterBodyCheck(core: FieldCore, at: String, type: String, stage: String, colour: String): String {
+    val id = core.createRecord("water_body_check", null).id
+    core.setField(id, "body_code", text("411321102206001"))
+    core.setField(id, "body_name", text("杨树沟村东坑塘"))
+    core.setField(id, "body_type", text("pond"))
+    core.setField(id, "check_type", text(type))
+    core.setField(id, "admin_code", text("411321102206"))
+    core.setField(id, "checked_at", text(at))
+    core.setField(id, "location", FieldValue.Json("{\"lat\":33.488612,\"lon\":112.431275}"))
+    core.setField(id, "sensory", FieldValue.Json("{\"color\":\"$colour\",\"odor\":\"none\"}"))
+    core.setField(id, "lifecycle", text(stage))
+    for ((n, m) in core.view(id).missingPhotos.withIndex()) {
+        core.addPhoto(id, cameraJpeg(50 + n, 320, 240), NewPhoto(m.tag, null, null, null, null, null, null, null))
+    }
+    return id
+}
+
+fun ledgerSection(core: FieldCore) {
+    val never = object : ProgressListener {
+        override fun onProgress(phase: String, done: ULong, total: ULong) = true
+    }
+    core.submit(waterBodyCheck(core, "2024-03-01T10:00:00+08:00", "screening", "identified", "black"))
+    core.submit(waterBodyCheck(core, "2024-05-01T10:00:00+08:00", "recheck", "under_treatment", "blackish"))
+    val recheck = core.view(waterBodyCheck(core, "2024-08-01T10:00:00+08:00", "recheck", "completed", "normal"))
+    check("a re-check carries before and after photos",
+        recheck.photos.any { it.tag == "before" } && recheck.photos.any { it.tag == "after" })
+    core.submit(recheck.id)
+    core.submit(waterBodyCheck(core, "2024-10-01T10:00:00+08:00", "recheck", "accepted", "normal"))
+    var body = core.waterBodyLedger(never).single()
+    check("the ledger shows the body accepted (${body.stage})",
+        body.stage == BodyStage.ACCEPTED && body.checks.size == 4 && body.problems.isEmpty())
+    // Greenish water the next spring: 返黑返臭.
+    val relapse = waterBodyCheck(core, "2025-04-01T10:00:00+08:00", "recheck", "accepted", "greenish")
+    val blocked = expectThrows<JingtuException.SubmitBlocked>("black-odorous again cannot stay accepted") {
+        core.submit(relapse)
+    }
+    check("the refusal names the stage", blocked?.issues?.any { it.path == "lifecycle" } == true)
+    core.setField(relapse, "lifecycle", text("relapsed"))
+    core.submit(relapse)
+    body = core.waterBodyLedger(null).single()
+    check("the body is flagged relapsed",
+        body.stage == BodyStage.RELAPSED && body.relapsed && body.relapses == 1 &&
+        body.status == BodyStatus.BLACK_ODOROUS)
+
+    // A sewage facility of 180 t/day inspected in Q1 and monitored in H1: on 15 August 2024
+    // its second quarter is missed.
+    for ((type, at) in listOf("quarterly_inspection" to "2024-03-12T09:00:00+08:00",
+                              "half_year_monitoring" to "2024-06-05T09:00:00+08:00")) {
+        val id = core.createRecord("sewage_facility_inspection", null).id
+        core.setField(id, "facility_name", text("云阳镇污水处理站"))
+        core.setField(id, "facility_code", text("WS-411321102"))
+        core.setField(id, "admin_code", text("411321102000"))
+        core.setField(id, "design_capacity_t_d", num(120.0))
+        core.setField(id, "actual_flow_t_d", num(180.0))
+        core.setField(id, "inspection_type", text(type))
+        core.setField(id, "inspected_at", text(at))
+        core.setField(id, "facility_status", text("normal"))
+        core.appendItem(id, "inspectors", text("王建军"))
+        core.setField(id, "online_monitoring", FieldValue.Json("{\"flow_meter\":true,\"video\":true}"))
+        if (type == "half_year_monitoring") {
+            core.setField(id, "inlet", FieldValue.Json("{\"cod_mg_l\":250,\"nh3n_mg_l\":30,\"sampled_at\":\"2024-06-05T09:20:00+08:00\"}"))
+            core.setField(id, "outlet", FieldValue.Json("{\"cod_mg_l\":75,\"nh3n_mg_l\":5,\"sampled_at\":\"2024-06-05T09:40:00+08:00\"}"))
+            check("an outlet above its limit is a warning naming DB41/1820-2019",
+                core.view(id).issues.any { it.path == "outlet.cod_mg_l" && it.severity == Severity.WARNING &&
+                    it.messageZh.contains("DB41/1820-2019") })
+        }
+        core.submit(id)
+    }
+    val aug15 = java.time.ZonedDateTime.of(2024, 8, 15, 10, 0, 0, 0, java.time.ZoneId.of("Asia/Shanghai"))
+        .toInstant().toEpochMilli()
+    val facility = core.sewageFacilitySchedule(2024, aug15, never).single()
+    check("the facility's missed quarter is listed (${facility.missed})",
+        facility.missed == listOf("2024-Q2") && facility.scaleTD == 180.0 &&
+        facility.quarters[2].state == PeriodState.DUE && facility.halves[0].state == PeriodState.DONE)
+    check("its online monitoring is in place", facility.onlineDuty?.met == true &&
+        facility.onlineDuty?.kind == OnlineDutyKind.FLOW_AND_VIDEO)
+}
+
 fun main() {
     val tmp = Files.createTempDirectory("jingtu-kotlin")
     val a = FieldCore.open(tmp.resolve("phone-a").toString(), "张三")
@@ -652,6 +731,11 @@ fun main() {
     check("blocking issues name the deadline", blocked?.issues?.any { it.path.endsWith(".deadline") } == true)
     a.setField(rec.id, "checklist.${items[0]}.deadline", text("2024-08-31"))
     a.setField(rec.id, "checklist.${items[0]}.owner", text("村委会"))
+    view = a.view(rec.id)
+    check("a failed item without a photo is an error",
+        view.issues.any { it.path == "checklist.${items[0]}.photos" && it.severity == Severity.ERROR })
+    a.addPhoto(rec.id, cameraJpeg(40),
+        NewPhoto("before", "checklist.${items[0]}", "村口垃圾", null, null, null, null, null))
     view = a.view(rec.id)
     check("no errors left", view.issues.none { it.severity == Severity.ERROR })
 
@@ -706,6 +790,9 @@ fun main() {
 
     // Evidence photos
     photoSection(a, tmp)
+
+    // The county ledgers on the phone
+    ledgerSection(a)
 
     // Sync through a real server
     syncSection(tmp)

@@ -146,10 +146,7 @@ pub fn result_key(lang: Lang, key: &str) -> String {
         "open_items" => ("未检查项数", "items not inspected"),
         "facilities_ok" => ("污水设施建成并正常运行", "facilities built and running"),
         "residents_ok" => ("群众认可", "residents approve"),
-        "round_dates_ok" => (
-            "检查日期与评估轮次相符",
-            "inspection date fits the round",
-        ),
+        "round_dates_ok" => ("检查日期与评估轮次相符", "inspection date fits the round"),
         "survey_below_minimum" => (
             "调查人数不足，问卷途径不作判定",
             "too few respondents: the survey does not classify",
