@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod config;
 pub mod console;
 pub mod lab;
+pub mod ledger;
 pub mod people;
 pub mod photos;
 pub mod points;

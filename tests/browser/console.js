@@ -10,7 +10,9 @@
 // - an enrollment code is issued with its QR code, and a phone enrolls with it;
 // - assignments are given, handed over and taken back; a phone is revoked;
 // - a soil sample's chain of custody shows verified, with its flags, on its record page;
-// - a change without the session's CSRF token is refused.
+// - a change without the session's CSRF token is refused;
+// - the county ledgers: a water body that relapsed after acceptance and one accepted without
+//   treatment, and a sewage facility that missed its second-quarter inspection.
 //
 // Screenshots of each page go to $JINGTU_SCREENSHOTS. Run by tests/browser/run.sh.
 
@@ -109,6 +111,44 @@ function inspection(store, items, village) {
   for (const [p, v] of set) jt(store, ['set', id, p, v]);
   jt(store, ['append', id, 'inspectors', '"王建军"']);
   for (const item of items) jt(store, ['check', id, item, 'pass']);
+  return id;
+}
+
+const PHOTO = 'tests/fuzz/corpus/image_ingest/baseline_64x48.jpg';
+
+/** A water body check filled, given the photos its template asks for, and submitted. */
+function waterCheck(store, body, at, type, stage, colour) {
+  const id = jt(store, ['new', 'water_body_check', '--org-unit', '411321102206', '--village', '杨树沟村']).id;
+  const set = [
+    ['body_code', body.code], ['body_name', body.name], ['body_type', 'pond'], ['check_type', type],
+    ['admin_code', '411321102206'], ['village_name', '杨树沟村'], ['checked_at', at],
+    ['location', '{"lat":33.488612,"lon":112.431275}'],
+    ['sensory', `{"color":"${colour}","odor":"none"}`], ['lifecycle', stage],
+  ];
+  for (const [p, v] of set) jt(store, ['set', id, p, v]);
+  for (const m of jt(store, ['show', id]).missing_photos) {
+    jt(store, ['photo', 'add', id, '-', PHOTO, '--tag', m.tag]);
+  }
+  jt(store, ['submit', id]);
+  return id;
+}
+
+/** A sewage facility inspection of 180 t/day, submitted. */
+function facilityVisit(store, type, at) {
+  const id = jt(store, ['new', 'sewage_facility_inspection', '--org-unit', '411321102206']).id;
+  const set = [
+    ['facility_name', '云阳镇污水处理站'], ['facility_code', 'WS-411321102'],
+    ['admin_code', '411321102000'], ['township', '云阳镇'], ['design_capacity_t_d', '120'],
+    ['actual_flow_t_d', '180'], ['inspection_type', type], ['inspected_at', at],
+    ['facility_status', 'normal'], ['inspectors', '["王建军"]'],
+    ['online_monitoring', '{"flow_meter":true,"video":false}'],
+  ];
+  if (type === 'half_year_monitoring') {
+    set.push(['inlet', '{"cod_mg_l":250,"nh3n_mg_l":30,"sampled_at":"2024-06-05T09:20:00+08:00"}']);
+    set.push(['outlet', '{"cod_mg_l":45,"nh3n_mg_l":12,"sampled_at":"2024-06-05T09:40:00+08:00"}']);
+  }
+  for (const [p, v] of set) jt(store, ['set', id, p, v]);
+  jt(store, ['submit', id]);
   return id;
 }
 
@@ -357,6 +397,53 @@ function inspection(store, items, village) {
       await page.isVisible('figure.label'));
     await page.screenshot({ path: `${SHOTS}/19-labels-print.png`, fullPage: true });
     await page.emulateMedia({ media: 'screen' });
+
+    // The county ledgers. 东坑塘 goes through its whole life and relapses the next spring
+    // (返黑返臭); 西沟渠 is recorded accepted straight after its screening; the sewage station
+    // of 180 t/day was inspected in Q1 and monitored in H1, not inspected in Q2.
+    const east = { code: '411321102206001', name: '杨树沟村东坑塘' };
+    const west = { code: '411321102206002', name: '杨树沟村西沟渠' };
+    waterCheck('yy', east, '2024-03-01T10:00:00+08:00', 'screening', 'identified', 'black');
+    waterCheck('yy', east, '2024-05-01T10:00:00+08:00', 'recheck', 'under_treatment', 'blackish');
+    waterCheck('yy', east, '2024-08-01T10:00:00+08:00', 'recheck', 'completed', 'normal');
+    waterCheck('yy', east, '2024-10-01T10:00:00+08:00', 'recheck', 'accepted', 'normal');
+    const relapse = waterCheck('yy', east, '2025-04-01T10:00:00+08:00', 'recheck', 'relapsed', 'greenish');
+    waterCheck('yy', west, '2024-03-02T10:00:00+08:00', 'screening', 'identified', 'milky');
+    const jump = waterCheck('yy', west, '2024-06-02T10:00:00+08:00', 'recheck', 'accepted', 'normal');
+    facilityVisit('yy', 'quarterly_inspection', '2024-03-12T09:00:00+08:00');
+    facilityVisit('yy', 'half_year_monitoring', '2024-06-05T09:00:00+08:00');
+    jt('yy', ['sync']);
+    await page.goto(`${url}/queue`);
+    await page.click('header.top >> text=台账');
+    await page.waitForLoadState();
+    const bodies = await page.textContent('main');
+    check('the ledger lists both bodies with their stages',
+      bodies.includes('杨树沟村东坑塘') && bodies.includes('杨树沟村西沟渠') &&
+      bodies.includes('已验收销号'), bodies);
+    check('the relapse is flagged (返黑返臭) and counted',
+      (await page.locator('tr.relapsed').count()) === 1 && bodies.includes('返黑返臭 1 个'), bodies);
+    check('the jump from identified to accepted is listed on its record',
+      bodies.includes('状态不能从“已排查识别”变为“已验收销号”') &&
+      (await page.locator(`a[href="/records/${jump}"]`).count()) >= 1, bodies);
+    check('each check links to its record', (await page.locator(`a[href="/records/${relapse}"]`).count()) === 1);
+    await page.screenshot({ path: `${SHOTS}/20-ledger-water-bodies.png`, fullPage: true });
+    await page.click('text=污水处理设施巡查监测');
+    await page.fill('input[name=year]', '2024');
+    await page.fill('input[name=as_of]', '2024-08-15');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForLoadState();
+    const facilities = await page.textContent('main');
+    check('the facility missed its second quarter', facilities.includes('2024-Q2 漏查') &&
+      facilities.includes('2024-Q1 已完成') && facilities.includes('2024-H1 已完成') &&
+      facilities.includes('1 个有漏查或漏测'), facilities);
+    check('its video is not in place yet (due by the end of December)',
+      facilities.includes('出水量和视频监控（期限 2024-12-31）：未完成'), facilities);
+    await page.screenshot({ path: `${SHOTS}/21-ledger-facilities.png`, fullPage: true });
+    for (const where of ['/ledger/water-bodies', '/ledger/facilities']) {
+      await page.goto(`${url}${where}`);
+      const missing = await unlabelled(page);
+      check(`${where} labels every control`, missing.length === 0, missing.join(', '));
+    }
 
     // Keyboard and screen readers: the first Tab reaches the skip link; the queue, record and
     // enrollment pages label every control.

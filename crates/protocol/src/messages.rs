@@ -51,6 +51,11 @@ pub mod paths {
     pub const RECORD_COMMENTS: &str = "/v1/records/{id}/comments";
     /// `/v1/records/{id}/resolve`: resolve a conflict.
     pub const RECORD_RESOLVE: &str = "/v1/records/{id}/resolve";
+    /// County ledgers (JSON, supervisors and admins): the black-odorous water bodies with
+    /// their lifecycle, from the submitted and approved checks within reach.
+    pub const LEDGER_WATER_BODIES: &str = "/v1/ledger/water-bodies";
+    /// The sewage facilities against task 19's schedule (`?year=2024&as_of=2024-08-15`).
+    pub const LEDGER_SEWAGE_FACILITIES: &str = "/v1/ledger/sewage-facilities";
     /// Lab results (JSON, lab staff and admins, for a LIMS): the samples handed in under
     /// blind codes within the caller's org units.
     pub const LAB_SAMPLES: &str = "/v1/lab/samples";

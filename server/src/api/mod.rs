@@ -8,6 +8,7 @@ mod error;
 mod framed;
 mod health;
 pub mod lab;
+pub mod ledger;
 pub mod people;
 mod photos;
 pub mod review;
@@ -184,7 +185,8 @@ async fn count_requests(request: Request, next: Next) -> Response {
         title = "jingtu sync API",
         description = "Device sync, photos, people and devices (login, enrollment, device \
                        lists, audit), review (queue, record detail, decisions, comments, \
-                       conflict resolution), lab results under blind codes (for a LIMS), \
+                       conflict resolution), county ledgers (water bodies, sewage \
+                       facilities), lab results under blind codes (for a LIMS), \
                        health and metrics of the jingtu server. Framed \
                        MessagePack bodies are described in docs/sync-protocol.md, the JSON \
                        people endpoints in docs/people.md."
@@ -216,6 +218,8 @@ async fn count_requests(request: Request, next: Next) -> Response {
         review::decide,
         review::comment,
         review::resolve,
+        ledger::water_bodies,
+        ledger::sewage_facilities,
         lab::list,
         lab::sample,
         lab::enter
@@ -251,6 +255,8 @@ async fn count_requests(request: Request, next: Next) -> Response {
         jingtu_protocol::AuditList,
         review::QueueAnswer,
         review::QueueItem,
+        ledger::WaterBodiesAnswer,
+        ledger::SewageFacilitiesAnswer,
         crate::review::RecordDetail,
         crate::review::detail::Labels,
         crate::review::detail::FieldRow,
@@ -543,6 +549,18 @@ pub fn routes() -> Vec<Route> {
             paths::RECORD_RESOLVE,
             Door::DeviceOrSession,
             post(review::resolve),
+        ),
+        route(
+            Method::GET,
+            paths::LEDGER_WATER_BODIES,
+            Door::DeviceOrSession,
+            get(ledger::water_bodies),
+        ),
+        route(
+            Method::GET,
+            paths::LEDGER_SEWAGE_FACILITIES,
+            Door::DeviceOrSession,
+            get(ledger::sewage_facilities),
         ),
         route(
             Method::GET,

@@ -14,6 +14,7 @@
 
 mod lab;
 mod labels;
+mod ledger;
 mod pages;
 mod text;
 mod work;
@@ -57,6 +58,8 @@ pub fn router() -> Router<Shared> {
         .route("/people", get(work::people_page))
         .route("/devices/{id}/revoke", post(work::revoke_form))
         .route("/labels", get(labels::labels_page))
+        .route("/ledger/water-bodies", get(ledger::water_bodies_page))
+        .route("/ledger/facilities", get(ledger::facilities_page))
         .route("/lab", get(lab::lab_page))
         .route("/lab/find", get(lab::find_page))
         .route(

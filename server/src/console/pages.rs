@@ -27,6 +27,7 @@ pub struct Chrome {
     pub nav_assignments: &'static str,
     pub nav_people: &'static str,
     pub nav_lab: &'static str,
+    pub nav_ledger: &'static str,
     /// Lab staff: only the lab's pages are theirs.
     pub lab: bool,
     /// Admins also reach the lab's pages (to correct results).
@@ -66,6 +67,7 @@ impl Chrome {
             nav_assignments: t(lang, "任务分配", "Assignments"),
             nav_people: t(lang, "人员与设备", "People and devices"),
             nav_lab: t(lang, "检测结果录入", "Lab results"),
+            nav_ledger: t(lang, "台账", "Ledgers"),
             lab: who.is_some_and(|(a, _)| a.role == jingtu_model::Role::Lab),
             admin: who.is_some_and(|(a, _)| a.role == jingtu_model::Role::Admin),
             home: if who.is_some_and(|(a, _)| a.role == jingtu_model::Role::Lab) {
