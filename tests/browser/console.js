@@ -426,6 +426,12 @@ function facilityVisit(store, type, at) {
       bodies.includes('状态不能从“已排查识别”变为“已验收销号”') &&
       (await page.locator(`a[href="/records/${jump}"]`).count()) >= 1, bodies);
     check('each check links to its record', (await page.locator(`a[href="/records/${relapse}"]`).count()) === 1);
+    await page.click(`a[href="/records/${jump}"] >> nth=0`);
+    await page.waitForLoadState();
+    const jumpPage = await page.textContent('main');
+    check('the record of the jump shows the refused transition among its issues',
+      jumpPage.includes('状态不能从“已排查识别”变为“已验收销号”'), jumpPage);
+    await page.goto(`${url}/ledger/water-bodies`);
     await page.screenshot({ path: `${SHOTS}/20-ledger-water-bodies.png`, fullPage: true });
     await page.click('text=污水处理设施巡查监测');
     await page.fill('input[name=year]', '2024');

@@ -236,3 +236,59 @@ fn a_facility_missing_its_second_quarter_inspection() {
         Err(CoreError::InvalidValue { .. })
     ));
 }
+
+/// Records of the first versions still open, are checked by the same rules and submit: a v1
+/// water body check with v1's "other abnormal" colour is black-odorous now (the guideline's
+/// "颜色明显异常"), and a v1 village inspection's untouched items are open.
+#[test]
+fn records_of_version_1_still_open_and_follow_the_rules() {
+    let (_d, core) = store();
+    let id = core
+        .create_record("water_body_check.v1", &Default::default())
+        .unwrap()
+        .id;
+    let mut data = check(
+        "2024-03-01T10:00:00+08:00",
+        "screening",
+        "identified",
+        "other_abnormal",
+    );
+    data.as_object_mut().unwrap().remove("lifecycle");
+    for (k, v) in data.as_object().unwrap() {
+        core.set_field(&id, k, v).unwrap();
+    }
+    let v = core.view(&id).unwrap();
+    assert_eq!(v.template_id, "water_body_check.v1");
+    assert_eq!(v.computed["classification"]["status"], "black_odorous");
+    // v1 has no "greenish": the v1 form refuses it, as it always did.
+    assert!(matches!(
+        core.set_field(&id, "sensory.color", &json!("greenish")),
+        Err(CoreError::InvalidValue { .. })
+    ));
+    let missing = v.missing_photos;
+    assert!(
+        missing.iter().all(|m| m.tag != "before"),
+        "v1 asks no before photo"
+    );
+    for (n, m) in missing.iter().enumerate() {
+        let photo = NewPhoto {
+            tag: m.tag.clone(),
+            ..Default::default()
+        };
+        core.add_photo(&id, PhotoSource::Bytes(&jpeg(n as u32)), &photo)
+            .unwrap();
+    }
+    assert_eq!(core.submit(&id).unwrap().status, Status::Submitted);
+
+    let village = core
+        .create_record("village_inspection.v1", &Default::default())
+        .unwrap()
+        .id;
+    let v = core.view(&village).unwrap();
+    assert_eq!(v.template_id, "village_inspection.v1");
+    assert!(v.issues.iter().any(|i| i.code == "item_open"));
+    assert!(matches!(
+        core.submit(&village),
+        Err(CoreError::SubmitBlocked { .. })
+    ));
+}

@@ -202,10 +202,26 @@ pub(crate) fn load_within_reach(
     Ok(Loaded { doc, template })
 }
 
-/// A record as a supervisor reads it.
+/// A record as a supervisor reads it. A water body check also shows what the county ledger
+/// finds in its body's history on this record (a refused transition, an unrecorded relapse),
+/// as warnings on `lifecycle`.
 pub fn detail(ctx: &Context, actor: &Actor, id: &str) -> Result<RecordDetail, ReviewError> {
     let mut l = load(ctx, actor, id)?;
-    Ok(detail::detail(&mut l.doc, &l.template)?)
+    let mut d = detail::detail(&mut l.doc, &l.template)?;
+    if l.template.kind == crate::ledger::WATER_BODY_KIND {
+        let problems = crate::ledger::water_bodies(ctx, actor)?
+            .into_iter()
+            .flat_map(|b| b.problems)
+            .filter(|p| p.record_id == id);
+        for p in problems {
+            d.issues.push(detail::IssueRow {
+                path: "lifecycle".into(),
+                severity: "warning".into(),
+                message: detail::Labels::from(&p.message),
+            });
+        }
+    }
+    Ok(d)
 }
 
 /// What a review write did.
