@@ -11,6 +11,7 @@ pub mod assignments;
 pub mod catalog;
 pub mod config;
 pub mod console;
+pub mod export;
 pub mod lab;
 pub mod ledger;
 pub mod people;

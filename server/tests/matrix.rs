@@ -262,6 +262,8 @@ fn subject(caller: Caller, scope: Scope) -> User {
 enum Target {
     /// Nothing: the same request for everyone.
     Nothing,
+    /// `?kind=village_inspection&format=csv`: an export (within the caller's reach).
+    ExportCsv,
     /// `POST /v1/login` as the caller's own user with the right password (the caller without
     /// credentials: as an unknown user).
     LoginAsCaller,
@@ -774,6 +776,23 @@ fn table() -> Vec<Row> {
         review_row(paths::RECORD_REVIEW, Target::ReviewOf),
         review_row(paths::RECORD_COMMENTS, Target::CommentOn),
         review_row(paths::RECORD_RESOLVE, Target::ResolveOn),
+        // ---- Exports: supervisors and admins (each gets the records within reach).
+        Row {
+            method: Method::GET,
+            path: paths::EXPORT,
+            target: Target::ExportCsv,
+            nobody: NO_CREDENTIALS,
+            revoked: BAD_TOKEN,
+            inspector: both(FORBIDDEN),
+            sampler: both(FORBIDDEN),
+            supervisor: both(OK),
+            supervisor_web: both(OK),
+            supervisor_web_no_csrf: both(OK),
+            admin: both(OK),
+            admin_web: both(OK),
+            admin_web_no_csrf: both(OK),
+            lab: both(FORBIDDEN),
+        },
         // ---- County ledgers: supervisors and admins (each sees the records within reach).
         Row {
             method: Method::GET,
@@ -1897,6 +1916,9 @@ impl World {
         let things = self.things.get(&subject);
         match row.target {
             Target::Nothing => {}
+            Target::ExportCsv => {
+                call.path = format!("{}?kind=village_inspection&format=csv", row.path);
+            }
             Target::LoginAsCaller => {
                 let user = caller.user().map_or("无此人", User::name);
                 call = call.json(json!({"user": user, "password": PASSWORD}));

@@ -398,6 +398,27 @@ function facilityVisit(store, type, at) {
     await page.screenshot({ path: `${SHOTS}/19-labels-print.png`, fullPage: true });
     await page.emulateMedia({ media: 'screen' });
 
+    // Exports of what the queue shows: a CSV download opens in Excel (UTF-8 with BOM) with
+    // Chinese headings.
+    await page.goto(`${url}/queue?kind=village_inspection`);
+    const exportLinks = await page.locator('p.exports a').count();
+    check('the queue offers CSV, Excel and GeoJSON downloads of a kind', exportLinks === 3);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('p.exports >> text=CSV'),
+    ]);
+    const saved = path.join(WORK, 'export.csv');
+    await download.saveAs(saved);
+    const csvBytes = fs.readFileSync(saved);
+    const csvText = csvBytes.toString('utf8');
+    check('the download is named after the kind', /^village_inspection-\d{8}\.csv$/.test(download.suggestedFilename()),
+      download.suggestedFilename());
+    check('the CSV starts with a BOM and has Chinese headings and the records',
+      csvBytes[0] === 0xef && csvBytes[1] === 0xbb && csvBytes[2] === 0xbf &&
+      csvText.includes('行政村名称') && csvText.includes('清垃圾·检查结果') && csvText.includes('杨树沟村'),
+      csvText.slice(0, 300));
+    await page.screenshot({ path: `${SHOTS}/22-queue-exports.png` });
+
     // The county ledgers. 东坑塘 goes through its whole life and relapses the next spring
     // (返黑返臭); 西沟渠 is recorded accepted straight after its screening; the sewage station
     // of 180 t/day was inspected in Q1 and monitored in H1, not inspected in Q2.

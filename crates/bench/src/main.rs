@@ -10,6 +10,7 @@
 //! `web`: the server time of review-queue pages and record pages at 10,000 and 100,000
 //! records in scope (see `web.rs`).
 
+mod export;
 mod hostile;
 mod sync;
 mod web;
@@ -62,6 +63,8 @@ enum Suite {
     /// The server time of the supervisors' review pages (queue and record) at 10,000 and
     /// 100,000 records in scope.
     Web,
+    /// 100,000 village inspections exported to XLSX and to CSV: seconds and peak memory.
+    Export,
 }
 
 struct Report {
@@ -98,6 +101,7 @@ fn main() -> Result<()> {
         Suite::Sync => sync::sync_suite(&cli),
         Suite::Hostile => hostile::hostile_suite(&cli),
         Suite::Web => web::web_suite(&cli),
+        Suite::Export => export::export_suite(&cli),
     }
 }
 

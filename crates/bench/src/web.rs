@@ -195,13 +195,13 @@ fn measure(server: &Server, who: &Supervisor, runs: usize, held: usize) -> Resul
 }
 
 /// Makes test inspections as documents and pushes them with the admin's token.
-struct Filler {
+pub(crate) struct Filler {
     client: Client,
     template: std::sync::Arc<jingtu_model::Template>,
 }
 
 impl Filler {
-    fn new(server: &Server) -> Result<Filler> {
+    pub(crate) fn new(server: &Server) -> Result<Filler> {
         Ok(Filler {
             client: Client::new(&server.url, &server.admin_token, ClientOptions::default())?,
             template: jingtu_model::TemplateSet::builtin()?.latest("village_inspection")?,
@@ -209,7 +209,7 @@ impl Filler {
     }
 
     /// Records `from..to`, made on all cores and pushed a batch at a time.
-    fn fill(&self, from: usize, to: usize) -> Result<()> {
+    pub(crate) fn fill(&self, from: usize, to: usize) -> Result<()> {
         let started = Instant::now();
         let device = ActorId::random().to_string();
         let mut done = 0;

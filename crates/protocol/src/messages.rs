@@ -56,6 +56,9 @@ pub mod paths {
     pub const LEDGER_WATER_BODIES: &str = "/v1/ledger/water-bodies";
     /// The sewage facilities against task 19's schedule (`?year=2024&as_of=2024-08-15`).
     pub const LEDGER_SEWAGE_FACILITIES: &str = "/v1/ledger/sewage-facilities";
+    /// Exports (supervisors and admins): the records of one kind within reach as CSV, XLSX or
+    /// GeoJSON, with the review queue's filters (`?kind=...&format=csv`).
+    pub const EXPORT: &str = "/v1/export";
     /// Lab results (JSON, lab staff and admins, for a LIMS): the samples handed in under
     /// blind codes within the caller's org units.
     pub const LAB_SAMPLES: &str = "/v1/lab/samples";

@@ -26,6 +26,33 @@ pub enum Admin {
     /// of a point carries its position, land use and task to the sampler's device.
     #[command(subcommand)]
     Points(PointsCommand),
+    /// Export the records of one kind for a spreadsheet or a map: CSV (UTF-8 with BOM, opens
+    /// in Excel), XLSX or GeoJSON, Chinese column labels from the template; the review
+    /// queue's filters.
+    Export {
+        /// The record kind (village_inspection, water_body_check, soil_sample,
+        /// sewage_facility_inspection).
+        #[arg(long)]
+        kind: String,
+        /// csv, xlsx or geojson.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// draft, submitted, returned or approved.
+        #[arg(long)]
+        status: Option<String>,
+        /// An org unit's 12-digit code: the records within it.
+        #[arg(long)]
+        org_unit: Option<String>,
+        /// Part of a village's name.
+        #[arg(long)]
+        village: Option<String>,
+        /// Where to write (default: the standard output).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// The server's address, for the photos' links (default: relative links).
+        #[arg(long)]
+        base_url: Option<String>,
+    },
     /// Users: create, list, set a password, disable.
     #[command(subcommand)]
     User(UserCommand),
@@ -303,6 +330,26 @@ pub fn run(config: &Config, cmd: Admin) -> Result<()> {
         Admin::Points(PointsCommand::List { under, json }) => {
             work::points_list(ctx, under.as_deref(), json)
         }
+        Admin::Export {
+            kind,
+            format,
+            status,
+            org_unit,
+            village,
+            out,
+            base_url,
+        } => work::export(
+            ctx,
+            work::ExportArgs {
+                kind,
+                format,
+                status,
+                org_unit,
+                village,
+                out,
+                base_url,
+            },
+        ),
         Admin::User(UserCommand::Create {
             name,
             role,

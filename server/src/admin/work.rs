@@ -294,3 +294,83 @@ pub(super) fn points_list(ctx: &Context, under: Option<&str>, json: bool) -> Res
     }
     Ok(())
 }
+
+/// What `admin export` was asked for.
+pub struct ExportArgs {
+    pub kind: String,
+    pub format: String,
+    pub status: Option<String>,
+    pub org_unit: Option<String>,
+    pub village: Option<String>,
+    pub out: Option<std::path::PathBuf>,
+    pub base_url: Option<String>,
+}
+
+/// Exports records to a file or the standard output, with a progress line on a terminal.
+pub fn export(ctx: &Context, a: ExportArgs) -> Result<()> {
+    let format = crate::export::Format::parse(&a.format)
+        .with_context(|| format!("--format {}: one of csv, xlsx, geojson", a.format))?;
+    let status = match a.status.as_deref() {
+        Some(s) => Some(jingtu_doc::Status::parse(s).with_context(|| {
+            format!("--status {s}: one of draft, submitted, returned, approved")
+        })?),
+        None => None,
+    };
+    if let Some(o) = &a.org_unit {
+        org::prefix_of(o).map_err(|e| anyhow::anyhow!("--org-unit {o}: {e}"))?;
+    }
+    let filter = crate::storage::QueueFilter {
+        kind: Some(a.kind.clone()),
+        status,
+        org_unit: a.org_unit.clone(),
+        village: a.village.clone(),
+        ..Default::default()
+    };
+    let base = a
+        .base_url
+        .as_deref()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_string();
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!("exporting {}", a.kind));
+    let mut progress = |n: u64| {
+        if n.is_multiple_of(100) {
+            bar.set_position(n);
+        }
+    };
+    let written = match &a.out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            crate::export::export(
+                ctx,
+                &Actor::system(),
+                &filter,
+                format,
+                &base,
+                std::io::BufWriter::new(file),
+                &mut progress,
+            )?
+        }
+        None => crate::export::export(
+            ctx,
+            &Actor::system(),
+            &filter,
+            format,
+            &base,
+            std::io::BufWriter::new(std::io::stdout()),
+            &mut progress,
+        )?,
+    };
+    bar.finish_and_clear();
+    match &a.out {
+        Some(path) => eprintln!(
+            "{written} records of {} written to {}",
+            a.kind,
+            path.display()
+        ),
+        None => eprintln!("{written} records of {} written", a.kind),
+    }
+    Ok(())
+}

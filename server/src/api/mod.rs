@@ -5,6 +5,7 @@ mod assignments;
 pub mod auth;
 mod catalog;
 mod error;
+mod export;
 mod framed;
 mod health;
 pub mod lab;
@@ -186,7 +187,7 @@ async fn count_requests(request: Request, next: Next) -> Response {
         description = "Device sync, photos, people and devices (login, enrollment, device \
                        lists, audit), review (queue, record detail, decisions, comments, \
                        conflict resolution), county ledgers (water bodies, sewage \
-                       facilities), lab results under blind codes (for a LIMS), \
+                       facilities), exports (CSV, XLSX, GeoJSON), lab results under blind codes (for a LIMS), \
                        health and metrics of the jingtu server. Framed \
                        MessagePack bodies are described in docs/sync-protocol.md, the JSON \
                        people endpoints in docs/people.md."
@@ -220,6 +221,7 @@ async fn count_requests(request: Request, next: Next) -> Response {
         review::resolve,
         ledger::water_bodies,
         ledger::sewage_facilities,
+        export::export,
         lab::list,
         lab::sample,
         lab::enter
@@ -549,6 +551,12 @@ pub fn routes() -> Vec<Route> {
             paths::RECORD_RESOLVE,
             Door::DeviceOrSession,
             post(review::resolve),
+        ),
+        route(
+            Method::GET,
+            paths::EXPORT,
+            Door::DeviceOrSession,
+            get(export::export),
         ),
         route(
             Method::GET,

@@ -245,6 +245,8 @@ pub struct QueuePage {
     pub kinds: Vec<Choice>,
     /// The printable labels of the soil samples the filters show (when they show samples).
     pub labels_href: Option<String>,
+    /// Downloads of the records the filters show (a kind chosen): (label, href).
+    pub exports: Vec<(&'static str, String)>,
     pub words: QueueWords,
 }
 
@@ -270,6 +272,7 @@ pub struct QueueWords {
     pub empty: &'static str,
     pub more: &'static str,
     pub labels: &'static str,
+    pub export: &'static str,
 }
 
 impl QueuePage {
@@ -352,6 +355,21 @@ impl QueuePage {
                 form.href(form.status.as_deref(), None)
                     .replacen("/queue", "/labels", 1)
             }),
+            exports: if form.kind.as_deref().is_some_and(|k| !k.trim().is_empty()) {
+                let query = form
+                    .href(form.status.as_deref(), None)
+                    .replacen("/queue?", "", 1);
+                [
+                    ("CSV", "csv"),
+                    (t(lang, "Excel 表格", "Excel"), "xlsx"),
+                    ("GeoJSON", "geojson"),
+                ]
+                .into_iter()
+                .map(|(label, f)| (label, format!("/v1/export?{query}&format={f}")))
+                .collect()
+            } else {
+                Vec::new()
+            },
             words: QueueWords {
                 heading: t(lang, "审核队列", "Review queue"),
                 filters: t(lang, "筛选", "Filters"),
@@ -374,6 +392,7 @@ impl QueuePage {
                 empty: t(lang, "没有符合条件的记录。", "No record matches."),
                 more: t(lang, "下一页", "Next page"),
                 labels: t(lang, "打印这些样品的标签", "Print these samples' labels"),
+                export: t(lang, "导出这些记录：", "Export these records:"),
             },
         }
     }
