@@ -15,6 +15,7 @@ use std::io::Write;
 
 use jingtu_doc::{ActorId, RecordDoc, Status};
 use jingtu_model::{CodeTables, FieldDef, FieldKind, Template};
+use rayon::prelude::*;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -402,7 +403,7 @@ fn row_of(
         .iter()
         .any(|c| matches!(c.source, Source::Computed { .. }));
     let computed = if needs_computed {
-        template.evaluate(&data, &meta.expr_json()).computed
+        template.computed_values(&data, &meta.expr_json())
     } else {
         serde_json::Map::new()
     };
@@ -634,25 +635,31 @@ pub fn export<W: Write + Send + 'static>(
             .records
             .queue(reach.read(), &page_filter)
             .map_err(ReviewError::from)?;
-        for row in &page.rows {
-            let Some(stored) = ctx
-                .records
-                .load_record(&row.id)
-                .map_err(ReviewError::from)?
-            else {
-                continue;
-            };
-            let doc = RecordDoc::load_stored(&stored.bytes, ActorId::random()).map_err(|e| {
-                ReviewError::Internal(format!("record {} does not load: {e}", row.id))
-            })?;
-            let meta = doc.meta().map_err(ReviewError::from)?;
-            let template = templates
-                .get(&meta.kind, meta.template_version)
-                .unwrap_or_else(|_| latest.clone());
-            let r = row_of(&columns, row, &doc, &template, photo_base)?;
-            sink.row(&headers, &r)?;
-            written += 1;
-            progress(written);
+        // Each page's records are read on all cores, then written in the queue's order.
+        let rows: Vec<Result<Option<Row>, ReviewError>> = page
+            .rows
+            .par_iter()
+            .map(|row| {
+                let Some(stored) = ctx.records.load_record(&row.id)? else {
+                    return Ok(None);
+                };
+                let doc =
+                    RecordDoc::load_stored(&stored.bytes, ActorId::random()).map_err(|e| {
+                        ReviewError::Internal(format!("record {} does not load: {e}", row.id))
+                    })?;
+                let meta = doc.meta()?;
+                let template = templates
+                    .get(&meta.kind, meta.template_version)
+                    .unwrap_or_else(|_| latest.clone());
+                row_of(&columns, row, &doc, &template, photo_base).map(Some)
+            })
+            .collect();
+        for r in rows {
+            if let Some(r) = r? {
+                sink.row(&headers, &r)?;
+                written += 1;
+                progress(written);
+            }
         }
         match page.next {
             Some(next) => page_filter.after = Some(next),

@@ -63,8 +63,8 @@ fn records(
                     continue;
                 };
                 let data = doc.data();
-                let eval = template.evaluate(&data, &meta.expr_json());
-                out.push((row.id.clone(), data, Value::Object(eval.computed)));
+                let computed = template.computed_values(&data, &meta.expr_json());
+                out.push((row.id.clone(), data, Value::Object(computed)));
             }
             match page.next {
                 Some(next) => filter.after = Some(next),

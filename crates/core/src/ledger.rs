@@ -34,8 +34,8 @@ impl DeviceCore {
         let mut out = Vec::with_capacity(summaries.len());
         for (i, s) in summaries.iter().enumerate() {
             let row = self.with_record(&s.id, |c| {
-                let eval = c.template.evaluate(&c.data, &c.meta.expr_json());
-                Ok((s.id.clone(), c.data.clone(), Value::Object(eval.computed)))
+                let computed = c.template.computed_values(&c.data, &c.meta.expr_json());
+                Ok((s.id.clone(), c.data.clone(), Value::Object(computed)))
             })?;
             out.push(row);
             if !progress(i as u64 + 1, total) {

@@ -31,17 +31,17 @@ impl Evaluation {
 }
 
 impl Template {
-    /// Evaluates `data` (the record's `data` object); `meta` is visible to expressions.
-    pub fn evaluate(&self, data: &Value, meta: &Value) -> Evaluation {
+    /// The computed fields of `data` alone, without validating it (exports, ledgers): the
+    /// same values [`Self::evaluate`] gives.
+    pub fn computed_values(&self, data: &Value, meta: &Value) -> Map<String, Value> {
+        self.compute_fields(data, meta).0
+    }
+
+    /// The computed fields, and the issues the rules find.
+    fn compute_fields(&self, data: &Value, meta: &Value) -> (Map<String, Value>, Vec<Issue>) {
         let empty = Value::Object(Map::new());
         let data = if data.is_object() { data } else { &empty };
-
         let keys = self.expr_data_keys.as_ref();
-        let base = Scope::with_data_keys(Some(data), keys, None, Some(meta));
-        let mut irrelevant = Vec::new();
-        collect_irrelevant(&self.root, data, &base, &mut irrelevant);
-        let is_irrelevant = |p: &FieldPath| irrelevant.iter().any(|i| p.starts_with(i));
-
         let mut computed = Map::new();
         let mut rule_findings: Vec<Issue> = Vec::new();
         for c in &self.computed {
@@ -76,6 +76,21 @@ impl Template {
                 computed.insert(c.id.clone(), v);
             }
         }
+        (computed, rule_findings)
+    }
+
+    /// Evaluates `data` (the record's `data` object); `meta` is visible to expressions.
+    pub fn evaluate(&self, data: &Value, meta: &Value) -> Evaluation {
+        let empty = Value::Object(Map::new());
+        let data = if data.is_object() { data } else { &empty };
+
+        let keys = self.expr_data_keys.as_ref();
+        let base = Scope::with_data_keys(Some(data), keys, None, Some(meta));
+        let mut irrelevant = Vec::new();
+        collect_irrelevant(&self.root, data, &base, &mut irrelevant);
+        let is_irrelevant = |p: &FieldPath| irrelevant.iter().any(|i| p.starts_with(i));
+
+        let (computed, rule_findings) = self.compute_fields(data, meta);
         let computed_value = Value::Object(computed);
 
         let mut issues = Vec::new();
