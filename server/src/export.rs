@@ -627,6 +627,7 @@ pub fn export<W: Write + Send + 'static>(
     let mut page_filter = QueueFilter {
         after: None,
         limit: 500,
+        without_counts: true,
         ..filter.clone()
     };
     let mut written = 0u64;

@@ -45,6 +45,7 @@ fn records(
             kind: Some(kind.to_string()),
             status: Some(status),
             limit: 200,
+            without_counts: true,
             ..Default::default()
         };
         loop {

@@ -21,7 +21,9 @@ pub fn export_suite(cli: &Cli) -> Result<()> {
     let records = cli.records.unwrap_or(100_000).max(100);
     let server = Server::start()?;
     server.import_county()?;
-    Filler::new(&server)?.fill(0, records)?;
+    let filler = Filler::new(&server)?;
+    filler.fill(0, records)?;
+    let (load_ms, data_ms, computed_ms) = per_record(&filler)?;
     let dir = tempfile::tempdir()?;
     let mut peak_mb: f64 = 0.0;
     let mut run = |format: &str| -> Result<(f64, f64)> {
@@ -52,7 +54,37 @@ pub fn export_suite(cli: &Cli) -> Result<()> {
     report.metric("export_csv_mb", csv_mb, "MB");
     report.metric("export_xlsx_mb", xlsx_mb, "MB");
     report.metric("records_exported", records as f64, "count");
+    // Where a record's time goes (median of 1,000, one thread): loading its Automerge
+    // document from the stored changes, reading its data as JSON, its computed fields.
+    report.metric("export_doc_load_ms", load_ms, "ms");
+    report.metric("export_doc_data_ms", data_ms, "ms");
+    report.metric("export_computed_ms", computed_ms, "ms");
     Ok(())
+}
+
+/// Medians (ms) of loading a filled inspection's document, reading its data and computing its
+/// computed fields.
+fn per_record(filler: &Filler) -> Result<(f64, f64, f64)> {
+    let (mut load, mut data, mut computed) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..1000 {
+        let push = filler.record(i)?;
+        let t = Instant::now();
+        let doc = jingtu_doc::RecordDoc::load_stored(&push.changes, jingtu_doc::ActorId::random())?;
+        load.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let d = doc.data();
+        let meta = doc.meta()?;
+        data.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let c = filler.template.computed_values(&d, &meta.expr_json());
+        computed.push(t.elapsed().as_secs_f64() * 1e3);
+        ensure!(!c.is_empty(), "no computed fields");
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok((median(load), median(data), median(computed)))
 }
 
 /// The largest peak resident memory (MB) of the child processes waited for so far: the

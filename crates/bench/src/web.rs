@@ -197,7 +197,7 @@ fn measure(server: &Server, who: &Supervisor, runs: usize, held: usize) -> Resul
 /// Makes test inspections as documents and pushes them with the admin's token.
 pub(crate) struct Filler {
     client: Client,
-    template: std::sync::Arc<jingtu_model::Template>,
+    pub(crate) template: std::sync::Arc<jingtu_model::Template>,
 }
 
 impl Filler {
@@ -240,7 +240,7 @@ impl Filler {
 
     /// The `i`th inspection, by an inspector of its township: filled, and (by `i`) submitted,
     /// then approved or returned.
-    fn record(&self, i: usize) -> Result<Push> {
+    pub(crate) fn record(&self, i: usize) -> Result<Push> {
         let township = i % TOWNSHIPS.len();
         let author = format!("巡查员{:03}", township + 1);
         let at = 1_719_800_000_000 + i as i64 * 60_000;

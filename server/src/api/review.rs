@@ -120,6 +120,7 @@ impl QueueQuery {
             text: blank(&self.q),
             after,
             limit: self.limit.unwrap_or(50),
+            without_counts: false,
         })
     }
 }

@@ -142,6 +142,8 @@ pub struct QueueFilter {
     /// The page after this record (keyset paging: newest change first).
     pub after: Option<QueueKey>,
     pub limit: u32,
+    /// Leave out the counts per status (readers that walk every page: exports, ledgers).
+    pub without_counts: bool,
 }
 
 /// Where a page of the queue ends: the last row's time of change and id.

@@ -325,7 +325,9 @@ pub(super) fn queue(
     base.extend(args);
     let conn = store.reader();
 
-    let counts = if by_unit_and_kind(filter) {
+    let counts = if filter.without_counts {
+        Vec::new()
+    } else if by_unit_and_kind(filter) {
         kept_counts(&conn, &base[..4], filter)?
     } else {
         counted(
