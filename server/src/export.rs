@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use jingtu_doc::{ActorId, RecordDoc, Status};
+use jingtu_doc::{ActorId, RecordDoc, RecordMeta};
 use jingtu_model::{CodeTables, FieldDef, FieldKind, Template};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -21,6 +21,7 @@ use thiserror::Error;
 
 use crate::Context;
 use crate::actor::Actor;
+use crate::console::text::{self, Lang};
 use crate::review::ReviewError;
 use crate::storage::QueueFilter;
 
@@ -315,48 +316,32 @@ fn field_cell(
     }
 }
 
-/// A computed value as a cell: a rule's verdict in words, a number as it is.
-fn computed_cell(v: Option<&Value>) -> Cell {
+/// A computed value as a cell: a rule's verdict in words (a code by its code table's label),
+/// a number as it is.
+fn computed_cell(v: Option<&Value>, tables: &CodeTables) -> Cell {
     let Some(v) = v else { return Cell::Empty };
     let yes_no = |b: &Value| match b {
         Value::Bool(true) => "是".to_string(),
         Value::Bool(false) => "否".to_string(),
         _ => "待定".to_string(),
     };
+    let coded = |table: &str, code: &Value| field_cell(Some(code), Some(table), tables, false);
     match v {
         Value::Number(n) => n
             .as_f64()
             .map_or(Cell::Empty, |x| Cell::Number((x * 100.0).round() / 100.0)),
         Value::Object(m) => {
             if let Some(r) = m.get("rectified") {
-                return Cell::Text(yes_no(r));
+                Cell::Text(yes_no(r))
+            } else if let Some(s) = m.get("status") {
+                coded("bow_status", s)
+            } else if let Some(c) = m.get("class") {
+                coded("soil_class", c)
+            } else if let Some(r) = m.get("monitoring_required") {
+                Cell::Text(format!("须定期巡查监测：{}", yes_no(r)))
+            } else {
+                Cell::Empty
             }
-            if let Some(s) = m.get("status").and_then(Value::as_str) {
-                return Cell::Text(
-                    match s {
-                        "black_odorous" => "黑臭",
-                        "not_black_odorous" => "不黑臭",
-                        "undetermined" => "待定",
-                        other => other,
-                    }
-                    .to_string(),
-                );
-            }
-            if let Some(c) = m.get("class").and_then(Value::as_str) {
-                return Cell::Text(
-                    match c {
-                        "priority_protection" => "优先保护类",
-                        "safe_use" => "安全利用类",
-                        "strict_control" => "严格管控类",
-                        other => other,
-                    }
-                    .to_string(),
-                );
-            }
-            if let Some(r) = m.get("monitoring_required") {
-                return Cell::Text(format!("须定期巡查监测：{}", yes_no(r)));
-            }
-            Cell::Empty
         }
         Value::String(s) => Cell::Text(s.clone()),
         _ => Cell::Empty,
@@ -370,33 +355,14 @@ struct Row {
     lon: Option<f64>,
 }
 
-fn status_zh(s: Status) -> &'static str {
-    match s {
-        Status::Draft => "草稿",
-        Status::Submitted => "已提交",
-        Status::Returned => "已退回",
-        Status::Approved => "已通过",
-    }
-}
-
-fn when(ms: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
-        return String::new();
-    };
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    t.to_offset(time::macros::offset!(+8))
-        .format(&fmt)
-        .unwrap_or_default()
-}
-
 fn row_of(
     columns: &Columns,
     row: &crate::storage::QueueRow,
     doc: &RecordDoc,
+    meta: &RecordMeta,
     template: &Template,
     photo_base: &str,
 ) -> Result<Row, ReviewError> {
-    let meta = doc.meta()?;
     let data = doc.data();
     let needs_computed = columns
         .columns
@@ -418,14 +384,14 @@ fn row_of(
         .iter()
         .map(|c| match &c.source {
             Source::Id => Cell::Text(row.id.clone()),
-            Source::Status => Cell::Text(status_zh(row.status).into()),
+            Source::Status => Cell::Text(text::status(Lang::Zh, row.status.as_str())),
             Source::Template => Cell::Text(template.id()),
             Source::OrgUnit => row.org_unit.clone().map_or(Cell::Empty, Cell::Text),
             Source::Village => row.village.clone().map_or(Cell::Empty, Cell::Text),
             Source::Author => Cell::Text(row.author.clone()),
             Source::SubmittedAt => row
                 .submitted_at_ms
-                .map_or(Cell::Empty, |ms| Cell::Text(when(ms))),
+                .map_or(Cell::Empty, |ms| Cell::Text(text::when(ms))),
             Source::Field {
                 path,
                 codes,
@@ -439,7 +405,7 @@ fn row_of(
             Source::Code { path } => lookup(&data, path)
                 .and_then(Value::as_str)
                 .map_or(Cell::Empty, |s| Cell::Text(s.to_string())),
-            Source::Computed { id } => computed_cell(computed.get(id)),
+            Source::Computed { id } => computed_cell(computed.get(id), &columns.codes),
             Source::Photos => {
                 let links: Vec<String> = doc
                     .photos()
@@ -652,7 +618,7 @@ pub fn export<W: Write + Send + 'static>(
                 let template = templates
                     .get(&meta.kind, meta.template_version)
                     .unwrap_or_else(|_| latest.clone());
-                row_of(&columns, row, &doc, &template, photo_base).map(Some)
+                row_of(&columns, row, &doc, &meta, &template, photo_base).map(Some)
             })
             .collect();
         for r in rows {
@@ -738,12 +704,19 @@ mod tests {
         );
         assert_eq!(field_cell(None, None, &tables, false), Cell::Empty);
         assert_eq!(
-            computed_cell(Some(&serde_json::json!({"rectified": null}))),
+            computed_cell(Some(&serde_json::json!({"rectified": null})), &tables),
             Cell::Text("待定".into())
         );
         assert_eq!(
-            computed_cell(Some(&serde_json::json!({"status": "black_odorous"}))),
+            computed_cell(
+                Some(&serde_json::json!({"status": "black_odorous"})),
+                &tables
+            ),
             Cell::Text("黑臭".into())
+        );
+        assert_eq!(
+            computed_cell(Some(&serde_json::json!({"class": "safe_use"})), &tables),
+            Cell::Text("安全利用类".into())
         );
     }
 }

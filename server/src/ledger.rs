@@ -8,6 +8,7 @@
 //! index updated at commit instead.
 
 use jingtu_doc::{ActorId, RecordDoc, Status};
+pub use jingtu_model::ledger::parse_day;
 use jingtu_model::ledger::{self, FacilitySchedule, LedgerRecord, WaterBody};
 use serde_json::Value;
 
@@ -113,18 +114,4 @@ pub fn today() -> (i32, u32, u32) {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     ledger::china_day(ms)
-}
-
-/// Parses a `YYYY-MM-DD` day.
-pub fn parse_day(s: &str) -> Option<(i32, u32, u32)> {
-    let parts: Vec<&str> = s.trim().split('-').collect();
-    if let [y, m, d] = parts[..]
-        && y.len() == 4
-        && let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i32>(), m.parse::<u32>(), d.parse::<u32>())
-        && (1..=12).contains(&m)
-        && (1..=31).contains(&d)
-    {
-        return Some((y, m, d));
-    }
-    None
 }

@@ -451,6 +451,27 @@ impl Row {
 /// A route that answers everyone alike (credentials, good or bad, are not looked at).
 /// A review write: field users may not; a supervisor within their county reaches the record's
 /// state check, outside it is refused; CSRF guards the web session.
+/// A read only supervisors and admins make, the same for records in and out of scope (each
+/// gets what lies within their reach): the queue, exports, ledgers.
+fn reviewers_read(path: &'static str, target: Target) -> Row {
+    Row {
+        method: Method::GET,
+        path,
+        target,
+        nobody: NO_CREDENTIALS,
+        revoked: BAD_TOKEN,
+        inspector: both(FORBIDDEN),
+        sampler: both(FORBIDDEN),
+        supervisor: both(OK),
+        supervisor_web: both(OK),
+        supervisor_web_no_csrf: both(OK),
+        admin: both(OK),
+        admin_web: both(OK),
+        admin_web_no_csrf: both(OK),
+        lab: both(FORBIDDEN),
+    }
+}
+
 fn review_row(path: &'static str, target: Target) -> Row {
     Row {
         method: Method::POST,
@@ -741,22 +762,7 @@ fn table() -> Vec<Row> {
             lab: both(OK),
         },
         // ---- Review: supervisors and admins, by device token or web session.
-        Row {
-            method: Method::GET,
-            path: paths::REVIEW_QUEUE,
-            target: Target::Nothing,
-            nobody: NO_CREDENTIALS,
-            revoked: BAD_TOKEN,
-            inspector: both(FORBIDDEN),
-            sampler: both(FORBIDDEN),
-            supervisor: both(OK),
-            supervisor_web: both(OK),
-            supervisor_web_no_csrf: both(OK),
-            admin: both(OK),
-            admin_web: both(OK),
-            admin_web_no_csrf: both(OK),
-            lab: both(FORBIDDEN),
-        },
+        reviewers_read(paths::REVIEW_QUEUE, Target::Nothing),
         Row {
             method: Method::GET,
             path: paths::RECORD,
@@ -777,55 +783,10 @@ fn table() -> Vec<Row> {
         review_row(paths::RECORD_COMMENTS, Target::CommentOn),
         review_row(paths::RECORD_RESOLVE, Target::ResolveOn),
         // ---- Exports: supervisors and admins (each gets the records within reach).
-        Row {
-            method: Method::GET,
-            path: paths::EXPORT,
-            target: Target::ExportCsv,
-            nobody: NO_CREDENTIALS,
-            revoked: BAD_TOKEN,
-            inspector: both(FORBIDDEN),
-            sampler: both(FORBIDDEN),
-            supervisor: both(OK),
-            supervisor_web: both(OK),
-            supervisor_web_no_csrf: both(OK),
-            admin: both(OK),
-            admin_web: both(OK),
-            admin_web_no_csrf: both(OK),
-            lab: both(FORBIDDEN),
-        },
+        reviewers_read(paths::EXPORT, Target::ExportCsv),
         // ---- County ledgers: supervisors and admins (each sees the records within reach).
-        Row {
-            method: Method::GET,
-            path: paths::LEDGER_WATER_BODIES,
-            target: Target::Nothing,
-            nobody: NO_CREDENTIALS,
-            revoked: BAD_TOKEN,
-            inspector: both(FORBIDDEN),
-            sampler: both(FORBIDDEN),
-            supervisor: both(OK),
-            supervisor_web: both(OK),
-            supervisor_web_no_csrf: both(OK),
-            admin: both(OK),
-            admin_web: both(OK),
-            admin_web_no_csrf: both(OK),
-            lab: both(FORBIDDEN),
-        },
-        Row {
-            method: Method::GET,
-            path: paths::LEDGER_SEWAGE_FACILITIES,
-            target: Target::Nothing,
-            nobody: NO_CREDENTIALS,
-            revoked: BAD_TOKEN,
-            inspector: both(FORBIDDEN),
-            sampler: both(FORBIDDEN),
-            supervisor: both(OK),
-            supervisor_web: both(OK),
-            supervisor_web_no_csrf: both(OK),
-            admin: both(OK),
-            admin_web: both(OK),
-            admin_web_no_csrf: both(OK),
-            lab: both(FORBIDDEN),
-        },
+        reviewers_read(paths::LEDGER_WATER_BODIES, Target::Nothing),
+        reviewers_read(paths::LEDGER_SEWAGE_FACILITIES, Target::Nothing),
         // ---- Lab results (a LIMS): lab staff and admins, by device token or web session.
         // Lab staff reach the samples handed in within their org units, by blind code only;
         // a code outside them is not found (not refused: the lab learns nothing of it).

@@ -138,7 +138,7 @@ fn a_county_exports_its_inspections_to_csv_xlsx_and_geojson() {
     };
     let ra = row_of(&a);
     assert_eq!(ra[col("行政村名称")], "杨树沟村");
-    assert_eq!(ra[col("状态")], "已提交");
+    assert_eq!(ra[col("状态")], "待审核");
     assert_eq!(ra[col("评估层级（代码）")], "county_self");
     assert_eq!(ra[col("评估层级")], "县级自评");
     assert_eq!(ra[col("清垃圾·检查结果")], "不合格");

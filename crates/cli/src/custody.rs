@@ -243,22 +243,7 @@ struct SheetRow {
 /// The hand-over batch `batch` from the samples on this device, with a progress bar on a
 /// terminal.
 fn batch_of(core: &DeviceCore, json: bool, batch: &str) -> Result<HandOverBatch> {
-    let bar = (!json).then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_message("reading samples");
-        b
-    });
-    let got = core.hand_over_batch(batch, &mut |done, total| {
-        if let Some(b) = &bar {
-            b.set_length(total);
-            b.set_position(done);
-        }
-        true
-    });
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    Ok(got?)
+    crate::with_bar(json, "reading samples", |p| core.hand_over_batch(batch, p))
 }
 
 /// The hand-over sheet of `batch` from the samples on this device.

@@ -5,31 +5,7 @@ use jingtu_core::{
     BowStatus, DeviceCore, FacilitySchedule, OnlineDutyKind, PeriodState, WaterBody,
 };
 
-use crate::out;
-
-/// A progress bar on a terminal while records are read.
-fn with_bar<T>(
-    json: bool,
-    what: &str,
-    f: impl FnOnce(&mut dyn FnMut(u64, u64) -> bool) -> Result<T, jingtu_core::CoreError>,
-) -> Result<T> {
-    let bar = (!json).then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_message(what.to_string());
-        b
-    });
-    let got = f(&mut |done, total| {
-        if let Some(b) = &bar {
-            b.set_length(total);
-            b.set_position(done);
-        }
-        true
-    });
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    Ok(got?)
-}
+use crate::{out, with_bar};
 
 fn status_zh(s: Option<BowStatus>) -> &'static str {
     match s {
@@ -90,15 +66,10 @@ fn short(id: &str) -> &str {
 
 /// Parses `YYYY-MM-DD`.
 fn parse_day(s: &str) -> Result<(i32, u32, u32)> {
-    let parts: Vec<&str> = s.trim().split('-').collect();
-    if let [y, m, d] = parts[..]
-        && let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i32>(), m.parse::<u32>(), d.parse::<u32>())
-        && (1..=12).contains(&m)
-        && (1..=31).contains(&d)
-    {
-        return Ok((y, m, d));
+    match jingtu_core::parse_day(s) {
+        Some(day) => Ok(day),
+        None => bail!("{s:?} is not a date: write it as YYYY-MM-DD"),
     }
-    bail!("{s:?} is not a date: write it as YYYY-MM-DD")
 }
 
 /// Today in China Standard Time.

@@ -444,6 +444,30 @@ fn out(json: bool, value: Value, human: impl FnOnce() -> String) {
     print_line(&text);
 }
 
+/// A progress bar on a terminal while records are read.
+pub(crate) fn with_bar<T>(
+    json: bool,
+    what: &str,
+    f: impl FnOnce(&mut dyn FnMut(u64, u64) -> bool) -> Result<T, jingtu_core::CoreError>,
+) -> Result<T> {
+    let bar = (!json).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_message(what.to_string());
+        b
+    });
+    let got = f(&mut |done, total| {
+        if let Some(b) = &bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+        true
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(got?)
+}
+
 /// Prints a line on stdout; a closed pipe (`jingtu list | head`) is not an error.
 fn print_line(text: &str) {
     use std::io::Write;

@@ -36,6 +36,7 @@ pub use jingtu_doc::{CustodyChain, CustodyFinding, CustodySigner, DeviceKey, Sam
 pub use jingtu_doc::{PhotoEntry, PhotoRemoval};
 pub use jingtu_model::ledger::{
     BodyCheck, FacilitySchedule, LedgerProblem, PeriodState, SchedulePeriod, WaterBody, china_day,
+    parse_day,
 };
 pub use jingtu_model::rules::black_odorous::{BowStatus, Lifecycle};
 pub use jingtu_model::rules::sewage_facility::{OnlineDuty, OnlineDutyKind};

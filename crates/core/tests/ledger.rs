@@ -30,15 +30,7 @@ fn record(core: &DeviceCore, kind: &str, data: Value, submit: bool) -> String {
         core.set_field(&id, k, v)
             .unwrap_or_else(|e| panic!("{kind}.{k}: {e}"));
     }
-    let missing = core.view(&id).unwrap().missing_photos;
-    for (n, m) in missing.iter().enumerate() {
-        let photo = NewPhoto {
-            tag: m.tag.clone(),
-            ..Default::default()
-        };
-        core.add_photo(&id, PhotoSource::Bytes(&jpeg(n as u32)), &photo)
-            .unwrap();
-    }
+    add_missing_photos(core, &id);
     if submit {
         let s = core
             .submit(&id)
@@ -46,6 +38,19 @@ fn record(core: &DeviceCore, kind: &str, data: Value, submit: bool) -> String {
         assert_eq!(s.status, Status::Submitted);
     }
     id
+}
+
+/// Adds a photo of each kind the template asks for and the record lacks.
+fn add_missing_photos(core: &DeviceCore, id: &str) {
+    let missing = core.view(id).unwrap().missing_photos;
+    for (n, m) in missing.iter().enumerate() {
+        let photo = NewPhoto {
+            tag: m.tag.clone(),
+            ..Default::default()
+        };
+        core.add_photo(id, PhotoSource::Bytes(&jpeg(n as u32)), &photo)
+            .unwrap();
+    }
 }
 
 fn check(at: &str, check_type: &str, lifecycle: &str, color: &str) -> Value {
@@ -265,19 +270,11 @@ fn records_of_version_1_still_open_and_follow_the_rules() {
         core.set_field(&id, "sensory.color", &json!("greenish")),
         Err(CoreError::InvalidValue { .. })
     ));
-    let missing = v.missing_photos;
     assert!(
-        missing.iter().all(|m| m.tag != "before"),
+        v.missing_photos.iter().all(|m| m.tag != "before"),
         "v1 asks no before photo"
     );
-    for (n, m) in missing.iter().enumerate() {
-        let photo = NewPhoto {
-            tag: m.tag.clone(),
-            ..Default::default()
-        };
-        core.add_photo(&id, PhotoSource::Bytes(&jpeg(n as u32)), &photo)
-            .unwrap();
-    }
+    add_missing_photos(&core, &id);
     assert_eq!(core.submit(&id).unwrap().status, Status::Submitted);
 
     let village = core

@@ -87,6 +87,14 @@ pub fn instant(s: &str) -> Option<i64> {
     Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset)
 }
 
+/// A day written `YYYY-MM-DD` (nothing more), as `(year, month, day)`.
+pub fn parse_day(s: &str) -> Option<(i32, u32, u32)> {
+    let s = s.trim();
+    (s.len() == 10)
+        .then(|| crate::rules::date_prefix(s))
+        .flatten()
+}
+
 /// The calendar day `(year, month, day)` in China Standard Time (UTC+8) of a time in
 /// milliseconds since 1970.
 pub fn china_day(ms: i64) -> (i32, u32, u32) {
@@ -159,22 +167,33 @@ pub struct WaterBody {
 /// relapses, and the transitions the lifecycle refuses ([`Lifecycle::may_become`]). A record
 /// without a body code is left out.
 pub fn water_bodies<'a>(records: impl IntoIterator<Item = LedgerRecord<'a>>) -> Vec<WaterBody> {
-    let mut by_code: BTreeMap<String, Vec<LedgerRecord<'a>>> = BTreeMap::new();
+    grouped(records, &["body_code"], "checked_at")
+        .into_iter()
+        .map(|(body_code, records)| body(body_code, &records))
+        .collect()
+}
+
+/// The records by the first of `keys` they hold, each group in the order of its `time_key`
+/// (an RFC 3339 time; unreadable ones by their text, then by id). A record holding none of
+/// the keys is left out.
+fn grouped<'a>(
+    records: impl IntoIterator<Item = LedgerRecord<'a>>,
+    keys: &[&str],
+    time_key: &str,
+) -> BTreeMap<String, Vec<LedgerRecord<'a>>> {
+    let mut by_key: BTreeMap<String, Vec<LedgerRecord<'a>>> = BTreeMap::new();
     for r in records {
-        if let Some(code) = text(r.data, "body_code") {
-            by_code.entry(code).or_default().push(r);
+        if let Some(key) = keys.iter().find_map(|k| text(r.data, k)) {
+            by_key.entry(key).or_default().push(r);
         }
     }
-    by_code
-        .into_iter()
-        .map(|(body_code, mut records)| {
-            records.sort_by_key(|r| {
-                let at = text(r.data, "checked_at");
-                (at.as_deref().and_then(instant), at, r.id)
-            });
-            body(body_code, &records)
-        })
-        .collect()
+    for group in by_key.values_mut() {
+        group.sort_by_key(|r| {
+            let at = text(r.data, time_key);
+            (at.as_deref().and_then(instant), at, r.id)
+        });
+    }
+    by_key
 }
 
 fn body(body_code: String, records: &[LedgerRecord<'_>]) -> WaterBody {
@@ -306,22 +325,9 @@ pub fn sewage_facilities<'a>(
     year: i32,
     today: (i32, u32, u32),
 ) -> Vec<FacilitySchedule> {
-    let mut by_code: BTreeMap<String, Vec<LedgerRecord<'a>>> = BTreeMap::new();
-    for r in records {
-        if let Some(code) = text(r.data, "facility_code").or_else(|| text(r.data, "facility_name"))
-        {
-            by_code.entry(code).or_default().push(r);
-        }
-    }
-    by_code
+    grouped(records, &["facility_code", "facility_name"], "inspected_at")
         .into_iter()
-        .map(|(code, mut records)| {
-            records.sort_by_key(|r| {
-                let at = text(r.data, "inspected_at");
-                (at.as_deref().and_then(instant), at, r.id)
-            });
-            facility(code, &records, year, today)
-        })
+        .map(|(code, records)| facility(code, &records, year, today))
         .collect()
 }
 
@@ -451,6 +457,14 @@ fn online_duty_from(v: &Value) -> Option<OnlineDuty> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn days() {
+        assert_eq!(parse_day(" 2024-08-15 "), Some((2024, 8, 15)));
+        assert_eq!(parse_day("2024-13-01"), None);
+        assert_eq!(parse_day("15/08/2024"), None);
+        assert_eq!(parse_day("2024-08-15T10:00"), None);
+    }
 
     #[test]
     fn china_days() {

@@ -13,20 +13,12 @@ use super::{ApiError, Shared, blocking};
 use crate::actor::Actor;
 use crate::export::{ExportError, Format};
 
-/// The queue's filters, plus the format.
+/// The format; the records are those of the queue's filters ([`QueueQuery`], its paging
+/// left aside).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct ExportQuery {
+pub struct FormatQuery {
     /// `csv` (default), `xlsx` or `geojson`.
     pub format: Option<String>,
-    /// The record kind (required).
-    pub kind: Option<String>,
-    pub status: Option<String>,
-    pub org_unit: Option<String>,
-    pub village: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub assignee: Option<String>,
-    pub q: Option<String>,
 }
 
 impl From<ExportError> for ApiError {
@@ -85,7 +77,7 @@ impl Drop for ChannelWriter {
 
 /// The records of one kind within the caller's reach, as a file: CSV (UTF-8 with BOM),
 /// XLSX or GeoJSON, Chinese column labels from the template.
-#[utoipa::path(get, path = "/v1/export", params(ExportQuery),
+#[utoipa::path(get, path = "/v1/export", params(FormatQuery, QueueQuery),
     responses((status = 200, description = "the file, streamed", content_type = "text/csv"),
               (status = 400, body = jingtu_protocol::ErrorBody),
               (status = 403, body = jingtu_protocol::ErrorBody)),
@@ -93,7 +85,8 @@ impl Drop for ChannelWriter {
 pub async fn export(
     State(st): State<Shared>,
     Extension(caller): Extension<Actor>,
-    Query(q): Query<ExportQuery>,
+    Query(f): Query<FormatQuery>,
+    Query(q): Query<QueueQuery>,
 ) -> Result<Response, ApiError> {
     if !caller.role.reviews() {
         return Err(ApiError::forbidden(
@@ -104,25 +97,16 @@ pub async fn export(
             ),
         ));
     }
-    let format = match q.format.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+    let format = match f.format.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
         Some(f) => Format::parse(f).ok_or_else(|| {
             ApiError::bad_request("invalid_value", "format: one of csv, xlsx, geojson")
         })?,
         None => Format::Csv,
     };
-    let filter = QueueQuery {
-        kind: q.kind.clone(),
-        status: q.status.clone(),
-        org_unit: q.org_unit.clone(),
-        village: q.village.clone(),
-        from: q.from.clone(),
-        to: q.to.clone(),
-        assignee: q.assignee.clone(),
-        q: q.q.clone(),
+    let filter = crate::storage::QueueFilter {
         after: None,
-        limit: None,
-    }
-    .filter()?;
+        ..q.filter()?
+    };
     let kind = filter.kind.clone().ok_or(ExportError::NoKind)?;
     if let Some(o) = &filter.org_unit
         && crate::people::org::prefix_of(o).is_err()

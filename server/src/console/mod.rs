@@ -16,7 +16,7 @@ mod lab;
 mod labels;
 mod ledger;
 mod pages;
-mod text;
+pub(crate) mod text;
 mod work;
 
 use axum::Router;

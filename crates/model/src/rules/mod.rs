@@ -126,7 +126,11 @@ pub(crate) fn code<T: DeserializeOwned>(v: &Value, path: &[&str]) -> Option<T> {
 /// A calendar date `(year, month, day)` from the `YYYY-MM-DD` start of a date or RFC 3339
 /// date-time string at `path` (the date as written, in the writer's own time zone).
 pub(crate) fn date(v: &Value, path: &[&str]) -> Option<(i32, u32, u32)> {
-    let s = get(v, path)?.as_str()?;
+    date_prefix(get(v, path)?.as_str()?)
+}
+
+/// The `(year, month, day)` a text starts with (`2024-07-16`, `2024-07-16T09:30:00+08:00`).
+pub(crate) fn date_prefix(s: &str) -> Option<(i32, u32, u32)> {
     let part =
         |r: std::ops::Range<usize>| s.get(r).filter(|p| p.bytes().all(|b| b.is_ascii_digit()));
     if s.as_bytes().get(4) != Some(&b'-') || s.as_bytes().get(7) != Some(&b'-') {
